@@ -1,0 +1,325 @@
+//! Text -> sentences of phonemes -> model symbol ids, following Piper's conventions.
+//!
+//! Piper (piper-tts 1.8.0, `phonemize_espeak.py` and `phoneme_ids.py`) does, per espeak-ng clause:
+//! drop language-switch flags such as `(fr)`, append the clause's punctuation (and a space after
+//! `, : ;`), decompose with Unicode NFD, and take every code point as one phoneme. A sentence's
+//! ids are `^ _`, then each phoneme's id followed by `_`, then `$`. indextts does the same, cuts a
+//! sentence that grows past [`MAX_SENTENCE_PHONEMES`] at a word boundary (text without punctuation
+//! must not make one unbounded sentence), and skips symbols the voice lacks, reporting them.
+
+pub mod espeak;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::Result;
+use crate::voice::{PhonemeType, VoiceConfig, BOS, EOS, PAD};
+
+/// Longest sentence, in phonemes, before it is cut at a word boundary (about 30 s of speech).
+pub const MAX_SENTENCE_PHONEMES: usize = 400;
+
+/// One sentence, ready for the acoustic model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sentence {
+    /// Phonemes, one Unicode scalar value each (after NFD), punctuation included.
+    pub phonemes: Vec<char>,
+    /// Model symbol ids: `^ _ (p _)* $`.
+    pub phoneme_ids: Vec<i64>,
+    /// Phonemes the voice has no id for; they were skipped.
+    pub missing: BTreeSet<char>,
+}
+
+/// Where espeak-ng's library and data live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspeakPaths {
+    /// `libespeak-ng.so`.
+    pub library: PathBuf,
+    /// The `espeak-ng-data` directory.
+    pub data: PathBuf,
+}
+
+/// Text to sentences for one voice.
+#[derive(Debug, Clone)]
+pub(crate) struct Frontend {
+    espeak: Option<EspeakPaths>,
+    espeak_voice: String,
+    phoneme_type: PhonemeType,
+    linking_glides: bool,
+}
+
+impl Frontend {
+    /// A frontend for `config`; espeak-ng is loaded and the voice checked now, not on first use.
+    pub fn new(config: &VoiceConfig, espeak: EspeakPaths) -> Result<Self> {
+        let uses_espeak = config.phoneme_type == PhonemeType::Espeak;
+        if uses_espeak {
+            espeak::check(&espeak.library, &espeak.data, &config.espeak_voice)?;
+        }
+        Ok(Frontend {
+            espeak: uses_espeak.then_some(espeak),
+            linking_glides: config.espeak_voice.starts_with("en")
+                && config.phoneme_id_map.contains_key("\u{2b2}"),
+            espeak_voice: config.espeak_voice.clone(),
+            phoneme_type: config.phoneme_type.clone(),
+        })
+    }
+
+    /// Split `text` into sentences of phonemes and ids. Empty or blank text gives no sentence.
+    pub fn sentences(&self, text: &str, config: &VoiceConfig) -> Result<Vec<Sentence>> {
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        let phonemes = match (&self.phoneme_type, &self.espeak) {
+            (PhonemeType::Espeak, Some(paths)) => {
+                let clauses =
+                    espeak::phonemize(&paths.library, &paths.data, &self.espeak_voice, text)?;
+                sentences_from_clauses(&clauses, self.linking_glides)
+            }
+            _ => cut_sentence(text.nfd().collect()),
+        };
+        Ok(phonemes
+            .into_iter()
+            .map(|p| sentence(p, &config.phoneme_id_map))
+            .filter(|s| s.phonemes.iter().any(|p| !p.is_whitespace()))
+            .collect())
+    }
+}
+
+/// Group espeak-ng clauses into sentences of phonemes, as Piper does.
+pub fn sentences_from_clauses(clauses: &[espeak::Clause], linking_glides: bool) -> Vec<Vec<char>> {
+    let mut sentences = Vec::new();
+    let mut current: Vec<char> = Vec::new();
+    for clause in clauses {
+        let mut text = strip_language_flags(&clause.phonemes);
+        if linking_glides {
+            text = insert_linking_glides(&text);
+        }
+        if let Some(t) = clause.terminator {
+            text.push(t);
+            if matches!(t, ',' | ':' | ';') {
+                text.push(' ');
+            }
+        }
+        current.extend(text.nfd());
+        while current.len() > MAX_SENTENCE_PHONEMES {
+            let rest = split_at_word(&mut current);
+            sentences.push(std::mem::replace(&mut current, rest));
+        }
+        if clause.sentence_end {
+            sentences.push(std::mem::take(&mut current));
+        }
+    }
+    if !current.is_empty() {
+        sentences.push(current);
+    }
+    sentences.retain(|s| !s.is_empty());
+    sentences
+}
+
+/// One sentence of phonemes, cut into pieces of at most [`MAX_SENTENCE_PHONEMES`].
+fn cut_sentence(mut phonemes: Vec<char>) -> Vec<Vec<char>> {
+    let mut out = Vec::new();
+    while phonemes.len() > MAX_SENTENCE_PHONEMES {
+        let rest = split_at_word(&mut phonemes);
+        out.push(std::mem::replace(&mut phonemes, rest));
+    }
+    out.push(phonemes);
+    out
+}
+
+/// Cut `phonemes` to at most [`MAX_SENTENCE_PHONEMES`], at the last space in its second half if
+/// there is one; returns what was cut off, without its leading spaces.
+fn split_at_word(phonemes: &mut Vec<char>) -> Vec<char> {
+    let limit = MAX_SENTENCE_PHONEMES;
+    let cut = phonemes[..limit]
+        .iter()
+        .rposition(|&c| c == ' ')
+        .filter(|&i| i >= limit / 2)
+        .unwrap_or(limit);
+    let rest: Vec<char> = phonemes[cut..]
+        .iter()
+        .copied()
+        .skip_while(|&c| c == ' ')
+        .collect();
+    phonemes.truncate(cut);
+    rest
+}
+
+/// Remove espeak-ng's language-switch flags, `(en)`, `(fr)`: Piper's `re.sub(r"\([^)]+\)", "", s)`.
+pub fn strip_language_flags(phonemes: &str) -> String {
+    let mut out = String::with_capacity(phonemes.len());
+    let mut rest = phonemes;
+    while let Some(open) = rest.find('(') {
+        match rest[open + 1..].find(')') {
+            Some(len) if len > 0 => {
+                out.push_str(&rest[..open]);
+                rest = &rest[open + 1 + len + 1..];
+            }
+            _ => {
+                out.push_str(&rest[..=open]);
+                rest = &rest[open + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+const VOWELS: &[char] = &[
+    'a', 'e', 'i', 'o', 'u', 'æ', 'ɑ', 'ɒ', 'ɔ', 'ə', 'ɛ', 'ɜ', 'ɪ', 'ʊ', 'ʌ', 'ɐ', 'ɚ', 'ɝ',
+];
+
+/// Words espeak-ng's English dictionary marks `$pause`: a short pause before them breaks linking.
+const PAUSE_WORDS: &[&str] = &["ænd", "ɔːɹ", "ɪf", "ɔːlðoʊ", "ɪnstɛd"];
+
+/// The `ʲ` linking glide that espeak-ng 1.52.0.1 writes between an `i`/`ɪ` and a following vowel
+/// ("the old" -> `ðɪʲ ˈoʊld`, "studying" -> `stˈʌdiʲɪŋ`), which the 1.52.0 library lacks.
+///
+/// Reconstructed from piper-tts 1.8.0's output: not after the second half of a diphthong
+/// (`eɪ aɪ ɔɪ`), not into a word-internal `ə` (`iə` is one phoneme), not before a `$pause` word.
+pub fn insert_linking_glides(phonemes: &str) -> String {
+    let chars: Vec<char> = phonemes.chars().collect();
+    let mut out = String::with_capacity(phonemes.len() + 8);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        out.push(c);
+        i += 1;
+        let after_diphthong = out
+            .chars()
+            .rev()
+            .nth(1)
+            .is_some_and(|p| matches!(p, 'e' | 'a' | 'ɔ' | 'o'));
+        if !matches!(c, 'i' | 'ɪ') || after_diphthong {
+            continue;
+        }
+        if c == 'i' && chars.get(i) == Some(&'ː') {
+            out.push('ː');
+            i += 1;
+        }
+        let mut k = i;
+        let boundary = chars.get(k) == Some(&' ');
+        if boundary {
+            k += 1;
+        }
+        if matches!(chars.get(k), Some('ˈ' | 'ˌ')) {
+            k += 1;
+        }
+        let Some(&next) = chars.get(k) else { continue };
+        if !VOWELS.contains(&next) || (!boundary && next == 'ə') {
+            continue;
+        }
+        if boundary {
+            let word: String = chars[i + 1..]
+                .iter()
+                .take_while(|&&c| c != ' ')
+                .filter(|&&c| !matches!(c, 'ˈ' | 'ˌ'))
+                .collect();
+            if PAUSE_WORDS.contains(&word.as_str()) {
+                continue;
+            }
+        }
+        out.push('\u{2b2}');
+    }
+    out
+}
+
+/// Ids for one sentence: `^ _ (p _)* $`, skipping phonemes the voice lacks.
+pub fn sentence(phonemes: Vec<char>, map: &HashMap<String, Vec<i64>>) -> Sentence {
+    let id = |s: &str| map.get(s).map(Vec::as_slice).unwrap_or(&[]);
+    let (pad, bos, eos) = (id(PAD), id(BOS), id(EOS));
+    let mut phoneme_ids = Vec::with_capacity(2 * phonemes.len() + 3);
+    phoneme_ids.extend_from_slice(bos);
+    phoneme_ids.extend_from_slice(pad);
+    let mut missing = BTreeSet::new();
+    let mut buf = [0u8; 4];
+    for &p in &phonemes {
+        match map.get(&*p.encode_utf8(&mut buf)) {
+            Some(ids) => {
+                phoneme_ids.extend_from_slice(ids);
+                phoneme_ids.extend_from_slice(pad);
+            }
+            None => {
+                missing.insert(p);
+            }
+        }
+    }
+    phoneme_ids.extend_from_slice(eos);
+    Sentence {
+        phonemes,
+        phoneme_ids,
+        missing,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::espeak::Clause;
+    use super::*;
+
+    fn clause(p: &str, t: Option<char>, end: bool) -> Clause {
+        Clause {
+            phonemes: p.into(),
+            terminator: t,
+            sentence_end: end,
+        }
+    }
+
+    #[test]
+    fn clauses_group_into_sentences_with_punctuation() {
+        let s = sentences_from_clauses(
+            &[
+                clause("həlˈoʊ", Some(','), false),
+                clause("wˈɜːld", Some('.'), true),
+                clause("(fr)bɔ̃ʒˈuʁ(en)", None, true),
+            ],
+            false,
+        );
+        let text: Vec<String> = s.iter().map(|p| p.iter().collect()).collect();
+        assert_eq!(text[0], "həlˈoʊ, wˈɜːld.");
+        // NFD splits the nasal vowel into its base and the combining tilde.
+        assert_eq!(text[1], "bɔ\u{303}ʒˈuʁ");
+        assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn language_flags_are_removed() {
+        assert_eq!(strip_language_flags("a(en)b(fr)c"), "abc");
+        assert_eq!(strip_language_flags("a()b(c"), "a()b(c");
+    }
+
+    #[test]
+    fn linking_glides_follow_piper() {
+        assert_eq!(insert_linking_glides("ðɪ ˈoʊld"), "ðɪʲ ˈoʊld");
+        assert_eq!(insert_linking_glides("stˈʌdiɪŋ"), "stˈʌdiʲɪŋ");
+        assert_eq!(insert_linking_glides("θɹˈiː ʌvðə"), "θɹˈiːʲ ʌvðə");
+        assert_eq!(insert_linking_glides("slˈoʊli ænd"), "slˈoʊli ænd");
+        assert_eq!(insert_linking_glides("ɹˈiəli"), "ɹˈiəli");
+        assert_eq!(insert_linking_glides("ˌaɪˈiː"), "ˌaɪˈiː");
+        assert_eq!(insert_linking_glides("dˈeɪˈoʊld"), "dˈeɪˈoʊld");
+    }
+
+    #[test]
+    fn ids_pad_every_phoneme_and_skip_unknown_ones() {
+        let map: HashMap<String, Vec<i64>> = [("_", 0), ("^", 1), ("$", 2), ("a", 5), ("b", 6)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), vec![v]))
+            .collect();
+        let s = sentence(vec!['a', 'x', 'b'], &map);
+        assert_eq!(s.phoneme_ids, vec![1, 0, 5, 0, 6, 0, 2]);
+        assert_eq!(s.missing.into_iter().collect::<Vec<_>>(), vec!['x']);
+    }
+
+    #[test]
+    fn sentences_without_punctuation_are_cut_at_words() {
+        let word = "wˈɜːd ";
+        let long: String = word.repeat(200);
+        let s = sentences_from_clauses(&[clause(long.trim_end(), None, true)], false);
+        assert!(s.len() > 1);
+        assert!(s.iter().all(|p| p.len() <= MAX_SENTENCE_PHONEMES));
+        let rejoined: usize = s.iter().map(Vec::len).sum::<usize>() + s.len() - 1;
+        assert_eq!(rejoined, long.trim_end().chars().count());
+        assert!(s[..s.len() - 1].iter().all(|p| p.last() != Some(&' ')));
+    }
+}

@@ -1,0 +1,51 @@
+//! indextts: embeddable, low-latency neural text-to-speech on CPU.
+//!
+//! A [`Synthesizer`] loads a Piper VITS voice through ONNX Runtime, splits its graph at load time
+//! into an acoustic model (phoneme ids -> latent frames) and a vocoder (frames -> samples), and
+//! speaks text with espeak-ng's phonemes, following Piper's conventions exactly.
+//!
+//! ```
+//! use indextts::{SynthesisOptions, Synthesizer};
+//!
+//! # fn main() -> indextts::Result<()> {
+//! // The default voice (en_US-joe-medium) and runtime come from `scripts/fetch_assets.py`.
+//! let synth = Synthesizer::builder().threads(2).build()?;
+//! let audio = synth.synthesize("Hello, and welcome to the show.", &SynthesisOptions::default())?;
+//! assert_eq!(audio.sample_rate, 22_050);
+//! assert!(audio.duration_seconds() > 1.0);
+//! audio.write_wav(std::env::temp_dir().join("hello.wav"))?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `Synthesizer` is `Clone + Send + Sync`: clones share one loaded model.
+
+#![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod audio;
+mod error;
+pub mod frontend;
+pub mod model;
+mod synthesizer;
+#[doc(hidden)]
+pub mod testkit;
+pub mod voice;
+
+pub use audio::{sample_to_i16, Audio};
+pub use error::{Error, Result};
+pub use frontend::Sentence;
+pub use synthesizer::{
+    assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_VOICE, MAX_TEXT_BYTES,
+};
+pub use voice::{InferenceDefaults, PhonemeType, VoiceConfig, VoicePaths};
+
+#[cfg(test)]
+mod send_sync {
+    fn assert_send_sync<T: Send + Sync + Clone>() {}
+
+    #[test]
+    fn synthesizer_is_shareable() {
+        assert_send_sync::<crate::Synthesizer>();
+    }
+}

@@ -1,0 +1,463 @@
+//! A Piper VITS voice as two ONNX Runtime sessions: acoustic (ids -> frames) and vocoder
+//! (frames -> samples), or the whole graph when it cannot be split.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ort::session::Session;
+use ort::value::{DynValue, Tensor};
+use prost::Message;
+
+use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
+use super::runtime::session_from_memory;
+use super::split::{split_vits, SplitModel};
+use crate::error::{Error, Result};
+use crate::voice::VoiceConfig;
+
+/// The three inference scales Piper models take, in the model's order.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scales {
+    pub noise_scale: f32,
+    pub length_scale: f32,
+    pub noise_w: f32,
+}
+
+enum Graphs {
+    Split {
+        acoustic: Mutex<Session>,
+        vocoder: Mutex<Session>,
+        frames_tensor: String,
+        vocoder_takes_sid: bool,
+    },
+    Whole(Mutex<Session>),
+}
+
+/// A loaded Piper voice model.
+pub(crate) struct PiperModel {
+    graphs: Graphs,
+    takes_sid: bool,
+    samples_per_frame: usize,
+    frame_channels: usize,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for PiperModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PiperModel")
+            .field("path", &self.path)
+            .field("split", &self.is_split())
+            .field("samples_per_frame", &self.samples_per_frame)
+            .finish()
+    }
+}
+
+impl PiperModel {
+    /// Read, validate against `config`, split (unless `split` is false) and load the model at `path`.
+    pub fn load(
+        env: &ort::environment::Environment,
+        path: &Path,
+        config_path: &Path,
+        config: &VoiceConfig,
+        threads: usize,
+        split: bool,
+    ) -> Result<Self> {
+        let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+        let model = ModelProto::decode(bytes.clone()).map_err(|e| Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let takes_sid = validate(&model, path, config_path, config)?;
+
+        let split_result = if split {
+            split_vits(&model)
+        } else {
+            Err(super::split::NoSplit("disabled by the builder".into()))
+        };
+        match split_result {
+            Ok(parts) => Self::load_split(env, path, parts, takes_sid, threads),
+            Err(why) => {
+                tracing::info!(
+                    model = %path.display(),
+                    "running the whole VITS graph, without the acoustic/vocoder split: {why}"
+                );
+                let session = session_from_memory(env, &bytes, threads, "loading the voice model")?;
+                Ok(PiperModel {
+                    graphs: Graphs::Whole(Mutex::new(session)),
+                    takes_sid,
+                    samples_per_frame: 0,
+                    frame_channels: 0,
+                    path: path.to_path_buf(),
+                })
+            }
+        }
+    }
+
+    fn load_split(
+        env: &ort::environment::Environment,
+        path: &Path,
+        parts: SplitModel,
+        takes_sid: bool,
+        threads: usize,
+    ) -> Result<Self> {
+        let acoustic = session_from_memory(
+            env,
+            &parts.acoustic.encode_to_vec(),
+            threads,
+            "loading the acoustic half of the voice model",
+        )?;
+        let vocoder = session_from_memory(
+            env,
+            &parts.vocoder.encode_to_vec(),
+            threads,
+            "loading the vocoder half of the voice model",
+        )?;
+        tracing::debug!(
+            model = %path.display(),
+            frames = %parts.frames_tensor,
+            acoustic_nodes = parts.node_counts.0,
+            vocoder_nodes = parts.node_counts.1,
+            "split VITS graph"
+        );
+        let mut model = PiperModel {
+            graphs: Graphs::Split {
+                acoustic: Mutex::new(acoustic),
+                vocoder: Mutex::new(vocoder),
+                frames_tensor: parts.frames_tensor,
+                vocoder_takes_sid: !parts.vocoder_extra_inputs.is_empty(),
+            },
+            takes_sid,
+            samples_per_frame: parts.samples_per_frame,
+            frame_channels: parts.frame_channels.unwrap_or(0),
+            path: path.to_path_buf(),
+        };
+        model.measure_frame_geometry()?;
+        Ok(model)
+    }
+
+    /// Read the frame geometry off the model itself: channels from a real acoustic run, samples
+    /// per frame from decoding frames of silence; the graph's declarations are only a cross-check.
+    fn measure_frame_geometry(&mut self) -> Result<()> {
+        let sid = self.takes_sid.then_some(0);
+        let scales = Scales {
+            noise_scale: 0.0,
+            length_scale: 1.0,
+            noise_w: 0.0,
+        };
+        let frames = self.acoustic(&[0, 0, 0], scales, sid)?;
+        let channels = frames.nrows();
+        if self.frame_channels != 0 && self.frame_channels != channels {
+            return Err(Error::ModelOutput {
+                name: "frames".into(),
+                reason: format!(
+                    "the graph declares {} channels, the model produced {channels}",
+                    self.frame_channels
+                ),
+            });
+        }
+        self.frame_channels = channels;
+        const PROBE_FRAMES: usize = 4;
+        let silence = Array2::<f32>::zeros((channels, PROBE_FRAMES));
+        let samples = self.vocode(silence.view(), sid)?.len();
+        if samples == 0 || samples % PROBE_FRAMES != 0 {
+            return Err(Error::ModelOutput {
+                name: "output".into(),
+                reason: format!("{PROBE_FRAMES} frames decoded to {samples} samples"),
+            });
+        }
+        let measured = samples / PROBE_FRAMES;
+        if measured != self.samples_per_frame {
+            tracing::debug!(
+                declared = self.samples_per_frame,
+                measured,
+                "decoder upsampling differs from the strides; using the measured value"
+            );
+            self.samples_per_frame = measured;
+        }
+        Ok(())
+    }
+
+    /// Whether the graph was split into acoustic model and vocoder.
+    pub fn is_split(&self) -> bool {
+        matches!(self.graphs, Graphs::Split { .. })
+    }
+
+    /// Output samples per frame (0 when the graph is not split).
+    pub fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    /// Channels of a frame (0 when the graph is not split).
+    pub fn frame_channels(&self) -> usize {
+        self.frame_channels
+    }
+
+    /// Phoneme ids -> frames `[channels, frames]`. Only for split models.
+    pub fn acoustic(&self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Array2<f32>> {
+        let Graphs::Split {
+            acoustic,
+            frames_tensor,
+            ..
+        } = &self.graphs
+        else {
+            return Err(Error::ModelOutput {
+                name: "frames".into(),
+                reason: "this voice's graph could not be split; it has no frames".into(),
+            });
+        };
+        let inputs = text_inputs(ids, scales, sid.filter(|_| self.takes_sid))?;
+        let mut session = acoustic.lock().unwrap_or_else(|p| p.into_inner());
+        let outputs = session
+            .run(inputs)
+            .map_err(|e| Error::runtime("running the acoustic model", e))?;
+        let view = outputs[0]
+            .try_extract_array::<f32>()
+            .map_err(|e| Error::runtime("reading the frames", e))?;
+        if view.ndim() != 3 || view.shape()[0] != 1 {
+            return Err(Error::ModelOutput {
+                name: frames_tensor.clone(),
+                reason: format!("expected [1, channels, frames], got {:?}", view.shape()),
+            });
+        }
+        let frames = view
+            .index_axis(Axis(0), 0)
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|e| Error::runtime("reading the frames", e))?
+            .to_owned();
+        check_finite(frames.iter().copied(), frames_tensor)?;
+        Ok(frames)
+    }
+
+    /// Frames `[channels, frames]` -> samples. Only for split models.
+    pub fn vocode(&self, frames: ArrayView2<'_, f32>, sid: Option<i64>) -> Result<Vec<f32>> {
+        let Graphs::Split {
+            vocoder,
+            vocoder_takes_sid,
+            ..
+        } = &self.graphs
+        else {
+            return Err(Error::ModelOutput {
+                name: "frames".into(),
+                reason: "this voice's graph could not be split; it has no vocoder".into(),
+            });
+        };
+        if self.frame_channels != 0 && frames.nrows() != self.frame_channels {
+            return Err(Error::ModelOutput {
+                name: "frames".into(),
+                reason: format!(
+                    "the vocoder takes {} channels, got {}",
+                    self.frame_channels,
+                    frames.nrows()
+                ),
+            });
+        }
+        let batched = frames.insert_axis(Axis(0)).to_owned();
+        let mut inputs: Vec<(&str, DynValue)> = vec![(
+            "",
+            Tensor::from_array(batched)
+                .map_err(|e| Error::runtime("preparing the frames", e))?
+                .into_dyn(),
+        )];
+        let mut session = vocoder.lock().unwrap_or_else(|p| p.into_inner());
+        let frames_name = session.inputs()[0].name().to_owned();
+        inputs[0].0 = &frames_name;
+        if *vocoder_takes_sid {
+            inputs.push(("sid", int64_tensor(vec![sid.unwrap_or(0)])?));
+        }
+        let outputs = session
+            .run(inputs)
+            .map_err(|e| Error::runtime("running the vocoder", e))?;
+        samples_of(&outputs[0])
+    }
+
+    /// Phoneme ids -> samples through the whole graph (the unsplit fallback, and the reference
+    /// the split is tested against).
+    pub fn synthesize_whole(
+        &self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+    ) -> Result<Vec<f32>> {
+        match &self.graphs {
+            Graphs::Whole(session) => {
+                let inputs = text_inputs(ids, scales, sid.filter(|_| self.takes_sid))?;
+                let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+                let outputs = session
+                    .run(inputs)
+                    .map_err(|e| Error::runtime("running the voice model", e))?;
+                samples_of(&outputs[0])
+            }
+            Graphs::Split { .. } => {
+                let frames = self.acoustic(ids, scales, sid)?;
+                self.vocode(frames.view(), sid)
+            }
+        }
+    }
+}
+
+fn text_inputs(
+    ids: &[i64],
+    scales: Scales,
+    sid: Option<i64>,
+) -> Result<Vec<(&'static str, DynValue)>> {
+    let n = ids.len();
+    let input = Tensor::from_array(
+        Array2::from_shape_vec((1, n), ids.to_vec())
+            .map_err(|e| Error::runtime("preparing ids", e))?,
+    )
+    .map_err(|e| Error::runtime("preparing ids", e))?
+    .into_dyn();
+    let mut inputs = vec![
+        ("input", input),
+        ("input_lengths", int64_tensor(vec![n as i64])?),
+        (
+            "scales",
+            Tensor::from_array(Array1::from_vec(vec![
+                scales.noise_scale,
+                scales.length_scale,
+                scales.noise_w,
+            ]))
+            .map_err(|e| Error::runtime("preparing scales", e))?
+            .into_dyn(),
+        ),
+    ];
+    if let Some(sid) = sid {
+        inputs.push(("sid", int64_tensor(vec![sid])?));
+    }
+    Ok(inputs)
+}
+
+fn int64_tensor(values: Vec<i64>) -> Result<DynValue> {
+    Ok(Tensor::from_array(Array1::from_vec(values))
+        .map_err(|e| Error::runtime("preparing an input", e))?
+        .into_dyn())
+}
+
+fn samples_of(value: &DynValue) -> Result<Vec<f32>> {
+    let (_, samples) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| Error::runtime("reading the audio", e))?;
+    check_finite(samples.iter().copied(), "output")?;
+    Ok(samples.to_vec())
+}
+
+fn check_finite(mut values: impl Iterator<Item = f32>, name: &str) -> Result<()> {
+    if values.any(|v| !v.is_finite()) {
+        return Err(Error::ModelOutput {
+            name: name.to_owned(),
+            reason: "contains NaN or infinite values".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Check the model's inputs against what a Piper voice needs and the config against the model.
+/// Returns whether the model takes a speaker id.
+fn validate(
+    model: &ModelProto,
+    path: &Path,
+    config_path: &Path,
+    config: &VoiceConfig,
+) -> Result<bool> {
+    let graph = model.graph.as_ref().ok_or_else(|| Error::ModelFormat {
+        path: path.to_path_buf(),
+        reason: "no graph".into(),
+    })?;
+    let find = |name: &str| graph.input.iter().find(|v| v.name() == name);
+    let expect = |name: &str, elem: i32, rank: usize, required: bool| -> Result<bool> {
+        let Some(v) = find(name) else {
+            if required {
+                return Err(input_error(path, name, elem, rank, "absent".into()));
+            }
+            return Ok(false);
+        };
+        let t = v.tensor_type();
+        let found_elem = t.and_then(|t| t.elem_type).unwrap_or(0);
+        let found_rank = t.and_then(|t| t.rank());
+        if found_elem != elem || found_rank.is_some_and(|r| r != rank) {
+            return Err(input_error(path, name, elem, rank, describe(v)));
+        }
+        Ok(true)
+    };
+    expect("input", data_type::INT64, 2, true)?;
+    expect("input_lengths", data_type::INT64, 1, true)?;
+    expect("scales", data_type::FLOAT, 1, true)?;
+    let takes_sid = expect("sid", data_type::INT64, 1, false)?;
+    if graph.output.is_empty() {
+        return Err(Error::ModelInput {
+            path: path.to_path_buf(),
+            kind: "output",
+            name: "output".into(),
+            expected: "one float32 audio output".into(),
+            found: "no outputs".into(),
+        });
+    }
+
+    let mismatch = |reason: String| Error::VoiceMismatch {
+        config: config_path.to_path_buf(),
+        model: path.to_path_buf(),
+        reason,
+    };
+    if config.num_speakers > 1 && !takes_sid {
+        return Err(mismatch(format!(
+            "the config has {} speakers, but the model takes no speaker id (sid)",
+            config.num_speakers
+        )));
+    }
+    if config.num_speakers <= 1 && takes_sid {
+        return Err(mismatch(
+            "the model takes a speaker id (sid), but the config has one speaker".into(),
+        ));
+    }
+    // Embedding tables: rows of the Gather that reads `input` (symbols) and `sid` (speakers).
+    let table_rows = |input: &str| -> Option<i64> {
+        let gather = graph.node.iter().find(|n| {
+            n.op_type() == "Gather" && n.input.get(1).map(String::as_str) == Some(input)
+        })?;
+        let table = gather.input.first()?;
+        graph
+            .initializer
+            .iter()
+            .find(|t| t.name() == table)
+            .and_then(|t| t.dims.first().copied())
+    };
+    if let Some(symbols) = table_rows("input") {
+        if config.num_symbols as i64 > symbols {
+            return Err(mismatch(format!(
+                "the config has {} symbols, the model's embedding has {symbols}",
+                config.num_symbols
+            )));
+        }
+    }
+    if let Some(speakers) = table_rows("sid") {
+        if config.num_speakers as i64 > speakers {
+            return Err(mismatch(format!(
+                "the config has {} speakers, the model's speaker embedding has {speakers}",
+                config.num_speakers
+            )));
+        }
+    }
+    Ok(takes_sid)
+}
+
+fn input_error(path: &Path, name: &str, elem: i32, rank: usize, found: String) -> Error {
+    Error::ModelInput {
+        path: path.to_path_buf(),
+        kind: "input",
+        name: name.to_owned(),
+        expected: format!("{} of rank {rank}", elem_type_name(elem)),
+        found,
+    }
+}
+
+fn describe(v: &ValueInfoProto) -> String {
+    match v.tensor_type() {
+        Some(t) => format!(
+            "{} of rank {}",
+            elem_type_name(t.elem_type.unwrap_or(0)),
+            t.rank().map_or_else(|| "?".to_string(), |r| r.to_string())
+        ),
+        None => "not a tensor".into(),
+    }
+}

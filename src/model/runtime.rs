@@ -1,0 +1,90 @@
+//! Loading ONNX Runtime's shared library once per process and building sessions from memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use ort::environment::Environment;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+
+use crate::error::{Error, Result};
+
+/// The process's one ONNX Runtime: the file it was loaded from and its environment.
+struct Loaded {
+    path: PathBuf,
+    env: Environment,
+}
+
+static RUNTIME: OnceLock<Loaded> = OnceLock::new();
+static INIT_LOCK: Mutex<()> = Mutex::new(());
+
+/// The environment of the ONNX Runtime library at `path`, loading it on first use.
+///
+/// A process holds one ONNX Runtime: asking for a different file afterwards is
+/// [`Error::RuntimeConflict`], never a silent use of the other one.
+pub(crate) fn environment(path: &Path) -> Result<&'static Environment> {
+    let requested = std::fs::canonicalize(path).map_err(|e| Error::RuntimeLoad {
+        path: path.to_path_buf(),
+        reason: format!("{e} (fetch it with scripts/fetch_assets.py, or set ORT_DYLIB_PATH)"),
+    })?;
+    if let Some(loaded) = RUNTIME.get() {
+        return same_library(loaded, requested);
+    }
+    // A poisoned lock only means another thread panicked while loading; the OnceLock is still sound.
+    let _guard = INIT_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(loaded) = RUNTIME.get() {
+        return same_library(loaded, requested);
+    }
+    if !requested.is_file() {
+        return Err(Error::RuntimeLoad {
+            path: requested,
+            reason: "not a file".into(),
+        });
+    }
+    let builder = ort::init_from(&requested).map_err(|e| Error::RuntimeLoad {
+        path: requested.clone(),
+        reason: e.to_string(),
+    })?;
+    let env = builder
+        .with_name("indextts")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| Error::RuntimeLoad {
+            path: requested.clone(),
+            reason: e.to_string(),
+        })?;
+    tracing::debug!(path = %requested.display(), "loaded ONNX Runtime");
+    let loaded = RUNTIME.get_or_init(|| Loaded {
+        path: requested,
+        env,
+    });
+    Ok(&loaded.env)
+}
+
+fn same_library(loaded: &'static Loaded, requested: PathBuf) -> Result<&'static Environment> {
+    if loaded.path == requested {
+        Ok(&loaded.env)
+    } else {
+        Err(Error::RuntimeConflict {
+            loaded: loaded.path.clone(),
+            requested,
+        })
+    }
+}
+
+/// A session for the serialized model `bytes`, fully optimized, on `threads` intra-op threads.
+pub(crate) fn session_from_memory(
+    env: &Environment,
+    bytes: &[u8],
+    threads: usize,
+    context: &'static str,
+) -> Result<Session> {
+    let builder = Session::builder(env).map_err(|e| Error::runtime(context, e))?;
+    builder
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .and_then(|b| b.with_intra_threads(threads))
+        .and_then(|b| b.with_inter_threads(1))
+        .map_err(|e| Error::runtime(context, e))?
+        .commit_from_memory(bytes)
+        .map_err(|e| Error::runtime(context, e))
+}

@@ -1,0 +1,302 @@
+//! The builder, the shared `Synthesizer`, and whole-text synthesis.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::audio::Audio;
+use crate::error::{Error, Result};
+use crate::frontend::{EspeakPaths, Frontend, Sentence};
+use crate::model::{runtime, PiperModel, Scales};
+use crate::voice::{VoiceConfig, VoicePaths};
+
+/// Largest text accepted by one call, in bytes (8 MiB).
+pub const MAX_TEXT_BYTES: usize = 8 << 20;
+
+/// Name of the default voice, fetched by `scripts/fetch_assets.py`.
+pub const DEFAULT_VOICE: &str = "en_US-joe-medium";
+
+/// Per-call synthesis options; `None` takes the voice's default.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SynthesisOptions {
+    /// Phoneme duration multiplier, > 0: 1.0 is the voice's pace, 1.5 is slower.
+    pub length_scale: Option<f32>,
+    /// Prior noise, >= 0: variation in voice quality (0 is deterministic).
+    pub noise_scale: Option<f32>,
+    /// Duration noise, >= 0: variation in rhythm (0 is deterministic).
+    pub noise_w: Option<f32>,
+    /// Speaker name or id, for multi-speaker voices.
+    pub speaker: Option<String>,
+}
+
+/// Builds a [`Synthesizer`]. Paths left unset come from the environment, then from the
+/// project's fetched assets (`models/assets`, or `$INDEXTTS_ASSETS`).
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct SynthesizerBuilder {
+    voice: Option<PathBuf>,
+    ort_library: Option<PathBuf>,
+    espeak_library: Option<PathBuf>,
+    espeak_data: Option<PathBuf>,
+    threads: Option<usize>,
+    no_split: bool,
+}
+
+impl SynthesizerBuilder {
+    /// The voice: a directory with one `.onnx` and its `.onnx.json`, or the `.onnx` file.
+    /// Default: the fetched `en_US-joe-medium`.
+    pub fn voice(mut self, path: impl Into<PathBuf>) -> Self {
+        self.voice = Some(path.into());
+        self
+    }
+
+    /// ONNX Runtime's shared library. Default: `$ORT_DYLIB_PATH`, then the fetched copy.
+    pub fn ort_library(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ort_library = Some(path.into());
+        self
+    }
+
+    /// espeak-ng's shared library. Default: `$INDEXTTS_ESPEAK_LIBRARY`, then the fetched copy.
+    pub fn espeak_library(mut self, path: impl Into<PathBuf>) -> Self {
+        self.espeak_library = Some(path.into());
+        self
+    }
+
+    /// espeak-ng's data directory. Default: `$INDEXTTS_ESPEAK_DATA`, then the fetched copy.
+    pub fn espeak_data(mut self, path: impl Into<PathBuf>) -> Self {
+        self.espeak_data = Some(path.into());
+        self
+    }
+
+    /// ONNX Runtime intra-op threads per session (default: the number of cores).
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Whether to split the graph into acoustic model and vocoder (default `true`; `false`
+    /// runs the whole graph, as Piper does).
+    pub fn graph_split(mut self, split: bool) -> Self {
+        self.no_split = !split;
+        self
+    }
+
+    /// Load ONNX Runtime, espeak-ng and the voice; validate them against each other.
+    pub fn build(self) -> Result<Synthesizer> {
+        let voice = self
+            .voice
+            .unwrap_or_else(|| assets_dir().join("voices").join(DEFAULT_VOICE));
+        let paths = VoicePaths::locate(&voice)?;
+        let config = VoiceConfig::from_file(&paths.config)?;
+        let ort_library = self
+            .ort_library
+            .or_else(|| env_path("ORT_DYLIB_PATH"))
+            .unwrap_or_else(|| assets_dir().join("onnxruntime/libonnxruntime.so.1.31.1"));
+        let espeak = EspeakPaths {
+            library: self
+                .espeak_library
+                .or_else(|| env_path("INDEXTTS_ESPEAK_LIBRARY"))
+                .unwrap_or_else(|| assets_dir().join("espeak-ng/libespeak-ng.so.1.52.0")),
+            data: self
+                .espeak_data
+                .or_else(|| env_path("INDEXTTS_ESPEAK_DATA"))
+                .unwrap_or_else(|| assets_dir().join("espeak-ng/espeak-ng-data")),
+        };
+        let threads = match self.threads {
+            Some(0) => {
+                return Err(Error::InvalidOption {
+                    name: "threads",
+                    value: "0".into(),
+                    reason: "must be at least 1",
+                })
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        let frontend = Frontend::new(&config, espeak)?;
+        let env = runtime::environment(&ort_library)?;
+        let model = PiperModel::load(
+            env,
+            &paths.model,
+            &paths.config,
+            &config,
+            threads,
+            !self.no_split,
+        )?;
+        Ok(Synthesizer {
+            inner: Arc::new(Inner {
+                config,
+                paths,
+                model,
+                frontend,
+            }),
+        })
+    }
+}
+
+/// The directory of fetched assets: `$INDEXTTS_ASSETS`, else this checkout's `models/assets`.
+pub fn assets_dir() -> PathBuf {
+    env_path("INDEXTTS_ASSETS")
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/assets"))
+}
+
+fn env_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os(name)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+struct Inner {
+    config: VoiceConfig,
+    paths: VoicePaths,
+    model: PiperModel,
+    frontend: Frontend,
+}
+
+/// A loaded voice, ready to speak. Cheap to clone; clones share the model. `Send + Sync`:
+/// one synthesizer can serve many threads.
+#[derive(Clone)]
+pub struct Synthesizer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Synthesizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Synthesizer")
+            .field("voice", &self.inner.paths.model)
+            .field("sample_rate", &self.inner.config.sample_rate)
+            .field("model", &self.inner.model)
+            .finish()
+    }
+}
+
+impl Synthesizer {
+    /// Start building a synthesizer.
+    pub fn builder() -> SynthesizerBuilder {
+        SynthesizerBuilder::default()
+    }
+
+    /// The voice's config.
+    pub fn config(&self) -> &VoiceConfig {
+        &self.inner.config
+    }
+
+    /// The voice's files.
+    pub fn voice_paths(&self) -> &VoicePaths {
+        &self.inner.paths
+    }
+
+    /// Output sample rate in Hz.
+    pub fn sample_rate(&self) -> u32 {
+        self.inner.config.sample_rate
+    }
+
+    /// Whether the voice's graph was split into acoustic model and vocoder.
+    pub fn is_split(&self) -> bool {
+        self.inner.model.is_split()
+    }
+
+    /// Output samples per acoustic frame (0 when the graph is not split).
+    pub fn samples_per_frame(&self) -> usize {
+        self.inner.model.samples_per_frame()
+    }
+
+    /// Channels of an acoustic frame (0 when the graph is not split).
+    pub fn frame_channels(&self) -> usize {
+        self.inner.model.frame_channels()
+    }
+
+    /// Text to sentences of phonemes and model ids, without synthesizing.
+    pub fn phonemize(&self, text: &str) -> Result<Vec<Sentence>> {
+        check_text(text)?;
+        let sentences = self.inner.frontend.sentences(text, &self.inner.config)?;
+        report_missing(&sentences);
+        Ok(sentences)
+    }
+
+    /// Speak `text`. Empty or blank text gives empty audio.
+    pub fn synthesize(&self, text: &str, options: &SynthesisOptions) -> Result<Audio> {
+        let (scales, sid) = self.resolve(options)?;
+        let sentences = self.phonemize(text)?;
+        let mut samples = Vec::new();
+        for sentence in sentences.iter().filter(|s| s.phoneme_ids.len() > 3) {
+            let audio = self
+                .inner
+                .model
+                .synthesize_whole(&sentence.phoneme_ids, scales, sid)?;
+            samples.extend(audio.into_iter().map(|s| s.clamp(-1.0, 1.0)));
+        }
+        Ok(Audio {
+            samples,
+            sample_rate: self.sample_rate(),
+        })
+    }
+
+    /// Check `options` and fill in the voice's defaults.
+    fn resolve(&self, options: &SynthesisOptions) -> Result<(Scales, Option<i64>)> {
+        let defaults = self.inner.config.inference;
+        let scales = Scales {
+            noise_scale: options.noise_scale.unwrap_or(defaults.noise_scale),
+            length_scale: options.length_scale.unwrap_or(defaults.length_scale),
+            noise_w: options.noise_w.unwrap_or(defaults.noise_w),
+        };
+        let invalid = |name: &'static str, value: f32, reason: &'static str| Error::InvalidOption {
+            name,
+            value: value.to_string(),
+            reason,
+        };
+        if !(scales.length_scale.is_finite()
+            && scales.length_scale > 0.0
+            && scales.length_scale <= 10.0)
+        {
+            return Err(invalid(
+                "length_scale",
+                scales.length_scale,
+                "must be a number in (0, 10]",
+            ));
+        }
+        for (name, value) in [
+            ("noise_scale", scales.noise_scale),
+            ("noise_w", scales.noise_w),
+        ] {
+            if !(value.is_finite() && (0.0..=10.0).contains(&value)) {
+                return Err(invalid(name, value, "must be a number in [0, 10]"));
+            }
+        }
+        let sid = match &options.speaker {
+            Some(name) => Some(self.inner.config.speaker_id(name)?),
+            None if self.inner.config.num_speakers > 1 => Some(0),
+            None => None,
+        };
+        Ok((scales, sid))
+    }
+}
+
+fn check_text(text: &str) -> Result<()> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Error::TextTooLong {
+            len: text.len(),
+            max: MAX_TEXT_BYTES,
+        });
+    }
+    Ok(())
+}
+
+/// Log each symbol the voice lacks once per process.
+fn report_missing(sentences: &[Sentence]) {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static REPORTED: Mutex<BTreeSet<char>> = Mutex::new(BTreeSet::new());
+    if sentences.iter().all(|s| s.missing.is_empty()) {
+        return;
+    }
+    let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+    for c in sentences.iter().flat_map(|s| s.missing.iter()) {
+        if reported.insert(*c) {
+            tracing::warn!(
+                symbol = %c,
+                codepoint = format!("U+{:04X}", u32::from(*c)),
+                "the voice has no id for this phoneme; it is skipped"
+            );
+        }
+    }
+}
