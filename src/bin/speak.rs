@@ -15,7 +15,7 @@ use indextts::{SynthesisOptions, Synthesizer};
 
 /// Speak text to a WAV file (16-bit PCM, mono).
 #[derive(Parser, Debug)]
-#[command(name = "speak", version)]
+#[command(name = "speak", version, allow_negative_numbers = true)]
 struct Args {
     /// Text to speak; read from standard input when absent.
     text: Option<String>,

@@ -206,8 +206,8 @@ impl PiperModel {
                 reason: "this voice's graph could not be split; it has no frames".into(),
             });
         };
-        let inputs = text_inputs(ids, scales, sid.filter(|_| self.takes_sid))?;
         let mut session = acoustic.lock().unwrap_or_else(|p| p.into_inner());
+        let inputs = text_inputs(&session, ids, scales, sid.filter(|_| self.takes_sid))?;
         let outputs = session
             .run(inputs)
             .map_err(|e| Error::runtime("running the acoustic model", e))?;
@@ -281,8 +281,8 @@ impl PiperModel {
     ) -> Result<Vec<f32>> {
         match &self.graphs {
             Graphs::Whole(session) => {
-                let inputs = text_inputs(ids, scales, sid.filter(|_| self.takes_sid))?;
                 let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
+                let inputs = text_inputs(&session, ids, scales, sid.filter(|_| self.takes_sid))?;
                 let outputs = session
                     .run(inputs)
                     .map_err(|e| Error::runtime("running the voice model", e))?;
@@ -296,7 +296,9 @@ impl PiperModel {
     }
 }
 
+/// The text-side inputs that `session` takes (a split can leave an unused one out).
 fn text_inputs(
+    session: &Session,
     ids: &[i64],
     scales: Scales,
     sid: Option<i64>,
@@ -325,6 +327,7 @@ fn text_inputs(
     if let Some(sid) = sid {
         inputs.push(("sid", int64_tensor(vec![sid])?));
     }
+    inputs.retain(|(name, _)| session.inputs().iter().any(|i| i.name() == *name));
     Ok(inputs)
 }
 

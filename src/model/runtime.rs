@@ -79,12 +79,15 @@ pub(crate) fn session_from_memory(
     threads: usize,
     context: &'static str,
 ) -> Result<Session> {
-    let builder = Session::builder(env).map_err(|e| Error::runtime(context, e))?;
-    builder
-        .with_optimization_level(GraphOptimizationLevel::All)
-        .and_then(|b| b.with_intra_threads(threads))
-        .and_then(|b| b.with_inter_threads(1))
+    let fail = |e: ort::Error<_>| Error::runtime(context, e);
+    Session::builder(env)
         .map_err(|e| Error::runtime(context, e))?
+        .with_optimization_level(GraphOptimizationLevel::All)
+        .map_err(fail)?
+        .with_intra_threads(threads)
+        .map_err(fail)?
+        .with_inter_threads(1)
+        .map_err(fail)?
         .commit_from_memory(bytes)
         .map_err(|e| Error::runtime(context, e))
 }

@@ -1,0 +1,121 @@
+//! Our phoneme ids against the peer's, piper-tts 1.8.0 (pinned in scripts/piper-requirements.txt,
+//! installed by scripts/setup.sh into target/piper-venv), on the shared corpus.
+//!
+//! Target: every sentence of en_sentences.txt and en_paragraph.txt identical. en_long.txt's rate
+//! and tests/data/en_tricky.txt are checked too.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{corpus_lines, corpus_text, real_voice};
+
+fn piper_python() -> PathBuf {
+    let path = std::env::var_os("INDEXTTS_PIPER_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/piper-venv/bin/python")
+        });
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup.sh, which installs the pinned piper-tts reference",
+        path.display()
+    );
+    path
+}
+
+/// piper-tts's ids for each text: per text, per sentence.
+fn piper_ids(texts: &[String]) -> Vec<Vec<Vec<i64>>> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut child = Command::new(piper_python())
+        .arg(root.join("scripts/piper_reference.py"))
+        .arg(&real_voice().voice_paths().model)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start piper_reference.py");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(texts).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "piper_reference.py failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// (identical sentences, all sentences), printing every difference.
+fn agreement(texts: &[String]) -> (usize, usize) {
+    let reference = piper_ids(texts);
+    let (mut same, mut total) = (0, 0);
+    for (text, theirs) in texts.iter().zip(&reference) {
+        let ours: Vec<Vec<i64>> = real_voice()
+            .phonemize(text)
+            .unwrap()
+            .into_iter()
+            .map(|s| s.phoneme_ids)
+            .collect();
+        total += theirs.len().max(ours.len());
+        for (i, t) in theirs.iter().enumerate() {
+            if ours.get(i) == Some(t) {
+                same += 1;
+            } else {
+                let ours_i = ours.get(i).map(Vec::len);
+                println!("DIFF in {text:?}, sentence {i}: piper {} ids, ours {:?} ids\n  piper {t:?}\n  ours  {:?}", t.len(), ours_i, ours.get(i));
+            }
+        }
+    }
+    (same, total)
+}
+
+#[test]
+fn phoneme_ids_agree_with_piper_tts() {
+    let mut texts = corpus_lines("en_sentences.txt");
+    texts.push(corpus_text("en_paragraph.txt"));
+    let (same, total) = agreement(&texts);
+    println!(
+        "phoneme agreement with piper-tts 1.8.0 (en_sentences + en_paragraph): {same}/{total} sentences = {:.1}%",
+        100.0 * same as f64 / total as f64
+    );
+    assert_eq!(same, total, "{same}/{total} sentences identical");
+}
+
+#[test]
+fn phoneme_agreement_on_the_long_story() {
+    let texts: Vec<String> = corpus_text("en_long.txt")
+        .split("\n\n")
+        .map(str::to_owned)
+        .collect();
+    let (same, total) = agreement(&texts);
+    println!(
+        "phoneme agreement with piper-tts 1.8.0 (en_long): {same}/{total} sentences = {:.1}%",
+        100.0 * same as f64 / total as f64
+    );
+    assert_eq!(
+        same, total,
+        "{same}/{total} sentences identical on en_long.txt"
+    );
+}
+
+/// Harder cases (abbreviations, ellipses, `?!`, quotes, numbers, e-mail) from tests/data.
+#[test]
+fn phoneme_agreement_on_tricky_text() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/en_tricky.txt");
+    let texts: Vec<String> = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let (same, total) = agreement(&texts);
+    println!(
+        "phoneme agreement with piper-tts 1.8.0 (tests/data/en_tricky.txt): {same}/{total} sentences = {:.1}%",
+        100.0 * same as f64 / total as f64
+    );
+    assert_eq!(
+        same, total,
+        "{same}/{total} sentences identical on en_tricky.txt"
+    );
+}

@@ -1,0 +1,243 @@
+//! End-to-end tests with the real default voice (en_US-joe-medium): the audio itself is checked.
+
+mod common;
+
+use common::{corpus_lines, corpus_text, real_voice, stats, word_count};
+use indextts::{Error, SynthesisOptions, Synthesizer, MAX_TEXT_BYTES};
+
+#[test]
+fn every_corpus_sentence_gives_plausible_audio() {
+    let synth = real_voice();
+    for text in corpus_lines("en_sentences.txt") {
+        let audio = synth
+            .synthesize(&text, &SynthesisOptions::default())
+            .unwrap();
+        let s = stats(&audio);
+        let expected = word_count(&text) as f64 / 2.7;
+        println!(
+            "{:5.2} s (expected ~{expected:4.2} s) rms {:.3} peak {:.3}  {text}",
+            s.seconds, s.rms, s.peak
+        );
+        assert_eq!(audio.sample_rate, 22_050);
+        assert!(
+            s.seconds >= 0.4 * expected && s.seconds <= 2.5 * expected,
+            "{text:?}: {:.2} s is not within 0.4x..2.5x of {expected:.2} s",
+            s.seconds
+        );
+        assert_eq!(s.non_finite, 0, "{text:?}: NaN or inf in the audio");
+        assert!(s.rms > 0.02, "{text:?}: RMS {:.4} is near silence", s.rms);
+        assert!(s.peak <= 1.0, "{text:?}: peak {}", s.peak);
+        assert!(
+            (s.clipped as f64) < 1e-4 * audio.samples.len() as f64,
+            "{text:?}: {} samples at full scale",
+            s.clipped
+        );
+    }
+}
+
+#[test]
+fn paragraph_duration_matches_its_words() {
+    let text = corpus_text("en_paragraph.txt");
+    let audio = real_voice()
+        .synthesize(&text, &SynthesisOptions::default())
+        .unwrap();
+    let s = stats(&audio);
+    let expected = word_count(&text) as f64 / 2.7;
+    println!(
+        "paragraph: {:.2} s for {} words",
+        s.seconds,
+        word_count(&text)
+    );
+    assert!(s.seconds >= 0.4 * expected && s.seconds <= 2.5 * expected);
+    assert!(s.rms > 0.02 && s.non_finite == 0 && s.peak <= 1.0);
+}
+
+/// The split graph (acoustic, then vocoder) must give what the unsplit model gives. With
+/// noise_scale = noise_w = 0 both are deterministic; the remaining difference is float
+/// reordering between two differently optimized graphs.
+#[test]
+fn split_graph_equals_whole_graph() {
+    let split = real_voice();
+    assert!(split.is_split(), "the real voice's graph must split");
+    assert_eq!(split.samples_per_frame(), 256);
+    assert_eq!(split.frame_channels(), 192);
+    let whole = Synthesizer::builder()
+        .threads(2)
+        .graph_split(false)
+        .build()
+        .unwrap();
+    assert!(!whole.is_split());
+    let options = SynthesisOptions {
+        noise_scale: Some(0.0),
+        noise_w: Some(0.0),
+        ..Default::default()
+    };
+    let mut worst = 0.0f32;
+    for text in corpus_lines("en_sentences.txt").iter().take(4) {
+        let a = split.synthesize(text, &options).unwrap();
+        let b = whole.synthesize(text, &options).unwrap();
+        assert_eq!(a.samples.len(), b.samples.len(), "{text:?}: lengths differ");
+        let diff = a
+            .samples
+            .iter()
+            .zip(&b.samples)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        worst = worst.max(diff);
+    }
+    println!("split vs whole: max abs difference {worst:e}");
+    assert!(
+        worst < 1e-3,
+        "max abs difference {worst} between split and whole graph"
+    );
+}
+
+#[test]
+fn empty_and_blank_text_give_empty_audio() {
+    for text in ["", "   ", "\n\t \n"] {
+        let audio = real_voice()
+            .synthesize(text, &SynthesisOptions::default())
+            .unwrap();
+        assert!(
+            audio.is_empty(),
+            "{text:?} gave {} samples",
+            audio.samples.len()
+        );
+        assert_eq!(audio.sample_rate, 22_050);
+    }
+}
+
+#[test]
+fn invalid_scales_are_errors() {
+    let synth = real_voice();
+    for bad in [f32::NAN, 0.0, -1.0, f32::INFINITY, 100.0] {
+        let options = SynthesisOptions {
+            length_scale: Some(bad),
+            ..Default::default()
+        };
+        match synth.synthesize("Hello.", &options) {
+            Err(Error::InvalidOption { name, .. }) => assert_eq!(name, "length_scale"),
+            other => panic!("length_scale {bad}: expected InvalidOption, got {other:?}"),
+        }
+    }
+    for bad in [f32::NAN, -0.5] {
+        let options = SynthesisOptions {
+            noise_scale: Some(bad),
+            ..Default::default()
+        };
+        assert!(matches!(
+            synth.synthesize("Hello.", &options),
+            Err(Error::InvalidOption {
+                name: "noise_scale",
+                ..
+            })
+        ));
+    }
+    let options = SynthesisOptions {
+        speaker: Some("nobody".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        synth.synthesize("Hello.", &options),
+        Err(Error::UnknownSpeaker { .. })
+    ));
+}
+
+#[test]
+fn length_scale_slows_speech_down() {
+    let synth = real_voice();
+    let text = "Turn left in two hundred meters.";
+    let options = |length_scale| SynthesisOptions {
+        length_scale: Some(length_scale),
+        noise_w: Some(0.0),
+        ..Default::default()
+    };
+    let normal = synth
+        .synthesize(text, &options(1.0))
+        .unwrap()
+        .duration_seconds();
+    let slow = synth
+        .synthesize(text, &options(1.5))
+        .unwrap()
+        .duration_seconds();
+    println!("length_scale 1.0: {normal:.2} s, 1.5: {slow:.2} s");
+    assert!(slow > 1.3 * normal && slow < 1.7 * normal);
+}
+
+/// A megabyte of text goes through the frontend in bounded pieces: every sentence, including
+/// the ones from text with no punctuation at all, stays under the sentence cap. (How the time
+/// grows with length is measured in the benchmarks, not asserted here.)
+#[test]
+fn a_megabyte_of_text_is_phonemized_in_bounded_sentences() {
+    let story = corpus_text("en_long.txt");
+    let mut text = String::with_capacity(1 << 20);
+    while text.len() < (1 << 20) - story.len() {
+        text.push_str(&story);
+        text.push('\n');
+    }
+    // And a run of 2,000 words with no punctuation.
+    text.push_str(&"river stone bridge mill ".repeat(500));
+    assert!(text.len() >= 1_000_000);
+    let sentences = real_voice().phonemize(&text).unwrap();
+    let longest = sentences.iter().map(|s| s.phonemes.len()).max().unwrap();
+    println!(
+        "{} bytes -> {} sentences, longest {longest} phonemes",
+        text.len(),
+        sentences.len()
+    );
+    assert!(longest <= indextts::frontend::MAX_SENTENCE_PHONEMES);
+    let story_sentences = real_voice().phonemize(&story).unwrap().len();
+    let copies = text.matches("Chapter one.").count();
+    assert!(sentences.len() >= copies * story_sentences);
+}
+
+#[test]
+fn text_over_the_limit_is_an_error() {
+    let text = "a".repeat(MAX_TEXT_BYTES + 1);
+    assert!(matches!(
+        real_voice().synthesize(&text, &SynthesisOptions::default()),
+        Err(Error::TextTooLong { .. })
+    ));
+}
+
+#[test]
+fn wav_file_holds_the_audio() {
+    let audio = real_voice()
+        .synthesize("Battery low.", &SynthesisOptions::default())
+        .unwrap();
+    let path = std::env::temp_dir().join(format!("indextts-test-{}.wav", std::process::id()));
+    audio.write_wav(&path).unwrap();
+    let reader = hound::WavReader::open(&path).unwrap();
+    assert_eq!(reader.spec().sample_rate, 22_050);
+    assert_eq!(reader.spec().channels, 1);
+    assert_eq!(reader.len() as usize, audio.samples.len());
+    std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn one_synthesizer_serves_many_threads() {
+    let synth = real_voice().clone();
+    let options = SynthesisOptions {
+        noise_scale: Some(0.0),
+        noise_w: Some(0.0),
+        ..Default::default()
+    };
+    let lines = corpus_lines("en_sentences.txt");
+    let alone: Vec<Vec<f32>> = lines
+        .iter()
+        .take(4)
+        .map(|t| synth.synthesize(t, &options).unwrap().samples)
+        .collect();
+    let together: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = lines
+            .iter()
+            .take(4)
+            .map(|t| {
+                let synth = synth.clone();
+                let options = options.clone();
+                s.spawn(move || synth.synthesize(t, &options).unwrap().samples)
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(alone, together);
+}
