@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --reference
+# Benchmarks run once each in quick mode so they never rot; timings are never asserted.
+cargo bench --locked --bench synthesis -- --test >/dev/null
 cargo test --locked "$@"
