@@ -44,13 +44,24 @@ struct Args {
     /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then the fetched copy).
     #[arg(long)]
     ort_library: Option<PathBuf>,
-    /// Print load and synthesis times to standard error.
+    /// Print load and synthesis times and debug logs to standard error.
     #[arg(short, long)]
     verbose: bool,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Warnings (a symbol the voice lacks, a graph that runs unsplit) always; details with -v.
+    let level = if args.verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

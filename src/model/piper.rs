@@ -78,7 +78,7 @@ impl PiperModel {
         match split_result {
             Ok(parts) => Self::load_split(env, path, parts, takes_sid, threads),
             Err(why) => {
-                tracing::info!(
+                tracing::warn!(
                     model = %path.display(),
                     "running the whole VITS graph, without the acoustic/vocoder split: {why}"
                 );
