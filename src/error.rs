@@ -150,6 +150,17 @@ pub enum Error {
         reason: String,
     },
 
+    /// The voice's graph could not be split, so it has no frames (it still speaks).
+    #[error("this voice's graph is not split into acoustic model and vocoder; it has no frames")]
+    NotSplit,
+
+    /// A bug in indextts (a panic caught at a thread or ABI boundary).
+    #[error("internal error: {reason}")]
+    Internal {
+        /// What was caught.
+        reason: String,
+    },
+
     /// Writing a WAV file failed.
     #[error("WAV {path}: {reason}")]
     Wav {

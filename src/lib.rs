@@ -27,17 +27,21 @@ mod audio;
 mod error;
 pub mod frontend;
 pub mod model;
+mod stream;
 mod synthesizer;
 #[doc(hidden)]
 pub mod testkit;
+mod vocoder;
 pub mod voice;
 
 pub use audio::{sample_to_i16, Audio};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
+pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{
     assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_VOICE, MAX_TEXT_BYTES,
 };
+pub use vocoder::StreamOptions;
 pub use voice::{InferenceDefaults, PhonemeType, VoiceConfig, VoicePaths};
 
 #[cfg(test)]

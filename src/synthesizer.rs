@@ -6,7 +6,9 @@ use std::sync::Arc;
 use crate::audio::Audio;
 use crate::error::{Error, Result};
 use crate::frontend::{EspeakPaths, Frontend, Sentence};
-use crate::model::{runtime, PiperModel, Scales};
+use crate::model::{runtime, PiperModel, Scales, SessionCounts};
+use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames};
+use crate::vocoder::{decode_in_order, plan, StreamOptions};
 use crate::voice::{VoiceConfig, VoicePaths};
 
 /// Largest text accepted by one call, in bytes (8 MiB).
@@ -38,6 +40,8 @@ pub struct SynthesizerBuilder {
     espeak_library: Option<PathBuf>,
     espeak_data: Option<PathBuf>,
     threads: Option<usize>,
+    sessions: Option<usize>,
+    stream_options: StreamOptions,
     no_split: bool,
 }
 
@@ -70,6 +74,19 @@ impl SynthesizerBuilder {
     /// ONNX Runtime intra-op threads per session (default: the number of cores).
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = Some(threads);
+        self
+    }
+
+    /// Sessions of each model half, for callers running at once (default 1; a caller beyond
+    /// the pool waits for a session). Vocoder sessions are at least `vocoder_workers`.
+    pub fn sessions(mut self, sessions: usize) -> Self {
+        self.sessions = Some(sessions);
+        self
+    }
+
+    /// How streams cut sentences into vocoder windows (see [`StreamOptions`]).
+    pub fn stream_options(mut self, options: StreamOptions) -> Self {
+        self.stream_options = options;
         self
     }
 
@@ -112,14 +129,31 @@ impl SynthesizerBuilder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        let sessions = match self.sessions {
+            Some(n @ (0 | 65..)) => {
+                return Err(Error::InvalidOption {
+                    name: "sessions",
+                    value: n.to_string(),
+                    reason: "must be in 1..=64",
+                })
+            }
+            Some(n) => n,
+            None => 1,
+        };
+        self.stream_options.validate()?;
         let frontend = Frontend::new(&config, espeak)?;
         let env = runtime::environment(&ort_library)?;
+        let counts = SessionCounts {
+            threads,
+            acoustic: sessions,
+            vocoder: sessions.max(self.stream_options.vocoder_workers),
+        };
         let model = PiperModel::load(
             env,
             &paths.model,
             &paths.config,
             &config,
-            threads,
+            counts,
             !self.no_split,
         )?;
         Ok(Synthesizer {
@@ -128,6 +162,7 @@ impl SynthesizerBuilder {
                 paths,
                 model,
                 frontend,
+                stream_options: self.stream_options,
             }),
         })
     }
@@ -145,11 +180,12 @@ fn env_path(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-struct Inner {
-    config: VoiceConfig,
-    paths: VoicePaths,
-    model: PiperModel,
-    frontend: Frontend,
+pub(crate) struct Inner {
+    pub(crate) config: VoiceConfig,
+    pub(crate) paths: VoicePaths,
+    pub(crate) model: PiperModel,
+    pub(crate) frontend: Frontend,
+    pub(crate) stream_options: StreamOptions,
 }
 
 /// A loaded voice, ready to speak. Cheap to clone; clones share the model. `Send + Sync`:
@@ -205,25 +241,80 @@ impl Synthesizer {
         self.inner.model.frame_channels()
     }
 
+    /// The stream options this synthesizer was built with.
+    pub fn stream_options(&self) -> StreamOptions {
+        self.inner.stream_options
+    }
+
     /// Text to sentences of phonemes and model ids, without synthesizing.
     pub fn phonemize(&self, text: &str) -> Result<Vec<Sentence>> {
         check_text(text)?;
-        let sentences = self.inner.frontend.sentences(text, &self.inner.config)?;
+        let sentences = self
+            .inner
+            .frontend
+            .all_sentences(text, &self.inner.config)?;
         report_missing(&sentences);
         Ok(sentences)
     }
 
-    /// Speak `text`. Empty or blank text gives empty audio.
-    pub fn synthesize(&self, text: &str, options: &SynthesisOptions) -> Result<Audio> {
+    /// Speak `text`, streaming: chunks of audio come as they are made, the first one after the
+    /// first sentence's acoustic model and one small vocoder window. Options and the text's
+    /// length are checked now; errors later end the stream after one `Err`.
+    pub fn stream(&self, text: &str, options: &SynthesisOptions) -> Result<AudioStream> {
+        check_text(text)?;
         let (scales, sid) = self.resolve(options)?;
-        let sentences = self.phonemize(text)?;
+        audio_stream(Arc::clone(&self.inner), text.to_owned(), scales, sid)
+    }
+
+    /// The acoustic model's frames for `text`, one [`Frames`] per sentence, before the vocoder:
+    /// for a caller that vocodes elsewhere (see [`Synthesizer::vocode`]).
+    pub fn frames(&self, text: &str, options: &SynthesisOptions) -> Result<FrameStream> {
+        check_text(text)?;
+        if !self.is_split() {
+            return Err(Error::NotSplit);
+        }
+        let (scales, sid) = self.resolve(options)?;
+        frame_stream(Arc::clone(&self.inner), text.to_owned(), scales, sid)
+    }
+
+    /// Decode frames to audio with the chunked vocoder (windows of `chunk_frames`).
+    pub fn vocode(&self, frames: &Frames) -> Result<Audio> {
+        if !self.is_split() {
+            return Err(Error::NotSplit);
+        }
+        let options = self.inner.stream_options;
+        let windows = plan(
+            frames.data.ncols(),
+            options.chunk_frames,
+            options.chunk_frames,
+            options.context_frames,
+        );
+        let mut samples = Vec::with_capacity(frames.data.ncols() * self.samples_per_frame());
+        let never = std::sync::atomic::AtomicBool::new(false);
+        decode_in_order(
+            &self.inner.model,
+            frames.data.view(),
+            &windows,
+            frames.speaker,
+            options.vocoder_workers,
+            &never,
+            |chunk, _| {
+                samples.extend(chunk.into_iter().map(|s| s.clamp(-1.0, 1.0)));
+                true
+            },
+        )?;
+        Ok(Audio {
+            samples,
+            sample_rate: self.sample_rate(),
+        })
+    }
+
+    /// Speak `text` and return all of its audio: [`Synthesizer::stream`], collected. Empty or
+    /// blank text gives empty audio.
+    pub fn synthesize(&self, text: &str, options: &SynthesisOptions) -> Result<Audio> {
         let mut samples = Vec::new();
-        for sentence in sentences.iter().filter(|s| s.phoneme_ids.len() > 3) {
-            let audio = self
-                .inner
-                .model
-                .synthesize_whole(&sentence.phoneme_ids, scales, sid)?;
-            samples.extend(audio.into_iter().map(|s| s.clamp(-1.0, 1.0)));
+        for chunk in self.stream(text, options)? {
+            samples.extend_from_slice(&chunk?.samples);
         }
         Ok(Audio {
             samples,
@@ -282,7 +373,7 @@ fn check_text(text: &str) -> Result<()> {
 }
 
 /// Log each symbol the voice lacks once per process.
-fn report_missing(sentences: &[Sentence]) {
+pub(crate) fn report_missing(sentences: &[Sentence]) {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
     static REPORTED: Mutex<BTreeSet<char>> = Mutex::new(BTreeSet::new());

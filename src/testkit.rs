@@ -38,6 +38,8 @@ pub struct TinyVoice {
     pub symbols: String,
     /// Symbols the model's embedding has (`None`: as many as the map).
     pub model_symbols: Option<usize>,
+    /// A symbol whose embedding is NaN: a sentence with it makes the model fail.
+    pub nan_symbol: Option<char>,
 }
 
 impl Default for TinyVoice {
@@ -46,6 +48,7 @@ impl Default for TinyVoice {
             speakers: 1,
             symbols: TINY_SYMBOLS.to_owned(),
             model_symbols: None,
+            nan_symbol: None,
         }
     }
 }
@@ -104,6 +107,10 @@ impl TinyVoice {
     pub fn model(&self) -> ModelProto {
         let symbols = self.model_symbols.unwrap_or_else(|| self.num_symbols());
         let c = TINY_CHANNELS;
+        let nan_row = self
+            .nan_symbol
+            .and_then(|n| self.symbols.chars().position(|s| s == n))
+            .map(|i| i + 3);
         let mut nodes = vec![
             node(
                 "/enc_p/emb/Gather",
@@ -215,7 +222,11 @@ impl TinyVoice {
 
         let mut initializer = vec![
             float_tensor("emb.weight", &[symbols as i64, c as i64], |i| {
-                (i as f32 * 0.37).sin() * 0.5
+                if Some(i / c) == nan_row {
+                    f32::NAN
+                } else {
+                    (i as f32 * 0.37).sin() * 0.5
+                }
             }),
             int_scalar("idx_length", 1),
             int_scalar("idx_noise", 0),

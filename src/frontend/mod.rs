@@ -20,6 +20,11 @@ use crate::voice::{PhonemeType, VoiceConfig, BOS, EOS, PAD};
 /// Longest sentence, in phonemes, before it is cut at a word boundary (about 30 s of speech).
 pub const MAX_SENTENCE_PHONEMES: usize = 400;
 
+/// Text is phonemized in segments of about this many bytes, cut where espeak-ng would end a
+/// sentence anyway, so that a long text starts speaking at once and its clauses never all sit in
+/// memory together.
+pub const SEGMENT_BYTES: usize = 2048;
+
 /// One sentence, ready for the acoustic model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sentence {
@@ -29,6 +34,13 @@ pub struct Sentence {
     pub phoneme_ids: Vec<i64>,
     /// Phonemes the voice has no id for; they were skipped.
     pub missing: BTreeSet<char>,
+}
+
+impl Sentence {
+    /// Whether any phoneme of the sentence has an id (a sentence without any is not spoken).
+    pub fn has_phonemes(&self) -> bool {
+        self.phonemes.iter().any(|p| !self.missing.contains(p))
+    }
 }
 
 /// Where espeak-ng's library and data live.
@@ -65,6 +77,15 @@ impl Frontend {
         })
     }
 
+    /// Split all of `text` into sentences, segment by segment.
+    pub fn all_sentences(&self, text: &str, config: &VoiceConfig) -> Result<Vec<Sentence>> {
+        let mut all = Vec::new();
+        for segment in segments(text) {
+            all.extend(self.sentences(segment, config)?);
+        }
+        Ok(all)
+    }
+
     /// Split `text` into sentences of phonemes and ids. Empty or blank text gives no sentence.
     pub fn sentences(&self, text: &str, config: &VoiceConfig) -> Result<Vec<Sentence>> {
         if text.trim().is_empty() {
@@ -84,6 +105,74 @@ impl Frontend {
             .filter(|s| s.phonemes.iter().any(|p| !p.is_whitespace()))
             .collect())
     }
+}
+
+/// Cut `text` into segments of about [`SEGMENT_BYTES`] that phonemize exactly as the whole text
+/// does: after a blank line, or after `. ? !` and the white space that follows them (before an
+/// upper-case letter, for `.`). The white space stays with the segment before the cut, where
+/// espeak-ng reads it to tell a paragraph from a sentence. Text with no such place is cut at
+/// white space after `4 * SEGMENT_BYTES`.
+pub fn segments(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let cut = segment_end(rest);
+        let (head, tail) = rest.split_at(cut);
+        rest = tail;
+        Some(head)
+    })
+}
+
+fn segment_end(text: &str) -> usize {
+    if text.len() <= SEGMENT_BYTES {
+        return text.len();
+    }
+    let bytes = text.as_bytes();
+    let hard_limit = floor_char_boundary(text, 4 * SEGMENT_BYTES);
+    let mut i = SEGMENT_BYTES / 2;
+    while i < hard_limit {
+        let b = bytes[i];
+        if matches!(b, b'.' | b'?' | b'!' | b'\n') {
+            // End of the white-space run after position i.
+            let run_end = i
+                + 1
+                + text[i + 1..]
+                    .find(|c: char| !c.is_whitespace())
+                    .unwrap_or(text.len() - i - 1);
+            let space = &text[i + 1..run_end];
+            let paragraph = space.matches('\n').count() + usize::from(b == b'\n') >= 2;
+            let next = text[run_end..].chars().next();
+            let sentence = !space.is_empty()
+                && match b {
+                    b'.' => next.is_some_and(char::is_uppercase),
+                    b'?' | b'!' => true,
+                    _ => false,
+                };
+            if paragraph || sentence {
+                return run_end;
+            }
+            i = run_end.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    // No sentence end: cut after the last white space before the limit (or at the limit).
+    text[..hard_limit]
+        .rfind(char::is_whitespace)
+        .map(|j| j + text[j..].chars().next().map_or(1, char::len_utf8))
+        .filter(|&j| j > 0)
+        .unwrap_or(hard_limit.max(text.chars().next().map_or(1, char::len_utf8)))
+}
+
+/// The largest char boundary at or below `index`.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut i = index.min(text.len());
+    while !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 /// Group espeak-ng clauses into sentences of phonemes, as Piper does.
@@ -281,6 +370,33 @@ mod tests {
         // NFD splits the nasal vowel into its base and the combining tilde.
         assert_eq!(text[1], "bɔ\u{303}ʒˈuʁ");
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn segments_cut_at_sentence_ends_and_rejoin_to_the_text() {
+        let sentence = "The river was shallower than it had been. ";
+        let text = sentence.repeat(200);
+        let parts: Vec<&str> = segments(&text).collect();
+        assert!(parts.len() > 1);
+        assert_eq!(parts.concat(), text);
+        for p in &parts[..parts.len() - 1] {
+            assert!(p.ends_with(". "), "{:?}", &p[p.len() - 10..]);
+            assert!(p.len() <= 4 * SEGMENT_BYTES);
+        }
+        // Paragraphs: the blank line stays with the paragraph before it.
+        let para = format!("{}\n\n", "Word word word, word".repeat(60));
+        let text = para.repeat(5);
+        let parts: Vec<&str> = segments(&text).collect();
+        assert_eq!(parts.concat(), text);
+        assert!(parts[..parts.len() - 1].iter().all(|p| p.ends_with("\n\n")));
+        // No sentence end at all, and multi-byte text: cut at white space, on char boundaries.
+        let text = "naïve café ".repeat(2000);
+        let parts: Vec<&str> = segments(&text).collect();
+        assert_eq!(parts.concat(), text);
+        assert!(parts.iter().all(|p| p.len() <= 4 * SEGMENT_BYTES));
+        let text = "é".repeat(10_000);
+        assert_eq!(segments(&text).collect::<Vec<_>>().concat(), text);
+        assert_eq!(segments("").count(), 0);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 
 pub mod onnx;
 mod piper;
+mod pool;
 pub(crate) mod runtime;
 pub mod split;
 
-pub(crate) use piper::{PiperModel, Scales};
+pub(crate) use piper::{PiperModel, Scales, SessionCounts};

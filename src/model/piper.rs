@@ -2,7 +2,6 @@
 //! (frames -> samples), or the whole graph when it cannot be split.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use bytes::Bytes;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -11,6 +10,7 @@ use ort::value::{DynValue, Tensor};
 use prost::Message;
 
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
+use super::pool::SessionPool;
 use super::runtime::session_from_memory;
 use super::split::{split_vits, SplitModel};
 use crate::error::{Error, Result};
@@ -26,12 +26,36 @@ pub(crate) struct Scales {
 
 enum Graphs {
     Split {
-        acoustic: Mutex<Session>,
-        vocoder: Mutex<Session>,
+        acoustic: SessionPool,
+        vocoder: SessionPool,
         frames_tensor: String,
         vocoder_takes_sid: bool,
     },
-    Whole(Mutex<Session>),
+    Whole(SessionPool),
+}
+
+/// How many sessions of each half to keep, and their threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionCounts {
+    /// Intra-op threads of each session.
+    pub threads: usize,
+    /// Sessions of the acoustic half (or of the whole graph).
+    pub acoustic: usize,
+    /// Sessions of the vocoder.
+    pub vocoder: usize,
+}
+
+fn sessions(
+    env: &ort::environment::Environment,
+    bytes: &[u8],
+    count: usize,
+    threads: usize,
+    context: &'static str,
+) -> Result<SessionPool> {
+    let sessions = (0..count.max(1))
+        .map(|_| session_from_memory(env, bytes, threads, context))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SessionPool::new(sessions))
 }
 
 /// A loaded Piper voice model.
@@ -60,7 +84,7 @@ impl PiperModel {
         path: &Path,
         config_path: &Path,
         config: &VoiceConfig,
-        threads: usize,
+        counts: SessionCounts,
         split: bool,
     ) -> Result<Self> {
         let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
@@ -76,15 +100,21 @@ impl PiperModel {
             Err(super::split::NoSplit("disabled by the builder".into()))
         };
         match split_result {
-            Ok(parts) => Self::load_split(env, path, parts, takes_sid, threads),
+            Ok(parts) => Self::load_split(env, path, parts, takes_sid, counts),
             Err(why) => {
                 tracing::warn!(
                     model = %path.display(),
                     "running the whole VITS graph, without the acoustic/vocoder split: {why}"
                 );
-                let session = session_from_memory(env, &bytes, threads, "loading the voice model")?;
+                let pool = sessions(
+                    env,
+                    &bytes,
+                    counts.acoustic,
+                    counts.threads,
+                    "loading the voice model",
+                )?;
                 Ok(PiperModel {
-                    graphs: Graphs::Whole(Mutex::new(session)),
+                    graphs: Graphs::Whole(pool),
                     takes_sid,
                     samples_per_frame: 0,
                     frame_channels: 0,
@@ -99,18 +129,20 @@ impl PiperModel {
         path: &Path,
         parts: SplitModel,
         takes_sid: bool,
-        threads: usize,
+        counts: SessionCounts,
     ) -> Result<Self> {
-        let acoustic = session_from_memory(
+        let acoustic = sessions(
             env,
             &parts.acoustic.encode_to_vec(),
-            threads,
+            counts.acoustic,
+            counts.threads,
             "loading the acoustic half of the voice model",
         )?;
-        let vocoder = session_from_memory(
+        let vocoder = sessions(
             env,
             &parts.vocoder.encode_to_vec(),
-            threads,
+            counts.vocoder,
+            counts.threads,
             "loading the vocoder half of the voice model",
         )?;
         tracing::debug!(
@@ -122,8 +154,8 @@ impl PiperModel {
         );
         let mut model = PiperModel {
             graphs: Graphs::Split {
-                acoustic: Mutex::new(acoustic),
-                vocoder: Mutex::new(vocoder),
+                acoustic,
+                vocoder,
                 frames_tensor: parts.frames_tensor,
                 vocoder_takes_sid: !parts.vocoder_extra_inputs.is_empty(),
             },
@@ -206,25 +238,27 @@ impl PiperModel {
                 reason: "this voice's graph could not be split; it has no frames".into(),
             });
         };
-        let mut session = acoustic.lock().unwrap_or_else(|p| p.into_inner());
-        let inputs = text_inputs(&session, ids, scales, sid.filter(|_| self.takes_sid))?;
-        let outputs = session
-            .run(inputs)
-            .map_err(|e| Error::runtime("running the acoustic model", e))?;
-        let view = outputs[0]
-            .try_extract_array::<f32>()
-            .map_err(|e| Error::runtime("reading the frames", e))?;
-        if view.ndim() != 3 || view.shape()[0] != 1 {
-            return Err(Error::ModelOutput {
-                name: frames_tensor.clone(),
-                reason: format!("expected [1, channels, frames], got {:?}", view.shape()),
-            });
-        }
-        let frames = view
-            .index_axis(Axis(0), 0)
-            .into_dimensionality::<ndarray::Ix2>()
-            .map_err(|e| Error::runtime("reading the frames", e))?
-            .to_owned();
+        let sid = sid.filter(|_| self.takes_sid);
+        let frames = acoustic.with(|session| -> Result<Array2<f32>> {
+            let inputs = text_inputs(session, ids, scales, sid)?;
+            let outputs = session
+                .run(inputs)
+                .map_err(|e| Error::runtime("running the acoustic model", e))?;
+            let view = outputs[0]
+                .try_extract_array::<f32>()
+                .map_err(|e| Error::runtime("reading the frames", e))?;
+            if view.ndim() != 3 || view.shape()[0] != 1 {
+                return Err(Error::ModelOutput {
+                    name: frames_tensor.clone(),
+                    reason: format!("expected [1, channels, frames], got {:?}", view.shape()),
+                });
+            }
+            Ok(view
+                .index_axis(Axis(0), 0)
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|e| Error::runtime("reading the frames", e))?
+                .to_owned())
+        })?;
         check_finite(frames.iter().copied(), frames_tensor)?;
         Ok(frames)
     }
@@ -252,23 +286,25 @@ impl PiperModel {
                 ),
             });
         }
-        let batched = frames.insert_axis(Axis(0)).to_owned();
-        let mut inputs: Vec<(&str, DynValue)> = vec![(
-            "",
-            Tensor::from_array(batched)
-                .map_err(|e| Error::runtime("preparing the frames", e))?
-                .into_dyn(),
-        )];
-        let mut session = vocoder.lock().unwrap_or_else(|p| p.into_inner());
-        let frames_name = session.inputs()[0].name().to_owned();
-        inputs[0].0 = &frames_name;
-        if *vocoder_takes_sid {
-            inputs.push(("sid", int64_tensor(vec![sid.unwrap_or(0)])?));
-        }
-        let outputs = session
-            .run(inputs)
-            .map_err(|e| Error::runtime("running the vocoder", e))?;
-        samples_of(&outputs[0])
+        let batched = Tensor::from_array(frames.insert_axis(Axis(0)).to_owned())
+            .map_err(|e| Error::runtime("preparing the frames", e))?
+            .into_dyn();
+        let sid = if *vocoder_takes_sid {
+            Some(int64_tensor(vec![sid.unwrap_or(0)])?)
+        } else {
+            None
+        };
+        vocoder.with(|session| {
+            let frames_name = session.inputs()[0].name().to_owned();
+            let mut inputs: Vec<(String, DynValue)> = vec![(frames_name, batched)];
+            if let Some(sid) = sid {
+                inputs.push(("sid".to_owned(), sid));
+            }
+            let outputs = session
+                .run(inputs)
+                .map_err(|e| Error::runtime("running the vocoder", e))?;
+            samples_of(&outputs[0])
+        })
     }
 
     /// Phoneme ids -> samples through the whole graph (the unsplit fallback, and the reference
@@ -280,14 +316,13 @@ impl PiperModel {
         sid: Option<i64>,
     ) -> Result<Vec<f32>> {
         match &self.graphs {
-            Graphs::Whole(session) => {
-                let mut session = session.lock().unwrap_or_else(|p| p.into_inner());
-                let inputs = text_inputs(&session, ids, scales, sid.filter(|_| self.takes_sid))?;
+            Graphs::Whole(pool) => pool.with(|session| {
+                let inputs = text_inputs(session, ids, scales, sid.filter(|_| self.takes_sid))?;
                 let outputs = session
                     .run(inputs)
                     .map_err(|e| Error::runtime("running the voice model", e))?;
                 samples_of(&outputs[0])
-            }
+            }),
             Graphs::Split { .. } => {
                 let frames = self.acoustic(ids, scales, sid)?;
                 self.vocode(frames.view(), sid)

@@ -1,0 +1,367 @@
+//! Streaming synthesis: iterators of frames and of audio whose first item comes long before the
+//! text is done.
+//!
+//! A stream runs two stages on two threads of its own, joined by bounded channels:
+//!
+//! ```text
+//! text --segments--> [acoustic thread] --frames (2 sentences)--> [vocoder thread] --chunks (4)--> next()
+//! ```
+//!
+//! The acoustic thread phonemizes segment by segment and runs the acoustic model sentence by
+//! sentence; the vocoder thread cuts each sentence's frames into windows (small first, then
+//! growing) and decodes them. So sentence n+1's frames are made while sentence n is decoded and
+//! played, and a slow listener holds at most a few sentences in memory, whatever the text's
+//! length. Dropping a stream stops both threads (each checks between model runs) and joins them:
+//! nothing of a stream outlives it.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use ndarray::Array2;
+
+use crate::error::{Error, Result};
+use crate::model::Scales;
+use crate::synthesizer::{report_missing, Inner};
+use crate::vocoder::{decode_in_order, plan};
+
+/// Sentences of frames queued between the acoustic model and the vocoder.
+const FRAME_QUEUE: usize = 2;
+/// Audio chunks queued between the vocoder and the listener.
+const CHUNK_QUEUE: usize = 4;
+
+/// A piece of streamed audio.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AudioChunk {
+    /// Mono samples in `[-1.0, 1.0]`.
+    pub samples: Vec<f32>,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Index of the sentence this chunk belongs to (0-based, over the whole stream).
+    pub sentence: usize,
+    /// Position of the first sample in the stream, in samples.
+    pub start_sample: u64,
+    /// Whether this chunk ends its sentence.
+    pub sentence_end: bool,
+}
+
+/// One sentence's acoustic frames: what the acoustic model gives and the vocoder takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frames {
+    /// Index of the sentence (0-based, over the whole stream).
+    pub sentence: usize,
+    /// `[channels, frames]`: Piper's latent `z` (192 channels, one frame per 256 samples).
+    pub data: Array2<f32>,
+    /// The speaker id the frames were made for (multi-speaker voices condition the vocoder too).
+    pub speaker: Option<i64>,
+}
+
+/// What the acoustic stage hands the vocoder stage.
+pub(crate) enum Work {
+    Frames(Frames),
+    /// A voice that runs whole gives a sentence's audio at once.
+    Audio {
+        sentence: usize,
+        samples: Vec<f32>,
+    },
+}
+
+/// The receiving end of a stream's pipeline: an iterator that cancels and joins on drop.
+struct Pipe<T> {
+    rx: Option<Receiver<Result<T>>>,
+    cancel: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    finished: bool,
+}
+
+impl<T> Pipe<T> {
+    fn next_item(&mut self) -> Option<Result<T>> {
+        if self.finished {
+            return None;
+        }
+        let item = self.rx.as_ref().and_then(|rx| rx.recv().ok());
+        match item {
+            Some(Ok(value)) => Some(Ok(value)),
+            Some(Err(e)) => {
+                self.finished = true;
+                Some(Err(e))
+            }
+            None => {
+                self.finished = true;
+                None
+            }
+        }
+    }
+}
+
+impl<T> Drop for Pipe<T> {
+    fn drop(&mut self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        // Closing the channel wakes a stage blocked on sending; it then stops.
+        drop(self.rx.take());
+        for thread in self.threads.drain(..) {
+            // The stages catch their own panics; a join error cannot carry anything new.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Streamed audio: an iterator of [`AudioChunk`]s in order. An error ends the stream after it is
+/// yielded. Dropping the stream cancels the rest of the work within one model run.
+pub struct AudioStream(Pipe<AudioChunk>);
+
+impl Iterator for AudioStream {
+    type Item = Result<AudioChunk>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next_item()
+    }
+}
+
+impl std::fmt::Debug for AudioStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AudioStream")
+            .field("finished", &self.0.finished)
+            .finish()
+    }
+}
+
+/// Streamed acoustic frames, one [`Frames`] per sentence, before the vocoder.
+pub struct FrameStream(Pipe<Work>);
+
+impl Iterator for FrameStream {
+    type Item = Result<Frames>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(match self.0.next_item()? {
+            Ok(Work::Frames(frames)) => Ok(frames),
+            // frame_stream() is only started for split voices.
+            Ok(Work::Audio { .. }) => {
+                self.0.finished = true;
+                Err(Error::NotSplit)
+            }
+            Err(e) => Err(e),
+        })
+    }
+}
+
+impl std::fmt::Debug for FrameStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrameStream")
+            .field("finished", &self.0.finished)
+            .finish()
+    }
+}
+
+/// Start the stages for `text`; options were checked by the caller.
+pub(crate) fn audio_stream(
+    inner: Arc<Inner>,
+    text: String,
+    scales: Scales,
+    sid: Option<i64>,
+) -> Result<AudioStream> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
+    let (chunk_tx, chunk_rx) = sync_channel::<Result<AudioChunk>>(CHUNK_QUEUE);
+    let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
+        let (inner, cancel) = (Arc::clone(&inner), Arc::clone(&cancel));
+        let work_tx = work_tx.clone();
+        move || acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx)
+    })?;
+    drop(work_tx);
+    let vocoder = spawn_stage("indextts-vocoder", &chunk_tx, {
+        let cancel = Arc::clone(&cancel);
+        let chunk_tx = chunk_tx.clone();
+        move || vocoder_stage(&inner, work_rx, &cancel, &chunk_tx)
+    })?;
+    drop(chunk_tx);
+    Ok(AudioStream(Pipe {
+        rx: Some(chunk_rx),
+        cancel,
+        threads: vec![acoustic, vocoder],
+        finished: false,
+    }))
+}
+
+/// Start the acoustic stage alone for `text`; the caller checked that the voice has frames.
+pub(crate) fn frame_stream(
+    inner: Arc<Inner>,
+    text: String,
+    scales: Scales,
+    sid: Option<i64>,
+) -> Result<FrameStream> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
+    let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
+        let cancel = Arc::clone(&cancel);
+        let work_tx = work_tx.clone();
+        move || acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx)
+    })?;
+    drop(work_tx);
+    Ok(FrameStream(Pipe {
+        rx: Some(work_rx),
+        cancel,
+        threads: vec![acoustic],
+        finished: false,
+    }))
+}
+
+/// Spawn a stage; a panic inside it becomes an error on its channel rather than a silent end.
+fn spawn_stage<T: Send + 'static>(
+    name: &str,
+    tx: &SyncSender<Result<T>>,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>> {
+    let tx = tx.clone();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            if let Err(panic) = catch_unwind(AssertUnwindSafe(body)) {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                let _ = tx.send(Err(Error::Internal { reason }));
+            }
+        })
+        .map_err(|e| Error::Internal {
+            reason: format!("cannot start a stream thread: {e}"),
+        })
+}
+
+/// Text -> sentences -> frames (or whole audio for an unsplit voice), in order.
+fn acoustic_stage(
+    inner: &Inner,
+    text: &str,
+    scales: Scales,
+    sid: Option<i64>,
+    cancel: &AtomicBool,
+    tx: &SyncSender<Result<Work>>,
+) {
+    let mut index = 0;
+    for segment in crate::frontend::segments(text) {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let sentences = match inner.frontend.sentences(segment, &inner.config) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        };
+        report_missing(&sentences);
+        for sentence in sentences.iter().filter(|s| s.has_phonemes()) {
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
+            let work = if inner.model.is_split() {
+                inner
+                    .model
+                    .acoustic(&sentence.phoneme_ids, scales, sid)
+                    .map(|data| {
+                        Work::Frames(Frames {
+                            sentence: index,
+                            data,
+                            speaker: sid,
+                        })
+                    })
+            } else {
+                inner
+                    .model
+                    .synthesize_whole(&sentence.phoneme_ids, scales, sid)
+                    .map(|samples| Work::Audio {
+                        sentence: index,
+                        samples,
+                    })
+            };
+            let failed = work.is_err();
+            if tx.send(work).is_err() || failed {
+                return;
+            }
+            index += 1;
+        }
+    }
+}
+
+/// Frames -> windows -> audio chunks, in order.
+fn vocoder_stage(
+    inner: &Inner,
+    rx: Receiver<Result<Work>>,
+    cancel: &AtomicBool,
+    tx: &SyncSender<Result<AudioChunk>>,
+) {
+    let options = inner.stream_options;
+    let sample_rate = inner.config.sample_rate;
+    let mut start_sample = 0u64;
+    let mut first_window = options.first_chunk_frames;
+    for work in rx {
+        if cancel.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut send = |samples: Vec<f32>, sentence: usize, sentence_end: bool| -> bool {
+            let len = samples.len() as u64;
+            let chunk = AudioChunk {
+                samples: clamp(samples),
+                sample_rate,
+                sentence,
+                start_sample,
+                sentence_end,
+            };
+            start_sample += len;
+            tx.send(Ok(chunk)).is_ok()
+        };
+        let result = match work {
+            Err(e) => Err(e),
+            Ok(Work::Audio { sentence, samples }) => {
+                if !send(samples, sentence, true) {
+                    return;
+                }
+                Ok(())
+            }
+            Ok(Work::Frames(frames)) => {
+                let windows = plan(
+                    frames.data.ncols(),
+                    first_window,
+                    options.chunk_frames,
+                    options.context_frames,
+                );
+                // Only the stream's first window is small: later sentences are decoded while
+                // earlier ones play.
+                first_window = options.chunk_frames;
+                let sentence = frames.sentence;
+                let mut listening = true;
+                let decoded = decode_in_order(
+                    &inner.model,
+                    frames.data.view(),
+                    &windows,
+                    frames.speaker,
+                    options.vocoder_workers,
+                    cancel,
+                    |samples, last| {
+                        listening = send(samples, sentence, last);
+                        listening
+                    },
+                );
+                if !listening {
+                    return;
+                }
+                decoded
+            }
+        };
+        if let Err(e) = result {
+            let _ = tx.send(Err(e));
+            return;
+        }
+    }
+}
+
+fn clamp(mut samples: Vec<f32>) -> Vec<f32> {
+    for s in &mut samples {
+        *s = s.clamp(-1.0, 1.0);
+    }
+    samples
+}

@@ -1,0 +1,258 @@
+//! The chunked vocoder: a sentence's frames are decoded in windows, each with context frames on
+//! both sides whose samples are dropped, so that audio can be played before the whole sentence
+//! is decoded, and windows can be decoded in parallel.
+//!
+//! HiFi-GAN is convolutional: a sample depends only on frames within its receptive field. With
+//! enough context a window's kept samples equal the whole-sentence decode's up to float rounding
+//! (the stream-equals-whole test measures the SNR), and the windows butt together with no gap
+//! and no duplicated sample: together they cover exactly `frames * samples_per_frame` samples.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use ndarray::{s, ArrayView2};
+
+use crate::error::{Error, Result};
+use crate::model::PiperModel;
+
+/// How streams cut sentences into vocoder windows. Sizes are in acoustic frames (256 samples,
+/// 11.6 ms, for 22.05 kHz Piper voices).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// Frames in the first window of a stream: small, so that first audio comes fast.
+    pub first_chunk_frames: usize,
+    /// Frames per window once the stream is running; windows double from the first size up to this.
+    pub chunk_frames: usize,
+    /// Context frames decoded on each side of a window and dropped.
+    pub context_frames: usize,
+    /// Windows of one sentence decoded at once, each on its own vocoder session (1: one after another).
+    pub vocoder_workers: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions {
+            first_chunk_frames: 16,
+            chunk_frames: 128,
+            context_frames: 16,
+            vocoder_workers: 1,
+        }
+    }
+}
+
+impl StreamOptions {
+    pub(crate) fn validate(&self) -> Result<()> {
+        let invalid =
+            |name: &'static str, value: usize, reason: &'static str| Error::InvalidOption {
+                name,
+                value: value.to_string(),
+                reason,
+            };
+        if self.first_chunk_frames == 0 {
+            return Err(invalid("first_chunk_frames", 0, "must be at least 1"));
+        }
+        if self.chunk_frames == 0 {
+            return Err(invalid("chunk_frames", 0, "must be at least 1"));
+        }
+        if self.vocoder_workers == 0 || self.vocoder_workers > 64 {
+            return Err(invalid(
+                "vocoder_workers",
+                self.vocoder_workers,
+                "must be in 1..=64",
+            ));
+        }
+        if self.context_frames > 1024 {
+            return Err(invalid(
+                "context_frames",
+                self.context_frames,
+                "must be at most 1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One vocoder window: keep frames `start..end`, decode `from..to` (the kept frames plus context).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Window {
+    pub start: usize,
+    pub end: usize,
+    pub from: usize,
+    pub to: usize,
+}
+
+/// Windows over `frames` frames: the first `first` frames long, then doubling up to `steady`.
+pub(crate) fn plan(frames: usize, first: usize, steady: usize, context: usize) -> Vec<Window> {
+    let steady = steady.max(1);
+    let mut size = first.clamp(1, steady);
+    let mut windows = Vec::with_capacity(frames / steady + 4);
+    let mut start = 0;
+    while start < frames {
+        let end = (start + size).min(frames);
+        windows.push(Window {
+            start,
+            end,
+            from: start.saturating_sub(context),
+            to: (end + context).min(frames),
+        });
+        start = end;
+        size = (size * 2).min(steady);
+    }
+    windows
+}
+
+/// Decode one window and keep its own samples.
+fn decode_window(
+    model: &PiperModel,
+    frames: ArrayView2<'_, f32>,
+    window: Window,
+    sid: Option<i64>,
+) -> Result<Vec<f32>> {
+    let hop = model.samples_per_frame();
+    let samples = model.vocode(frames.slice(s![.., window.from..window.to]), sid)?;
+    let expected = (window.to - window.from) * hop;
+    if samples.len() != expected {
+        return Err(Error::ModelOutput {
+            name: "output".into(),
+            reason: format!(
+                "{} frames decoded to {} samples, expected {expected}",
+                window.to - window.from,
+                samples.len()
+            ),
+        });
+    }
+    let keep = (window.start - window.from) * hop..(window.end - window.from) * hop;
+    Ok(samples[keep].to_vec())
+}
+
+/// Decode `windows` of `frames` in order, handing each window's samples to `emit` as soon as it
+/// and all before it are done. `emit` returns `false` to stop (the listener is gone); `cancel`
+/// stops between windows. With `workers > 1` windows are decoded concurrently on that many
+/// threads, each borrowing its own vocoder session.
+pub(crate) fn decode_in_order(
+    model: &PiperModel,
+    frames: ArrayView2<'_, f32>,
+    windows: &[Window],
+    sid: Option<i64>,
+    workers: usize,
+    cancel: &AtomicBool,
+    mut emit: impl FnMut(Vec<f32>, bool) -> bool,
+) -> Result<()> {
+    let last = windows.len().saturating_sub(1);
+    if workers <= 1 || windows.len() <= 1 {
+        for (i, &window) in windows.iter().enumerate() {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let samples = decode_window(model, frames, window, sid)?;
+            if !emit(samples, i == last) {
+                return Ok(());
+            }
+        }
+        return Ok(());
+    }
+
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Vec<f32>>)>();
+        for _ in 0..workers.min(windows.len()) {
+            let done_tx = done_tx.clone();
+            let (next, stop) = (&next, &stop);
+            scope.spawn(move || loop {
+                if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+                    return;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&window) = windows.get(i) else {
+                    return;
+                };
+                let result = decode_window(model, frames, window, sid);
+                if done_tx.send((i, result)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let mut ready: BTreeMap<usize, Result<Vec<f32>>> = BTreeMap::new();
+        let mut wanted = 0;
+        let outcome = loop {
+            if let Some(result) = ready.remove(&wanted) {
+                match result {
+                    Ok(samples) => {
+                        if !emit(samples, wanted == last) {
+                            break Ok(());
+                        }
+                        wanted += 1;
+                        if wanted > last {
+                            break Ok(());
+                        }
+                        continue;
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
+            match done_rx.recv() {
+                Ok((i, result)) => {
+                    ready.insert(i, result);
+                }
+                // Every worker stopped (cancelled) before the wanted window was done.
+                Err(_) => break Ok(()),
+            }
+        };
+        stop.store(true, Ordering::Relaxed);
+        outcome
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_cover_every_frame_once_and_grow() {
+        for (frames, first, steady, context) in [
+            (484, 16, 128, 16),
+            (1, 1, 1, 0),
+            (10, 16, 128, 4),
+            (300, 1, 64, 8),
+        ] {
+            let windows = plan(frames, first, steady, context);
+            assert_eq!(windows.first().unwrap().start, 0);
+            assert_eq!(windows.last().unwrap().end, frames);
+            for pair in windows.windows(2) {
+                assert_eq!(pair[0].end, pair[1].start, "gap or overlap");
+                assert!(
+                    pair[1].end - pair[1].start >= (pair[0].end - pair[0].start).min(steady)
+                        || pair[1].end == frames
+                );
+            }
+            for w in &windows {
+                assert!(w.from <= w.start && w.end <= w.to && w.to <= frames);
+                assert!(w.start - w.from <= context && w.to - w.end <= context);
+                assert!(w.end - w.start <= steady.max(1));
+            }
+        }
+        let sizes: Vec<usize> = plan(200, 16, 64, 0)
+            .iter()
+            .map(|w| w.end - w.start)
+            .collect();
+        assert_eq!(sizes, vec![16, 32, 64, 64, 24]);
+    }
+
+    #[test]
+    fn options_are_validated() {
+        assert!(StreamOptions::default().validate().is_ok());
+        let bad = StreamOptions {
+            chunk_frames: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = StreamOptions {
+            vocoder_workers: 0,
+            ..Default::default()
+        };
+        assert!(bad.validate().is_err());
+    }
+}

@@ -1,0 +1,74 @@
+//! A slow listener on a long text: memory stays flat, because the stream holds only a few
+//! sentences between its stages whatever the text's length. Measured with a counting allocator
+//! (live bytes of this process's Rust heap; ONNX Runtime's own arena is not included), not timing.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use common::{corpus_text, real_voice};
+use indextts::SynthesisOptions;
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: forwards to the system allocator and only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same layout, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: `ptr` came from `alloc` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[test]
+fn a_slow_listener_on_a_megabyte_keeps_memory_flat() {
+    let synth = real_voice();
+    let story = corpus_text("en_long.txt");
+    let mut text = String::new();
+    while text.len() < 1 << 20 {
+        text.push_str(&story);
+        text.push_str("\n\n");
+    }
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut stream = synth.stream(&text, &SynthesisOptions::default()).unwrap();
+    let mut samples = Vec::new();
+    let mut sentences = 0;
+    while sentences < 24 {
+        let chunk = stream.next().unwrap().unwrap();
+        sentences += usize::from(chunk.sentence_end);
+        // A slow listener: the stages run ahead until their queues are full.
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        if sentences >= 4 {
+            samples.push(LIVE.load(Ordering::Relaxed) - before);
+        }
+    }
+    drop(stream);
+    let (lo, hi) = (
+        *samples.iter().min().unwrap(),
+        *samples.iter().max().unwrap(),
+    );
+    println!(
+        "live heap while streaming sentences 4..24 of {} bytes: {:.1} to {:.1} MiB above the start",
+        text.len(),
+        lo as f64 / (1 << 20) as f64,
+        hi as f64 / (1 << 20) as f64
+    );
+    // The text itself (1 MiB, copied once) plus a few sentences of frames and audio.
+    assert!(hi < 8 << 20, "{hi} bytes live while streaming");
+    assert!(
+        hi - lo < 4 << 20,
+        "memory grew by {} bytes while streaming",
+        hi - lo
+    );
+}

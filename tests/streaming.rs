@@ -1,0 +1,262 @@
+//! Streaming with the real voice: the stream equals a one-window decode of the same frames,
+//! chunks butt together, errors end a stream, and many streams at once give the same audio.
+
+mod common;
+
+use common::{corpus_lines, corpus_text, real_voice};
+use indextts::testkit::TinyVoice;
+use indextts::{AudioChunk, Error, StreamOptions, SynthesisOptions, Synthesizer};
+
+fn quiet() -> SynthesisOptions {
+    SynthesisOptions {
+        noise_scale: Some(0.0),
+        noise_w: Some(0.0),
+        ..Default::default()
+    }
+}
+
+fn voice_with(options: StreamOptions) -> Synthesizer {
+    Synthesizer::builder()
+        .threads(2)
+        .stream_options(options)
+        .build()
+        .unwrap()
+}
+
+/// Signal-to-noise ratio of `x` against `reference`, in dB, and the max abs difference.
+fn snr(reference: &[f32], x: &[f32]) -> (f64, f32) {
+    let signal: f64 = reference.iter().map(|&s| f64::from(s).powi(2)).sum();
+    let noise: f64 = reference
+        .iter()
+        .zip(x)
+        .map(|(&a, &b)| f64::from(a - b).powi(2))
+        .sum();
+    let max = reference
+        .iter()
+        .zip(x)
+        .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
+    (10.0 * (signal / noise.max(1e-30)).log10(), max)
+}
+
+fn texts() -> Vec<String> {
+    let mut t = corpus_lines("en_sentences.txt");
+    t.push(corpus_text("en_paragraph.txt"));
+    t
+}
+
+#[test]
+fn stream_equals_one_window_decode() {
+    // The reference: frames decoded in one window (chunk larger than any sentence, no context).
+    let whole = voice_with(StreamOptions {
+        first_chunk_frames: 1 << 20,
+        chunk_frames: 1 << 20,
+        context_frames: 0,
+        vocoder_workers: 1,
+    });
+    let configs = [
+        ("default", StreamOptions::default()),
+        (
+            "1-frame chunks",
+            StreamOptions {
+                first_chunk_frames: 1,
+                chunk_frames: 1,
+                context_frames: 16,
+                vocoder_workers: 1,
+            },
+        ),
+        (
+            "8/32 frames, 2 workers",
+            StreamOptions {
+                first_chunk_frames: 8,
+                chunk_frames: 32,
+                context_frames: 16,
+                vocoder_workers: 2,
+            },
+        ),
+        (
+            "chunk larger than the sentence",
+            StreamOptions {
+                first_chunk_frames: 4096,
+                chunk_frames: 4096,
+                context_frames: 16,
+                vocoder_workers: 1,
+            },
+        ),
+    ];
+    for (name, options) in configs {
+        let streamed = voice_with(options);
+        let (mut worst_snr, mut worst_diff) = (f64::INFINITY, 0.0f32);
+        // One-frame windows decode 33 frames per frame kept: two sentences are enough there.
+        let texts = if options.chunk_frames == 1 {
+            texts()[..2].to_vec()
+        } else {
+            texts()
+        };
+        for text in texts {
+            let mut reference = Vec::new();
+            for frames in whole.frames(&text, &quiet()).unwrap() {
+                reference.extend(whole.vocode(&frames.unwrap()).unwrap().samples);
+            }
+            let chunks: Vec<AudioChunk> = streamed
+                .stream(&text, &quiet())
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let samples: Vec<f32> = chunks
+                .iter()
+                .flat_map(|c| c.samples.iter().copied())
+                .collect();
+            assert_eq!(
+                samples.len(),
+                reference.len(),
+                "{name}: {text:?}: gap or duplicated samples"
+            );
+            let (s, d) = snr(&reference, &samples);
+            worst_snr = worst_snr.min(s);
+            worst_diff = worst_diff.max(d);
+        }
+        println!("{name:32} worst SNR {worst_snr:6.1} dB, max abs difference {worst_diff:.2e}");
+        assert!(worst_snr >= 45.0, "{name}: SNR {worst_snr:.1} dB < 45 dB");
+    }
+}
+
+#[test]
+fn chunks_butt_together_and_mark_sentences() {
+    let synth = real_voice();
+    let text = corpus_text("en_paragraph.txt");
+    let chunks: Vec<AudioChunk> = synth
+        .stream(&text, &quiet())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let hop = synth.samples_per_frame() as u64;
+    let mut position = 0u64;
+    let mut sentence = 0;
+    for (i, chunk) in chunks.iter().enumerate() {
+        assert_eq!(chunk.start_sample, position, "chunk {i}");
+        assert_eq!(chunk.sample_rate, 22_050);
+        assert_eq!(chunk.sentence, sentence, "chunk {i}");
+        assert_eq!(
+            chunk.samples.len() as u64 % hop,
+            0,
+            "a chunk is whole frames"
+        );
+        position += chunk.samples.len() as u64;
+        if chunk.sentence_end {
+            sentence += 1;
+        }
+    }
+    assert_eq!(sentence, 4, "en_paragraph.txt has four sentences");
+    assert!(chunks.last().unwrap().sentence_end);
+    // The first chunk is the small first window.
+    let first = synth.stream_options().first_chunk_frames as u64 * hop;
+    assert_eq!(chunks[0].samples.len() as u64, first);
+    // And synthesize() is the same pipeline, collected.
+    let whole = synth.synthesize(&text, &quiet()).unwrap();
+    assert_eq!(whole.samples.len() as u64, position);
+}
+
+#[test]
+fn frames_are_latent_frames_and_vocode_back() {
+    let synth = real_voice();
+    let frames: Vec<_> = synth
+        .frames("Hello. Battery low.", &quiet())
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(frames.len(), 2);
+    for (i, f) in frames.iter().enumerate() {
+        assert_eq!(f.sentence, i);
+        assert_eq!(f.data.nrows(), 192);
+        assert!(f.data.ncols() > 10);
+        let audio = synth.vocode(f).unwrap();
+        assert_eq!(audio.samples.len(), f.data.ncols() * 256);
+    }
+}
+
+#[test]
+fn a_failing_sentence_ends_the_stream_with_one_error() {
+    let dir = std::env::temp_dir().join(format!("indextts-stream-nan-{}", std::process::id()));
+    TinyVoice {
+        nan_symbol: Some('z'),
+        ..Default::default()
+    }
+    .write(&dir, "tiny")
+    .unwrap();
+    let synth = Synthesizer::builder()
+        .voice(&dir)
+        .threads(1)
+        .build()
+        .unwrap();
+    // "zoo" phonemizes with a z: the second sentence fails.
+    let mut stream = synth
+        .stream("Hello there. The zoo. Good night.", &quiet())
+        .unwrap();
+    let mut sentences_before = 0;
+    let error = loop {
+        match stream.next() {
+            Some(Ok(chunk)) => {
+                assert_eq!(chunk.sentence, 0);
+                sentences_before += usize::from(chunk.sentence_end);
+            }
+            Some(Err(e)) => break e,
+            None => panic!("the stream ended without the error"),
+        }
+    };
+    assert!(matches!(error, Error::ModelOutput { .. }), "{error:?}");
+    assert_eq!(sentences_before, 1);
+    assert!(stream.next().is_none(), "nothing after the error");
+    assert!(stream.next().is_none());
+    assert!(matches!(
+        synth.synthesize("The zoo.", &quiet()),
+        Err(Error::ModelOutput { .. })
+    ));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn eight_concurrent_streams_equal_streams_one_at_a_time() {
+    let synth = Synthesizer::builder()
+        .threads(1)
+        .sessions(2)
+        .build()
+        .unwrap();
+    let mut texts = corpus_lines("en_sentences.txt");
+    texts.truncate(8);
+    let collect = |text: &str| -> Vec<f32> {
+        synth
+            .stream(text, &quiet())
+            .unwrap()
+            .flat_map(|c| c.unwrap().samples)
+            .collect()
+    };
+    let alone: Vec<Vec<f32>> = texts.iter().map(|t| collect(t)).collect();
+    let together: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = texts.iter().map(|t| s.spawn(|| collect(t))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (a, b)) in alone.iter().zip(&together).enumerate() {
+        assert_eq!(a, b, "text {i} differs when streamed concurrently");
+    }
+}
+
+#[test]
+fn stream_checks_its_arguments_before_starting() {
+    let synth = real_voice();
+    let bad = SynthesisOptions {
+        length_scale: Some(f32::NAN),
+        ..Default::default()
+    };
+    assert!(matches!(
+        synth.stream("Hello.", &bad),
+        Err(Error::InvalidOption { .. })
+    ));
+    assert!(synth.stream("", &quiet()).unwrap().next().is_none());
+    assert!(Synthesizer::builder()
+        .stream_options(StreamOptions {
+            chunk_frames: 0,
+            ..Default::default()
+        })
+        .build()
+        .is_err());
+}
