@@ -69,6 +69,66 @@ impl Audio {
     }
 }
 
+/// What a [`PcmStreamWriter`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StreamFormat {
+    /// Headerless 16-bit little-endian mono PCM (`aplay -f S16_LE -r RATE`, `sox -t raw`).
+    RawPcm16,
+    /// A 16-bit PCM WAV whose header declares an unbounded length, for pipes that cannot seek
+    /// back to fill in the length.
+    WavUnbounded,
+}
+
+/// Writes audio as it is made, to a writer that need not seek (a pipe, a socket).
+#[derive(Debug)]
+pub struct PcmStreamWriter<W: Write> {
+    out: W,
+    format: StreamFormat,
+    sample_rate: u32,
+    started: bool,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> PcmStreamWriter<W> {
+    /// A writer of `format` at `sample_rate` Hz, mono.
+    pub fn new(out: W, format: StreamFormat, sample_rate: u32) -> Self {
+        PcmStreamWriter {
+            out,
+            format,
+            sample_rate,
+            started: false,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Write `samples` (the WAV header first, on the first call) and flush them.
+    pub fn write(&mut self, samples: &[f32]) -> std::io::Result<()> {
+        if !self.started {
+            self.started = true;
+            if self.format == StreamFormat::WavUnbounded {
+                let spec = hound::WavSpec {
+                    channels: 1,
+                    sample_rate: self.sample_rate,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                self.out.write_all(&spec.into_header_for_infinite_file())?;
+            }
+        }
+        self.buf.clear();
+        self.buf
+            .extend(samples.iter().flat_map(|&s| sample_to_i16(s).to_le_bytes()));
+        self.out.write_all(&self.buf)?;
+        self.out.flush()
+    }
+
+    /// Write the header if nothing was written yet (an empty stream is still a valid file).
+    pub fn finish(mut self) -> std::io::Result<W> {
+        self.write(&[])?;
+        Ok(self.out)
+    }
+}
+
 /// One float sample as 16-bit PCM.
 pub fn sample_to_i16(s: f32) -> i16 {
     (s.clamp(-1.0, 1.0) * f32::from(i16::MAX)).round() as i16
@@ -77,6 +137,33 @@ pub fn sample_to_i16(s: f32) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streamed_wav_and_raw_pcm_hold_the_samples() {
+        let samples = [0.0f32, 0.25, -0.25, 1.0];
+        let mut wav = PcmStreamWriter::new(Vec::new(), StreamFormat::WavUnbounded, 16_000);
+        wav.write(&samples[..2]).unwrap();
+        wav.write(&samples[2..]).unwrap();
+        let bytes = wav.finish().unwrap();
+        assert_eq!(&bytes[..4], b"RIFF");
+        assert_eq!(&bytes[8..12], b"WAVE");
+        assert_eq!(
+            u32::from_le_bytes(bytes[24..28].try_into().unwrap()),
+            16_000
+        );
+        let data = bytes.windows(4).position(|w| w == b"data").unwrap();
+        // The data chunk's length is the "unknown" marker; the samples follow it.
+        let pcm: Vec<i16> = bytes[data + 8..]
+            .chunks(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        assert_eq!(pcm, vec![0, 8192, -8192, 32767]);
+
+        let mut raw = PcmStreamWriter::new(Vec::new(), StreamFormat::RawPcm16, 16_000);
+        raw.write(&samples).unwrap();
+        let bytes = raw.finish().unwrap();
+        assert_eq!(bytes, vec![0, 0, 0, 0x20, 0, 0xe0, 0xff, 0x7f]);
+    }
 
     #[test]
     fn wav_round_trips_through_hound() {

@@ -34,7 +34,7 @@ pub mod testkit;
 mod vocoder;
 pub mod voice;
 
-pub use audio::{sample_to_i16, Audio};
+pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};

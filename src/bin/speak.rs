@@ -3,15 +3,17 @@
 //! ```text
 //! cargo run --release --bin speak -- "Hello, and welcome to the show." -o hello.wav
 //! echo "Text from stdin." | cargo run --release --bin speak -- -o out.wav
+//! cargo run --release --bin speak -- --stream --raw "Streamed." | aplay -f S16_LE -r 22050
+//! cargo run --release --bin speak -- --stream -o - "A WAV on a pipe." | sox -t wav - out.flac
 //! ```
 
-use std::io::Read;
-use std::path::PathBuf;
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use indextts::{SynthesisOptions, Synthesizer};
+use indextts::{PcmStreamWriter, StreamFormat, SynthesisOptions, Synthesizer};
 
 /// Speak text to a WAV file (16-bit PCM, mono).
 #[derive(Parser, Debug)]
@@ -19,9 +21,15 @@ use indextts::{SynthesisOptions, Synthesizer};
 struct Args {
     /// Text to speak; read from standard input when absent.
     text: Option<String>,
-    /// Output WAV file.
-    #[arg(short, long, default_value = "out.wav")]
-    output: PathBuf,
+    /// Output file, or `-` for standard output (default: out.wav; standard output with --raw).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Write audio as it is made, sentence chunk by chunk, instead of all at the end.
+    #[arg(long)]
+    stream: bool,
+    /// Headerless 16-bit little-endian PCM instead of WAV.
+    #[arg(long)]
+    raw: bool,
     /// Voice: a directory with one .onnx and its .onnx.json, or the .onnx file
     /// (default: the fetched en_US-joe-medium).
     #[arg(long)]
@@ -44,7 +52,7 @@ struct Args {
     /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then the fetched copy).
     #[arg(long)]
     ort_library: Option<PathBuf>,
-    /// Print load and synthesis times and debug logs to standard error.
+    /// Print load time, time to first audio and real-time factor (and debug logs) to standard error.
     #[arg(short, long)]
     verbose: bool,
 }
@@ -60,6 +68,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     match run(&args) {
@@ -101,20 +110,134 @@ fn run(args: &Args) -> Result<(), String> {
         noise_w: args.noise_w,
         speaker: args.speaker.clone(),
     };
-    let audio = synth
-        .synthesize(&text, &options)
-        .map_err(|e| e.to_string())?;
-    let synthesized = started.elapsed() - loaded;
-    audio.write_wav(&args.output).map_err(|e| e.to_string())?;
+    let output = match &args.output {
+        Some(path) => path.clone(),
+        None if args.raw => PathBuf::from("-"),
+        None => PathBuf::from("out.wav"),
+    };
+    let to_stdout = output == Path::new("-");
+    if to_stdout && !args.raw && std::io::stdout().is_terminal() {
+        return Err("refusing to write WAV to a terminal; use -o FILE or a pipe".into());
+    }
+
+    let synthesis_started = std::time::Instant::now();
+    let mut first_audio = None;
+    let mut samples_written = 0usize;
+    // Options are checked before the output is created, so a bad call leaves no file behind.
+    let mut sink;
+    if args.stream {
+        let stream = synth.stream(&text, &options).map_err(|e| e.to_string())?;
+        sink = Sink::open(&output, args.raw, synth.sample_rate())?;
+        for chunk in stream {
+            let chunk = match chunk {
+                Ok(chunk) => chunk,
+                Err(e) => {
+                    sink.abandon();
+                    return Err(e.to_string());
+                }
+            };
+            sink.write(&chunk.samples)?;
+            first_audio.get_or_insert_with(|| synthesis_started.elapsed());
+            samples_written += chunk.samples.len();
+        }
+    } else {
+        let audio = synth
+            .synthesize(&text, &options)
+            .map_err(|e| e.to_string())?;
+        sink = Sink::open(&output, args.raw, synth.sample_rate())?;
+        sink.write(&audio.samples)?;
+        first_audio = Some(synthesis_started.elapsed());
+        samples_written = audio.samples.len();
+    }
+    sink.finish()?;
+    let total = synthesis_started.elapsed();
     if args.verbose {
+        let seconds = samples_written as f64 / f64::from(synth.sample_rate());
         eprintln!(
-            "speak: load {:.3} s, synthesis {:.3} s for {:.2} s of audio (real-time factor {:.3}), wrote {}",
+            "speak: load {:.3} s, first audio after {:.3} s, synthesis {:.3} s for {:.2} s of audio (real-time factor {:.3}), wrote {}",
             loaded.as_secs_f64(),
-            synthesized.as_secs_f64(),
-            audio.duration_seconds(),
-            synthesized.as_secs_f64() / audio.duration_seconds().max(1e-9),
-            args.output.display()
+            first_audio.unwrap_or(total).as_secs_f64(),
+            total.as_secs_f64(),
+            seconds,
+            total.as_secs_f64() / seconds.max(1e-9),
+            if to_stdout { "standard output".to_string() } else { output.display().to_string() }
         );
     }
     Ok(())
+}
+
+/// Where audio goes: a WAV file (length filled in at the end), or a stream that cannot seek.
+enum Sink {
+    File(hound::WavWriter<std::io::BufWriter<std::fs::File>>, PathBuf),
+    Stream(PcmStreamWriter<Box<dyn Write>>),
+}
+
+impl Sink {
+    fn open(output: &Path, raw: bool, sample_rate: u32) -> Result<Sink, String> {
+        let format = if raw {
+            StreamFormat::RawPcm16
+        } else {
+            StreamFormat::WavUnbounded
+        };
+        if output == Path::new("-") {
+            return Ok(Sink::Stream(PcmStreamWriter::new(
+                Box::new(std::io::stdout().lock()),
+                format,
+                sample_rate,
+            )));
+        }
+        let file =
+            std::fs::File::create(output).map_err(|e| format!("{}: {e}", output.display()))?;
+        if raw {
+            return Ok(Sink::Stream(PcmStreamWriter::new(
+                Box::new(file),
+                format,
+                sample_rate,
+            )));
+        }
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let writer = hound::WavWriter::new(std::io::BufWriter::new(file), spec)
+            .map_err(|e| format!("{}: {e}", output.display()))?;
+        Ok(Sink::File(writer, output.to_path_buf()))
+    }
+
+    fn write(&mut self, samples: &[f32]) -> Result<(), String> {
+        match self {
+            Sink::File(wav, path) => {
+                for &s in samples {
+                    wav.write_sample(indextts::sample_to_i16(s))
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                }
+                wav.flush().map_err(|e| format!("{}: {e}", path.display()))
+            }
+            Sink::Stream(out) => out
+                .write(samples)
+                .map_err(|e| format!("writing audio: {e}")),
+        }
+    }
+
+    /// Give up on a file that will never be complete.
+    fn abandon(self) {
+        if let Sink::File(wav, path) = self {
+            drop(wav);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self {
+            Sink::File(wav, path) => wav
+                .finalize()
+                .map_err(|e| format!("{}: {e}", path.display())),
+            Sink::Stream(out) => out
+                .finish()
+                .map(drop)
+                .map_err(|e| format!("writing audio: {e}")),
+        }
+    }
 }
