@@ -165,16 +165,29 @@ pub(crate) fn audio_stream(
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
     let (chunk_tx, chunk_rx) = sync_channel::<Result<AudioChunk>>(CHUNK_QUEUE);
+    // The vocoder says when the first chunk is out (or it stopped): until then the acoustic
+    // model does not compete with the first window for the cores.
+    let (first_out_tx, first_out_rx) = sync_channel::<()>(1);
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let (inner, cancel) = (Arc::clone(&inner), Arc::clone(&cancel));
         let work_tx = work_tx.clone();
-        move || acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx)
+        move || {
+            acoustic_stage(
+                &inner,
+                &text,
+                scales,
+                sid,
+                &cancel,
+                &work_tx,
+                Some(first_out_rx),
+            );
+        }
     })?;
     drop(work_tx);
     let vocoder = spawn_stage("indextts-vocoder", &chunk_tx, {
         let cancel = Arc::clone(&cancel);
         let chunk_tx = chunk_tx.clone();
-        move || vocoder_stage(&inner, work_rx, &cancel, &chunk_tx)
+        move || vocoder_stage(&inner, work_rx, &cancel, &chunk_tx, first_out_tx)
     })?;
     drop(chunk_tx);
     Ok(AudioStream(Pipe {
@@ -197,7 +210,7 @@ pub(crate) fn frame_stream(
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let cancel = Arc::clone(&cancel);
         let work_tx = work_tx.clone();
-        move || acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx)
+        move || acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx, None)
     })?;
     drop(work_tx);
     Ok(FrameStream(Pipe {
@@ -240,6 +253,7 @@ fn acoustic_stage(
     sid: Option<i64>,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
+    mut first_out: Option<Receiver<()>>,
 ) {
     let mut index = 0;
     for segment in crate::frontend::segments(text) {
@@ -282,6 +296,10 @@ fn acoustic_stage(
             if tx.send(work).is_err() || failed {
                 return;
             }
+            if let Some(first_out) = first_out.take() {
+                // Returns at the first chunk, or at once if the vocoder stopped.
+                let _ = first_out.recv();
+            }
             index += 1;
         }
     }
@@ -293,7 +311,9 @@ fn vocoder_stage(
     rx: Receiver<Result<Work>>,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<AudioChunk>>,
+    first_out: SyncSender<()>,
 ) {
+    let mut first_out = Some(first_out);
     let options = inner.stream_options;
     let sample_rate = inner.config.sample_rate;
     let mut start_sample = 0u64;
@@ -312,7 +332,11 @@ fn vocoder_stage(
                 sentence_end,
             };
             start_sample += len;
-            tx.send(Ok(chunk)).is_ok()
+            let sent = tx.send(Ok(chunk)).is_ok();
+            if let Some(first_out) = first_out.take() {
+                let _ = first_out.try_send(());
+            }
+            sent
         };
         let result = match work {
             Err(e) => Err(e),

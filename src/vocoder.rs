@@ -33,9 +33,9 @@ pub struct StreamOptions {
 impl Default for StreamOptions {
     fn default() -> Self {
         StreamOptions {
-            first_chunk_frames: 16,
-            chunk_frames: 128,
-            context_frames: 16,
+            first_chunk_frames: 8,
+            chunk_frames: 256,
+            context_frames: 8,
             vocoder_workers: 1,
         }
     }

@@ -1,0 +1,324 @@
+//! Time to first audio (TTFA) and total time, indextts against piper-tts 1.8.0, side by side in
+//! one run: same voice (en_US-joe-medium), same text, same thread count, runs interleaved,
+//! medians. piper-tts runs in its own Python process (scripts/piper_bench.py) and times itself
+//! the same way: from the call to the first and to the last chunk.
+//!
+//! ```text
+//! scripts/setup.sh --reference
+//! cargo bench --bench stream_vs_piper                  # 15 runs on en_paragraph.txt
+//! cargo bench --bench stream_vs_piper -- --runs 30 --text ../shared/corpus/en_sentences.txt
+//! cargo bench --bench stream_vs_piper -- --sweep       # also: stream options, SNR, workers
+//! cargo bench --bench stream_vs_piper -- --quick       # one run (CI, so it never rots)
+//! ```
+//!
+//! Writes target/bench/stream_vs_piper.json.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::time::Instant;
+
+use indextts::{StreamOptions, SynthesisOptions, Synthesizer};
+
+const THREADS: usize = 2;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+struct Piper {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Piper {
+    fn start(model: &std::path::Path) -> Piper {
+        let python = root().join("target/piper-venv/bin/python");
+        let mut child = Command::new(&python)
+            .arg(root().join("scripts/piper_bench.py"))
+            .arg(model)
+            .arg(THREADS.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}; run scripts/setup.sh --reference",
+                    python.display()
+                )
+            });
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).unwrap();
+        assert!(ready.contains("ready"), "piper_bench.py: {ready}");
+        Piper {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// (ttfa, total, samples) in seconds.
+    fn run(&mut self, text: &str) -> (f64, f64, usize) {
+        writeln!(self.stdin, "{}", serde_json::json!({ "text": text })).unwrap();
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        (
+            v["ttfa"].as_f64().unwrap(),
+            v["total"].as_f64().unwrap(),
+            v["samples"].as_u64().unwrap() as usize,
+        )
+    }
+}
+
+impl Drop for Piper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// (ttfa, total, samples) of one streamed synthesis.
+fn ours_stream(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
+    let started = Instant::now();
+    let mut first = None;
+    let mut samples = 0;
+    for chunk in synth.stream(text, &SynthesisOptions::default()).unwrap() {
+        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+        samples += chunk.unwrap().samples.len();
+    }
+    let total = started.elapsed().as_secs_f64();
+    (first.unwrap_or(total), total, samples)
+}
+
+fn ours_whole(synth: &Synthesizer, text: &str) -> f64 {
+    let started = Instant::now();
+    synth
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap();
+    started.elapsed().as_secs_f64()
+}
+
+fn build(options: StreamOptions) -> Synthesizer {
+    Synthesizer::builder()
+        .threads(THREADS)
+        .stream_options(options)
+        .build()
+        .expect("the default voice; run scripts/setup.sh first")
+}
+
+/// SNR (dB) of streamed audio against a one-window decode of the same frames, noise off.
+fn snr_against_one_window(synth: &Synthesizer, reference: &Synthesizer, text: &str) -> f64 {
+    let quiet = SynthesisOptions {
+        noise_scale: Some(0.0),
+        noise_w: Some(0.0),
+        ..Default::default()
+    };
+    let mut want = Vec::new();
+    for frames in reference.frames(text, &quiet).unwrap() {
+        want.extend(reference.vocode(&frames.unwrap()).unwrap().samples);
+    }
+    let got: Vec<f32> = synth
+        .stream(text, &quiet)
+        .unwrap()
+        .flat_map(|c| c.unwrap().samples)
+        .collect();
+    let signal: f64 = want.iter().map(|&s| f64::from(s).powi(2)).sum();
+    let noise: f64 = want
+        .iter()
+        .zip(&got)
+        .map(|(&a, &b)| f64::from(a - b).powi(2))
+        .sum();
+    10.0 * (signal / noise.max(1e-30)).log10()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    let flag = |name: &str| args.iter().any(|a| a == name);
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let quick = flag("--quick");
+    let runs: usize = if quick {
+        1
+    } else {
+        value("--runs").and_then(|v| v.parse().ok()).unwrap_or(15)
+    };
+    let text_path = value("--text")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/corpus/en_paragraph.txt"));
+    let text = std::fs::read_to_string(&text_path).unwrap();
+
+    let synth = build(StreamOptions::default());
+    let mut piper = Piper::start(&synth.voice_paths().model);
+    // Warm both (first runs allocate arenas).
+    ours_stream(&synth, &text);
+    ours_whole(&synth, &text);
+    piper.run(&text);
+
+    let (mut s_ttfa, mut s_total, mut w_total, mut p_ttfa, mut p_total) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut our_samples, mut piper_samples) = (0, 0);
+    for _ in 0..runs {
+        let (t, total, n) = ours_stream(&synth, &text);
+        s_ttfa.push(t);
+        s_total.push(total);
+        our_samples = n;
+        w_total.push(ours_whole(&synth, &text));
+        let (t, total, n) = piper.run(&text);
+        p_ttfa.push(t);
+        p_total.push(total);
+        piper_samples = n;
+    }
+    let (s_ttfa, s_total, w_total, p_ttfa, p_total) = (
+        median(s_ttfa),
+        median(s_total),
+        median(w_total),
+        median(p_ttfa),
+        median(p_total),
+    );
+    let audio_seconds = our_samples as f64 / f64::from(synth.sample_rate());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "{} ({} bytes, {audio_seconds:.1} s of audio; piper-tts {:.1} s), {runs} runs interleaved, medians, {THREADS} threads, {cores} cores",
+        text_path.display(),
+        text.len(),
+        piper_samples as f64 / 22_050.0
+    );
+    println!("| | time to first audio | total | real-time factor |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| indextts stream() | {:.0} ms | {:.0} ms | {:.3} |",
+        s_ttfa * 1e3,
+        s_total * 1e3,
+        s_total / audio_seconds
+    );
+    println!(
+        "| indextts synthesize() | {:.0} ms | {:.0} ms | {:.3} |",
+        w_total * 1e3,
+        w_total * 1e3,
+        w_total / audio_seconds
+    );
+    println!(
+        "| piper-tts 1.8.0 | {:.0} ms | {:.0} ms | {:.3} |",
+        p_ttfa * 1e3,
+        p_total * 1e3,
+        p_total / audio_seconds
+    );
+    println!(
+        "| ratio stream / piper-tts | {:.2}x | {:.2}x | |",
+        s_ttfa / p_ttfa,
+        s_total / p_total
+    );
+    let report = serde_json::json!({
+        "text": text_path.display().to_string(),
+        "runs": runs,
+        "threads": THREADS,
+        "cores": cores,
+        "audio_seconds": audio_seconds,
+        "stream": {"ttfa": s_ttfa, "total": s_total},
+        "synthesize": {"total": w_total},
+        "piper_tts": {"ttfa": p_ttfa, "total": p_total},
+        "ratio": {"ttfa": s_ttfa / p_ttfa, "total": s_total / p_total},
+        "stream_options": format!("{:?}", StreamOptions::default()),
+    });
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("stream_vs_piper.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .unwrap();
+    drop(piper);
+
+    if flag("--sweep") {
+        sweep(&text, runs.min(7));
+    }
+}
+
+/// One stream option at a time, from the default: TTFA, total, and SNR against one window.
+fn sweep(text: &str, runs: usize) {
+    let reference = build(StreamOptions {
+        first_chunk_frames: 1 << 20,
+        chunk_frames: 1 << 20,
+        context_frames: 0,
+        vocoder_workers: 1,
+    });
+    let d = StreamOptions::default();
+    let mut variants = vec![("default".to_string(), d)];
+    for first in [4, 8, 16, 32, 64] {
+        variants.push((
+            format!("first_chunk_frames {first}"),
+            StreamOptions {
+                first_chunk_frames: first,
+                ..d
+            },
+        ));
+    }
+    for chunk in [32, 64, 128, 256, 1 << 20] {
+        variants.push((
+            format!("chunk_frames {chunk}"),
+            StreamOptions {
+                chunk_frames: chunk,
+                ..d
+            },
+        ));
+    }
+    for context in [0, 2, 4, 8, 16, 32] {
+        variants.push((
+            format!("context_frames {context}"),
+            StreamOptions {
+                context_frames: context,
+                ..d
+            },
+        ));
+    }
+    for workers in [2, 4] {
+        variants.push((
+            format!("vocoder_workers {workers}"),
+            StreamOptions {
+                vocoder_workers: workers,
+                ..d
+            },
+        ));
+    }
+    println!(
+        "\n| stream options (one change from the default) | TTFA | total | SNR vs one window |"
+    );
+    println!("| --- | --- | --- | --- |");
+    for (name, options) in variants {
+        let synth = build(options);
+        ours_stream(&synth, text);
+        let (mut ttfa, mut total) = (vec![], vec![]);
+        for _ in 0..runs {
+            let (t, tt, _) = ours_stream(&synth, text);
+            ttfa.push(t);
+            total.push(tt);
+        }
+        let snr = snr_against_one_window(&synth, &reference, text);
+        println!(
+            "| {name} | {:.0} ms | {:.0} ms | {snr:.0} dB |",
+            median(ttfa) * 1e3,
+            median(total) * 1e3
+        );
+    }
+}
