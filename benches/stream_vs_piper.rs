@@ -255,8 +255,51 @@ fn main() {
     }
 }
 
+/// Decoding a text's frames: whole sentences in one window against windows decoded in
+/// parallel on several vocoder sessions, at 1 and 2 ORT threads per session.
+fn parallel_decode(text: &str, runs: usize) {
+    println!("\n| vocoder decode of all sentences' frames | threads per session | median |");
+    println!("| --- | --- | --- |");
+    let configs = [
+        ("whole sentence, 1 window", 2, 1 << 20, 1),
+        ("whole sentence, 1 window", 1, 1 << 20, 1),
+        ("64-frame windows, 2 workers", 1, 64, 2),
+        ("64-frame windows, 2 workers", 2, 64, 2),
+        ("128-frame windows, 2 workers", 1, 128, 2),
+    ];
+    for (name, threads, chunk, workers) in configs {
+        let synth = Synthesizer::builder()
+            .threads(threads)
+            .stream_options(StreamOptions {
+                first_chunk_frames: chunk,
+                chunk_frames: chunk,
+                context_frames: 8,
+                vocoder_workers: workers,
+            })
+            .build()
+            .unwrap();
+        let frames: Vec<_> = synth
+            .frames(text, &SynthesisOptions::default())
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let mut times = Vec::new();
+        for i in 0..=runs {
+            let started = Instant::now();
+            for f in &frames {
+                synth.vocode(f).unwrap();
+            }
+            if i > 0 {
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        println!("| {name} | {threads} | {:.0} ms |", median(times) * 1e3);
+    }
+}
+
 /// One stream option at a time, from the default: TTFA, total, and SNR against one window.
 fn sweep(text: &str, runs: usize) {
+    parallel_decode(text, runs);
     let reference = build(StreamOptions {
         first_chunk_frames: 1 << 20,
         chunk_frames: 1 << 20,
@@ -274,7 +317,7 @@ fn sweep(text: &str, runs: usize) {
             },
         ));
     }
-    for chunk in [32, 64, 128, 256, 1 << 20] {
+    for chunk in [64, 128, 256, 512, 2048] {
         variants.push((
             format!("chunk_frames {chunk}"),
             StreamOptions {

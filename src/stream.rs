@@ -60,12 +60,15 @@ pub struct Frames {
 
 /// What the acoustic stage hands the vocoder stage.
 pub(crate) enum Work {
-    Frames(Frames),
-    /// A voice that runs whole gives a sentence's audio at once.
-    Audio {
-        sentence: usize,
-        samples: Vec<f32>,
+    /// Frames `start..start + data.ncols()` of a sentence of `total` frames; a sentence's
+    /// pieces come in order, and most sentences are one piece.
+    Piece {
+        frames: Frames,
+        start: usize,
+        total: usize,
     },
+    /// A voice that runs whole gives a sentence's audio at once.
+    Audio { sentence: usize, samples: Vec<f32> },
 }
 
 /// The receiving end of a stream's pipeline: an iterator that cancels and joins on drop.
@@ -136,8 +139,8 @@ impl Iterator for FrameStream {
 
     fn next(&mut self) -> Option<Self::Item> {
         Some(match self.0.next_item()? {
-            Ok(Work::Frames(frames)) => Ok(frames),
-            // frame_stream() is only started for split voices.
+            // frame_stream() asks for whole sentences, and only of split voices.
+            Ok(Work::Piece { frames, .. }) => Ok(frames),
             Ok(Work::Audio { .. }) => {
                 self.0.finished = true;
                 Err(Error::NotSplit)
@@ -172,15 +175,12 @@ pub(crate) fn audio_stream(
         let (inner, cancel) = (Arc::clone(&inner), Arc::clone(&cancel));
         let work_tx = work_tx.clone();
         move || {
-            acoustic_stage(
-                &inner,
-                &text,
-                scales,
-                sid,
-                &cancel,
-                &work_tx,
-                Some(first_out_rx),
-            );
+            let first = FirstSentence {
+                head_frames: inner.stream_options.first_chunk_frames
+                    + inner.stream_options.context_frames,
+                first_out: first_out_rx,
+            };
+            acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx, Some(first));
         }
     })?;
     drop(work_tx);
@@ -245,6 +245,16 @@ fn spawn_stage<T: Send + 'static>(
         })
 }
 
+/// How a stream's first sentence is made for the fastest first audio.
+struct FirstSentence {
+    /// Frames the vocoder's first window needs (the window and its right context): the flow
+    /// makes these first, in a window of their own, when the voice's flow can run in windows.
+    head_frames: usize,
+    /// Closed or signalled when the first chunk is out: until then nothing else competes for
+    /// the cores.
+    first_out: Receiver<()>,
+}
+
 /// Text -> sentences -> frames (or whole audio for an unsplit voice), in order.
 fn acoustic_stage(
     inner: &Inner,
@@ -253,7 +263,7 @@ fn acoustic_stage(
     sid: Option<i64>,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
-    mut first_out: Option<Receiver<()>>,
+    mut first: Option<FirstSentence>,
 ) {
     let mut index = 0;
     for segment in crate::frontend::segments(text) {
@@ -272,37 +282,104 @@ fn acoustic_stage(
             if cancel.load(Ordering::Relaxed) {
                 return;
             }
-            let work = if inner.model.is_split() {
-                inner
-                    .model
-                    .acoustic(&sentence.phoneme_ids, scales, sid)
-                    .map(|data| {
-                        Work::Frames(Frames {
-                            sentence: index,
-                            data,
-                            speaker: sid,
-                        })
-                    })
-            } else {
-                inner
-                    .model
-                    .synthesize_whole(&sentence.phoneme_ids, scales, sid)
+            let ids = &sentence.phoneme_ids;
+            let send = |work: Result<Work>| -> bool {
+                let failed = work.is_err();
+                tx.send(work).is_ok() && !failed
+            };
+            let piece = |data: Array2<f32>, start: usize, total: usize| Work::Piece {
+                frames: Frames {
+                    sentence: index,
+                    data,
+                    speaker: sid,
+                },
+                start,
+                total,
+            };
+            let model = &inner.model;
+            if !model.is_split() {
+                let audio = model
+                    .synthesize_whole(ids, scales, sid)
                     .map(|samples| Work::Audio {
                         sentence: index,
                         samples,
-                    })
-            };
-            let failed = work.is_err();
-            if tx.send(work).is_err() || failed {
-                return;
+                    });
+                if !send(audio) {
+                    return;
+                }
+            } else if let Some(head) = first.as_ref().map(|f| f.head_frames) {
+                // The first sentence: the head of its frames through a flow window, then the rest.
+                let prior = match model.prior(ids, scales, sid) {
+                    Ok(prior) => prior,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        return;
+                    }
+                };
+                match prior {
+                    Some(prior) if prior.frames() > head => {
+                        let total = prior.frames();
+                        if !send(model.flow(&prior, 0, head).map(|d| piece(d, 0, total))) {
+                            return;
+                        }
+                        wait_for_first_chunk(&mut first);
+                        if cancel.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        if !send(
+                            model
+                                .flow(&prior, head, total)
+                                .map(|d| piece(d, head, total)),
+                        ) {
+                            return;
+                        }
+                    }
+                    Some(prior) => {
+                        let total = prior.frames();
+                        if !send(model.flow(&prior, 0, total).map(|d| piece(d, 0, total))) {
+                            return;
+                        }
+                    }
+                    None => {
+                        let frames = model.acoustic(ids, scales, sid);
+                        if !send(frames.map(|d| {
+                            let total = d.ncols();
+                            piece(d, 0, total)
+                        })) {
+                            return;
+                        }
+                    }
+                }
+            } else {
+                let frames = model.acoustic(ids, scales, sid);
+                if !send(frames.map(|d| {
+                    let total = d.ncols();
+                    piece(d, 0, total)
+                })) {
+                    return;
+                }
             }
-            if let Some(first_out) = first_out.take() {
-                // Returns at the first chunk, or at once if the vocoder stopped.
-                let _ = first_out.recv();
-            }
+            wait_for_first_chunk(&mut first);
             index += 1;
         }
     }
+}
+
+/// Block until the vocoder has sent the stream's first chunk (or stopped); then never again.
+fn wait_for_first_chunk(first: &mut Option<FirstSentence>) {
+    if let Some(first) = first.take() {
+        let _ = first.first_out.recv();
+    }
+}
+
+/// A sentence whose frames are arriving in pieces, decoded window by window as they come.
+struct Assembly {
+    sentence: usize,
+    speaker: Option<i64>,
+    data: Array2<f32>,
+    available: usize,
+    windows: Vec<crate::vocoder::Window>,
+    decoded: usize,
 }
 
 /// Frames -> windows -> audio chunks, in order.
@@ -318,6 +395,7 @@ fn vocoder_stage(
     let sample_rate = inner.config.sample_rate;
     let mut start_sample = 0u64;
     let mut first_window = options.first_chunk_frames;
+    let mut current: Option<Assembly> = None;
     for work in rx {
         if cancel.load(Ordering::Relaxed) {
             return;
@@ -346,32 +424,86 @@ fn vocoder_stage(
                 }
                 Ok(())
             }
-            Ok(Work::Frames(frames)) => {
-                let windows = plan(
-                    frames.data.ncols(),
-                    first_window,
-                    options.chunk_frames,
-                    options.context_frames,
-                );
-                // Only the stream's first window is small: later sentences are decoded while
-                // earlier ones play.
-                first_window = options.chunk_frames;
-                let sentence = frames.sentence;
+            Ok(Work::Piece {
+                mut frames,
+                start,
+                total,
+            }) => {
+                let whole = start == 0 && frames.data.ncols() == total;
+                let assembly = match current.take() {
+                    _ if start == 0 => {
+                        let windows = plan(
+                            total,
+                            first_window,
+                            options.chunk_frames,
+                            options.context_frames,
+                        );
+                        // Only the stream's first window is small: later sentences are decoded
+                        // while earlier ones play.
+                        first_window = options.chunk_frames;
+                        let data = if whole {
+                            std::mem::replace(&mut frames.data, Array2::zeros((0, 0)))
+                        } else {
+                            Array2::zeros((frames.data.nrows(), total))
+                        };
+                        Some(Assembly {
+                            sentence: frames.sentence,
+                            speaker: frames.speaker,
+                            data,
+                            available: 0,
+                            windows,
+                            decoded: 0,
+                        })
+                    }
+                    Some(a) if a.sentence == frames.sentence && a.available == start => Some(a),
+                    _ => None,
+                };
+                let Some(mut a) = assembly else {
+                    let _ = tx.send(Err(Error::Internal {
+                        reason: format!(
+                            "frames of sentence {} arrived out of order",
+                            frames.sentence
+                        ),
+                    }));
+                    return;
+                };
+                let end = if whole {
+                    total
+                } else {
+                    (start + frames.data.ncols()).min(total)
+                };
+                if !whole {
+                    a.data
+                        .slice_mut(ndarray::s![.., start..end])
+                        .assign(&frames.data.slice(ndarray::s![.., ..end - start]));
+                }
+                a.available = end;
+                let ready = a.windows[a.decoded..]
+                    .iter()
+                    .take_while(|w| w.to <= a.available)
+                    .count();
+                let batch = a.decoded..a.decoded + ready;
+                let ends_sentence = batch.end == a.windows.len();
+                let sentence = a.sentence;
                 let mut listening = true;
                 let decoded = decode_in_order(
                     &inner.model,
-                    frames.data.view(),
-                    &windows,
-                    frames.speaker,
+                    a.data.view(),
+                    &a.windows[batch.clone()],
+                    a.speaker,
                     options.vocoder_workers,
                     cancel,
                     |samples, last| {
-                        listening = send(samples, sentence, last);
+                        listening = send(samples, sentence, last && ends_sentence);
                         listening
                     },
                 );
                 if !listening {
                     return;
+                }
+                a.decoded = batch.end;
+                if !ends_sentence {
+                    current = Some(a);
                 }
                 decoded
             }

@@ -250,3 +250,18 @@ fn one_synthesizer_serves_many_threads() {
     });
     assert_eq!(alone, together);
 }
+
+/// The acoustic half cuts again at the flow: the prior hands it `z_p` and the frame mask.
+#[test]
+fn acoustic_half_cuts_at_the_flow() {
+    use prost::Message;
+    let bytes = std::fs::read(&real_voice().voice_paths().model).unwrap();
+    let model = indextts::model::onnx::ModelProto::decode(bytes.as_slice()).unwrap();
+    let split = indextts::model::split::split_vits(&model).unwrap();
+    let flow = indextts::model::split::split_flow(&split.acoustic).unwrap();
+    println!(
+        "flow inputs {:?}, nodes {:?}",
+        flow.flow_inputs, flow.node_counts
+    );
+    assert_eq!(flow.flow_inputs, vec!["/Add_output_0", "/Cast_2_output_0"]);
+}

@@ -12,7 +12,7 @@ use prost::Message;
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
 use super::runtime::session_from_memory;
-use super::split::{split_vits, SplitModel};
+use super::split::{split_flow, split_vits, SplitModel};
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
 
@@ -24,11 +24,39 @@ pub(crate) struct Scales {
     pub noise_w: f32,
 }
 
+/// Frames of context on each side of a flow window. VITS's flow is 4 coupling layers, each a
+/// WaveNet of 4 convolutions of kernel 5 (dilation 1): a frame depends on at most 4 * 4 * 2 = 32
+/// frames on each side, so with 32 frames of context a window is exact up to float rounding.
+pub(crate) const FLOW_CONTEXT_FRAMES: usize = 32;
+
+/// The acoustic half: one session, or a prior and a flow that can run in frame windows.
+enum AcousticHalf {
+    One(SessionPool),
+    PriorFlow {
+        prior: SessionPool,
+        flow: SessionPool,
+        flow_inputs: Vec<String>,
+    },
+}
+
+/// The prior's output for one sentence: the flow's frame-aligned inputs, `[channels, frames]`
+/// each, in the flow's input order.
+pub(crate) struct Prior {
+    inputs: Vec<Array2<f32>>,
+    sid: Option<i64>,
+}
+
+impl Prior {
+    /// Frames in the sentence.
+    pub fn frames(&self) -> usize {
+        self.inputs.first().map_or(0, |a| a.ncols())
+    }
+}
+
 enum Graphs {
     Split {
-        acoustic: SessionPool,
+        acoustic: AcousticHalf,
         vocoder: SessionPool,
-        frames_tensor: String,
         vocoder_takes_sid: bool,
     },
     Whole(SessionPool),
@@ -131,13 +159,42 @@ impl PiperModel {
         takes_sid: bool,
         counts: SessionCounts,
     ) -> Result<Self> {
-        let acoustic = sessions(
-            env,
-            &parts.acoustic.encode_to_vec(),
-            counts.acoustic,
-            counts.threads,
-            "loading the acoustic half of the voice model",
-        )?;
+        let acoustic = match split_flow(&parts.acoustic) {
+            Ok(flow) => {
+                tracing::debug!(
+                    prior_nodes = flow.node_counts.0,
+                    flow_nodes = flow.node_counts.1,
+                    "acoustic half cut at its flow"
+                );
+                AcousticHalf::PriorFlow {
+                    prior: sessions(
+                        env,
+                        &flow.prior.encode_to_vec(),
+                        counts.acoustic,
+                        counts.threads,
+                        "loading the prior of the voice model",
+                    )?,
+                    flow: sessions(
+                        env,
+                        &flow.flow.encode_to_vec(),
+                        counts.acoustic,
+                        counts.threads,
+                        "loading the flow of the voice model",
+                    )?,
+                    flow_inputs: flow.flow_inputs,
+                }
+            }
+            Err(why) => {
+                tracing::debug!("the acoustic half runs whole (no windowed flow): {why}");
+                AcousticHalf::One(sessions(
+                    env,
+                    &parts.acoustic.encode_to_vec(),
+                    counts.acoustic,
+                    counts.threads,
+                    "loading the acoustic half of the voice model",
+                )?)
+            }
+        };
         let vocoder = sessions(
             env,
             &parts.vocoder.encode_to_vec(),
@@ -156,7 +213,6 @@ impl PiperModel {
             graphs: Graphs::Split {
                 acoustic,
                 vocoder,
-                frames_tensor: parts.frames_tensor,
                 vocoder_takes_sid: !parts.vocoder_extra_inputs.is_empty(),
             },
             takes_sid,
@@ -227,40 +283,126 @@ impl PiperModel {
 
     /// Phoneme ids -> frames `[channels, frames]`. Only for split models.
     pub fn acoustic(&self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Array2<f32>> {
-        let Graphs::Split {
-            acoustic,
-            frames_tensor,
-            ..
-        } = &self.graphs
+        match self.acoustic_half()? {
+            AcousticHalf::One(pool) => {
+                let sid = sid.filter(|_| self.takes_sid);
+                let frames = pool.with(|session| -> Result<Array2<f32>> {
+                    let inputs = text_inputs(session, ids, scales, sid)?;
+                    let outputs = session
+                        .run(inputs)
+                        .map_err(|e| Error::runtime("running the acoustic model", e))?;
+                    frames_of(&outputs[0], "frames")
+                })?;
+                check_finite(frames.iter().copied(), "frames")?;
+                Ok(frames)
+            }
+            AcousticHalf::PriorFlow { .. } => {
+                let prior = self
+                    .prior(ids, scales, sid)?
+                    .unwrap_or_else(|| unreachable!("the acoustic half has a prior"));
+                self.flow(&prior, 0, prior.frames())
+            }
+        }
+    }
+
+    fn acoustic_half(&self) -> Result<&AcousticHalf> {
+        match &self.graphs {
+            Graphs::Split { acoustic, .. } => Ok(acoustic),
+            Graphs::Whole(_) => Err(Error::NotSplit),
+        }
+    }
+
+    /// Run the prior (text encoder, durations, noise) over a sentence, when the acoustic half
+    /// is cut at its flow; `None` when it runs whole.
+    pub fn prior(&self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Option<Prior>> {
+        let AcousticHalf::PriorFlow {
+            prior, flow_inputs, ..
+        } = self.acoustic_half()?
         else {
-            return Err(Error::ModelOutput {
-                name: "frames".into(),
-                reason: "this voice's graph could not be split; it has no frames".into(),
-            });
+            return Ok(None);
         };
         let sid = sid.filter(|_| self.takes_sid);
-        let frames = acoustic.with(|session| -> Result<Array2<f32>> {
+        let inputs = prior.with(|session| -> Result<Vec<Array2<f32>>> {
             let inputs = text_inputs(session, ids, scales, sid)?;
             let outputs = session
                 .run(inputs)
-                .map_err(|e| Error::runtime("running the acoustic model", e))?;
-            let view = outputs[0]
-                .try_extract_array::<f32>()
-                .map_err(|e| Error::runtime("reading the frames", e))?;
-            if view.ndim() != 3 || view.shape()[0] != 1 {
-                return Err(Error::ModelOutput {
-                    name: frames_tensor.clone(),
-                    reason: format!("expected [1, channels, frames], got {:?}", view.shape()),
-                });
-            }
-            Ok(view
-                .index_axis(Axis(0), 0)
-                .into_dimensionality::<ndarray::Ix2>()
-                .map_err(|e| Error::runtime("reading the frames", e))?
-                .to_owned())
+                .map_err(|e| Error::runtime("running the prior", e))?;
+            flow_inputs
+                .iter()
+                .map(|name| {
+                    let value = outputs
+                        .get(name.as_str())
+                        .ok_or_else(|| Error::ModelOutput {
+                            name: name.clone(),
+                            reason: "missing from the prior's outputs".into(),
+                        })?;
+                    frames_of(value, name)
+                })
+                .collect()
         })?;
-        check_finite(frames.iter().copied(), frames_tensor)?;
-        Ok(frames)
+        let frames = inputs[0].ncols();
+        if let Some(bad) = inputs.iter().find(|a| a.ncols() != frames) {
+            return Err(Error::ModelOutput {
+                name: "prior".into(),
+                reason: format!("outputs disagree on frames: {} and {}", frames, bad.ncols()),
+            });
+        }
+        for (name, a) in flow_inputs.iter().zip(&inputs) {
+            check_finite(a.iter().copied(), name)?;
+        }
+        Ok(Some(Prior { inputs, sid }))
+    }
+
+    /// Frames `start..end` of a sentence from its prior, running the flow over that window plus
+    /// [`FLOW_CONTEXT_FRAMES`] on each side.
+    pub fn flow(&self, prior: &Prior, start: usize, end: usize) -> Result<Array2<f32>> {
+        let AcousticHalf::PriorFlow {
+            flow, flow_inputs, ..
+        } = self.acoustic_half()?
+        else {
+            return Err(Error::NotSplit);
+        };
+        let total = prior.frames();
+        let (start, end) = (start.min(total), end.min(total));
+        let from = start.saturating_sub(FLOW_CONTEXT_FRAMES);
+        let to = (end + FLOW_CONTEXT_FRAMES).min(total);
+        let sid = prior.sid;
+        let frames = flow.with(|session| -> Result<Array2<f32>> {
+            let mut inputs: Vec<(String, DynValue)> = Vec::with_capacity(flow_inputs.len() + 1);
+            for (name, a) in flow_inputs.iter().zip(&prior.inputs) {
+                let window = a
+                    .slice(ndarray::s![.., from..to])
+                    .insert_axis(Axis(0))
+                    .to_owned();
+                let value = Tensor::from_array(window)
+                    .map_err(|e| Error::runtime("preparing the flow's input", e))?
+                    .into_dyn();
+                inputs.push((name.clone(), value));
+            }
+            if let Some(sid) = sid {
+                if session.inputs().iter().any(|i| i.name() == "sid") {
+                    inputs.push(("sid".to_owned(), int64_tensor(vec![sid])?));
+                }
+            }
+            let outputs = session
+                .run(inputs)
+                .map_err(|e| Error::runtime("running the flow", e))?;
+            frames_of(&outputs[0], "frames")
+        })?;
+        if frames.ncols() != to - from {
+            return Err(Error::ModelOutput {
+                name: "frames".into(),
+                reason: format!(
+                    "the flow turned {} frames into {}",
+                    to - from,
+                    frames.ncols()
+                ),
+            });
+        }
+        check_finite(frames.iter().copied(), "frames")?;
+        Ok(frames
+            .slice(ndarray::s![.., start - from..end - from])
+            .to_owned())
     }
 
     /// Frames `[channels, frames]` -> samples. Only for split models.
@@ -364,6 +506,24 @@ fn text_inputs(
     }
     inputs.retain(|(name, _)| session.inputs().iter().any(|i| i.name() == *name));
     Ok(inputs)
+}
+
+/// A `[1, channels, frames]` output as `[channels, frames]`.
+fn frames_of(value: &DynValue, name: &str) -> Result<Array2<f32>> {
+    let view = value
+        .try_extract_array::<f32>()
+        .map_err(|e| Error::runtime("reading frames", e))?;
+    if view.ndim() != 3 || view.shape()[0] != 1 {
+        return Err(Error::ModelOutput {
+            name: name.to_owned(),
+            reason: format!("expected [1, channels, frames], got {:?}", view.shape()),
+        });
+    }
+    Ok(view
+        .index_axis(Axis(0), 0)
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|e| Error::runtime("reading frames", e))?
+        .to_owned())
 }
 
 fn int64_tensor(values: Vec<i64>) -> Result<DynValue> {

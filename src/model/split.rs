@@ -48,95 +48,13 @@ impl std::fmt::Display for NoSplit {
 
 /// Split `model` at the input of its decoder.
 pub fn split_vits(model: &ModelProto) -> Result<SplitModel, NoSplit> {
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| NoSplit("the model has no graph".into()))?;
+    let graph = checked_graph(model)?;
     let nodes = &graph.node;
-
-    if let Some(n) = nodes.iter().find(|n| {
-        n.attribute
-            .iter()
-            .any(|a| a.g.is_some() || !a.graphs.is_empty())
-    }) {
-        return Err(NoSplit(format!(
-            "node {:?} ({}) has a subgraph; graphs with control flow are not split",
-            n.name(),
-            n.op_type()
-        )));
-    }
-
     let producer = producers(nodes)?;
     let initializers: HashSet<&str> = graph.initializer.iter().map(TensorProto::name).collect();
-    let graph_inputs: HashSet<&str> = graph.input.iter().map(ValueInfoProto::name).collect();
-
-    let outputs: Vec<&str> = graph.output.iter().map(ValueInfoProto::name).collect();
-    let needed = backward_cone(nodes, &producer, outputs.iter().copied());
-
-    // The vocoder side: decoder nodes and everything downstream of them.
-    let mut vocoder_side = vec![false; nodes.len()];
-    let mut decoder_nodes = 0usize;
-    for (i, node) in nodes.iter().enumerate() {
-        if !needed[i] {
-            continue;
-        }
-        let downstream = node
-            .input
-            .iter()
-            .filter_map(|t| producer.get(t.as_str()))
-            .any(|&p| vocoder_side[p]);
-        if node.name().starts_with(DECODER_PREFIX) {
-            decoder_nodes += 1;
-            vocoder_side[i] = true;
-        } else if downstream {
-            vocoder_side[i] = true;
-        }
-    }
-    if decoder_nodes == 0 {
-        return Err(NoSplit(format!(
-            "no decoder nodes (named {DECODER_PREFIX}...) feed the output"
-        )));
-    }
-
-    // Tensors produced on the acoustic side and consumed on the vocoder side.
-    let mut crossing: Vec<&str> = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        if !vocoder_side[i] {
-            continue;
-        }
-        for t in &node.input {
-            if let Some(&p) = producer.get(t.as_str()) {
-                if !vocoder_side[p] && !crossing.contains(&t.as_str()) {
-                    crossing.push(t);
-                }
-            }
-        }
-    }
-
-    // Separate speaker conditioning (depends on `sid` only) from the frames.
-    let mut frames = Vec::new();
-    let mut conditioning = Vec::new();
-    for &t in &crossing {
-        let cone = backward_cone(nodes, &producer, [t]);
-        let reaches_text = nodes.iter().enumerate().any(|(i, n)| {
-            cone[i]
-                && n.input
-                    .iter()
-                    .any(|x| graph_inputs.contains(x.as_str()) && x != SPEAKER_INPUT)
-        });
-        if reaches_text {
-            frames.push(t);
-        } else {
-            conditioning.push((t, cone));
-        }
-    }
-    let frames_tensor = match frames.as_slice() {
-        [one] => (*one).to_owned(),
-        [] => {
-            return Err(NoSplit(
-                "nothing from the text side reaches the decoder".into(),
-            ))
-        }
+    let cut = cut(graph, &producer, DECODER_PREFIX)?;
+    let frames_tensor = match cut.tensors.as_slice() {
+        [one] => one.clone(),
         many => {
             return Err(NoSplit(format!(
                 "the decoder consumes {} tensors from the text side ({}); expected exactly one",
@@ -146,22 +64,13 @@ pub fn split_vits(model: &ModelProto) -> Result<SplitModel, NoSplit> {
         }
     };
 
-    // Vocoder: its side plus the conditioning cones (copied, they are a few cheap nodes).
-    let mut vocoder_nodes = vocoder_side.clone();
-    for (_, cone) in &conditioning {
-        for (i, &c) in cone.iter().enumerate() {
-            vocoder_nodes[i] |= c;
-        }
-    }
-    // Acoustic: what the frames tensor needs.
-    let acoustic_nodes = backward_cone(nodes, &producer, [frames_tensor.as_str()]);
-
-    let frames_info = frames_value_info(graph, &frames_tensor, nodes, &vocoder_side, &initializers);
+    let frames_info =
+        frames_value_info(graph, &frames_tensor, nodes, &cut.downstream, &initializers);
     let frame_channels = frames_info
         .tensor_type()
         .and_then(|t| t.fixed_dim(1))
         .and_then(|c| usize::try_from(c).ok());
-
+    let acoustic_nodes = backward_cone(nodes, &producer, [frames_tensor.as_str()]);
     let acoustic_graph = subgraph(
         graph,
         "acoustic",
@@ -172,7 +81,7 @@ pub fn split_vits(model: &ModelProto) -> Result<SplitModel, NoSplit> {
     let vocoder_graph = subgraph(
         graph,
         "vocoder",
-        &vocoder_nodes,
+        &cut.with_conditioning(),
         vec![frames_info],
         graph.output.clone(),
     );
@@ -186,7 +95,7 @@ pub fn split_vits(model: &ModelProto) -> Result<SplitModel, NoSplit> {
     let samples_per_frame = nodes
         .iter()
         .enumerate()
-        .filter(|(i, n)| vocoder_side[*i] && n.op_type() == "ConvTranspose")
+        .filter(|(i, n)| cut.downstream[*i] && n.op_type() == "ConvTranspose")
         .map(|(_, n)| {
             n.attribute("strides")
                 .and_then(|a| a.ints.first().copied())
@@ -207,6 +116,201 @@ pub fn split_vits(model: &ModelProto) -> Result<SplitModel, NoSplit> {
         samples_per_frame,
         node_counts,
     })
+}
+
+/// The acoustic model cut again at its flow: a prior (text encoder, durations, noise:
+/// ids -> `z_p` and the frame mask) and the flow (`z_p`, mask -> frames).
+#[derive(Debug, Clone)]
+pub struct FlowSplit {
+    /// ids -> the flow's inputs.
+    pub prior: ModelProto,
+    /// The flow's inputs (and `sid`) -> frames.
+    pub flow: ModelProto,
+    /// The frame-aligned tensors from the prior that the flow reads, in the flow's input order.
+    pub flow_inputs: Vec<String>,
+    /// Number of nodes on each side, for the log.
+    pub node_counts: (usize, usize),
+}
+
+/// Prefix of the flow's node names in Piper (and Coqui) VITS exports.
+const FLOW_PREFIX: &str = "/flow/";
+
+/// Cut an acoustic model (as [`split_vits`] makes it) at the input of its flow.
+///
+/// VITS's flow is a stack of affine coupling layers around WaveNet convolutions, so each output
+/// frame depends on a bounded neighbourhood of frames: it can run in frame windows, like the
+/// decoder, once the prior has run over the whole sentence.
+pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
+    let graph = checked_graph(acoustic)?;
+    let nodes = &graph.node;
+    let producer = producers(nodes)?;
+    let cut = cut(graph, &producer, FLOW_PREFIX)?;
+    if cut.tensors.len() != 2 {
+        return Err(NoSplit(format!(
+            "the flow reads {} tensors from the text side ({}); expected two (z_p and its mask)",
+            cut.tensors.len(),
+            cut.tensors.join(", ")
+        )));
+    }
+    let infos: Vec<ValueInfoProto> = cut
+        .tensors
+        .iter()
+        .map(|t| frame_aligned_value_info(graph, t))
+        .collect();
+    let prior_nodes = backward_cone(nodes, &producer, cut.tensors.iter().map(String::as_str));
+    let prior = subgraph(graph, "prior", &prior_nodes, Vec::new(), infos.clone());
+    let flow = subgraph(
+        graph,
+        "flow",
+        &cut.with_conditioning(),
+        infos,
+        graph.output.clone(),
+    );
+    Ok(FlowSplit {
+        node_counts: (prior.node.len(), flow.node.len()),
+        prior: with_graph(acoustic, prior),
+        flow: with_graph(acoustic, flow),
+        flow_inputs: cut.tensors,
+    })
+}
+
+fn checked_graph(model: &ModelProto) -> Result<&GraphProto, NoSplit> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| NoSplit("the model has no graph".into()))?;
+    if let Some(n) = graph.node.iter().find(|n| {
+        n.attribute
+            .iter()
+            .any(|a| a.g.is_some() || !a.graphs.is_empty())
+    }) {
+        return Err(NoSplit(format!(
+            "node {:?} ({}) has a subgraph; graphs with control flow are not split",
+            n.name(),
+            n.op_type()
+        )));
+    }
+    Ok(graph)
+}
+
+/// A graph cut in two at the nodes whose names start with a prefix.
+struct Cut {
+    /// The prefixed nodes and everything downstream of them that the outputs need.
+    downstream: Vec<bool>,
+    /// Tensors from the text side that the downstream part reads.
+    tensors: Vec<String>,
+    /// Cones of tensors computed from the speaker id alone (VITS's `g`), which the
+    /// downstream part also reads: they are copied into it.
+    conditioning: Vec<Vec<bool>>,
+}
+
+impl Cut {
+    /// The downstream nodes plus the conditioning cones.
+    fn with_conditioning(&self) -> Vec<bool> {
+        let mut mask = self.downstream.clone();
+        for cone in &self.conditioning {
+            for (m, &c) in mask.iter_mut().zip(cone) {
+                *m |= c;
+            }
+        }
+        mask
+    }
+}
+
+fn cut(graph: &GraphProto, producer: &HashMap<&str, usize>, prefix: &str) -> Result<Cut, NoSplit> {
+    let nodes = &graph.node;
+    let graph_inputs: HashSet<&str> = graph.input.iter().map(ValueInfoProto::name).collect();
+    let outputs: Vec<&str> = graph.output.iter().map(ValueInfoProto::name).collect();
+    let needed = backward_cone(nodes, producer, outputs.iter().copied());
+
+    let mut downstream = vec![false; nodes.len()];
+    let mut prefixed = 0usize;
+    for (i, node) in nodes.iter().enumerate() {
+        if !needed[i] {
+            continue;
+        }
+        let after = node
+            .input
+            .iter()
+            .filter_map(|t| producer.get(t.as_str()))
+            .any(|&p| downstream[p]);
+        if node.name().starts_with(prefix) {
+            prefixed += 1;
+            downstream[i] = true;
+        } else if after {
+            downstream[i] = true;
+        }
+    }
+    if prefixed == 0 {
+        return Err(NoSplit(format!(
+            "no nodes named {prefix}... feed the output"
+        )));
+    }
+
+    let mut crossing: Vec<&str> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        if !downstream[i] {
+            continue;
+        }
+        for t in &node.input {
+            if let Some(&p) = producer.get(t.as_str()) {
+                if !downstream[p] && !crossing.contains(&t.as_str()) {
+                    crossing.push(t);
+                }
+            }
+        }
+    }
+
+    let mut tensors = Vec::new();
+    let mut conditioning = Vec::new();
+    for &t in &crossing {
+        let cone = backward_cone(nodes, producer, [t]);
+        let reaches_text = nodes.iter().enumerate().any(|(i, n)| {
+            cone[i]
+                && n.input
+                    .iter()
+                    .any(|x| graph_inputs.contains(x.as_str()) && x != SPEAKER_INPUT)
+        });
+        if reaches_text {
+            tensors.push(t.to_owned());
+        } else {
+            conditioning.push(cone);
+        }
+    }
+    if tensors.is_empty() {
+        return Err(NoSplit(format!(
+            "nothing from the text side reaches the {prefix}... nodes"
+        )));
+    }
+    Ok(Cut {
+        downstream,
+        tensors,
+        conditioning,
+    })
+}
+
+/// The declared type of a `[batch, channels, frames]` tensor, or a float one with symbolic
+/// dimensions when the graph declares no shape.
+fn frame_aligned_value_info(graph: &GraphProto, name: &str) -> ValueInfoProto {
+    let declared = graph.value_info.iter().find(|v| v.name() == name);
+    if let Some(v) = declared {
+        if v.tensor_type().and_then(|t| t.rank()) == Some(3) {
+            return v.clone();
+        }
+    }
+    let elem = declared
+        .and_then(|v| v.tensor_type())
+        .and_then(|t| t.elem_type)
+        .unwrap_or(data_type::FLOAT);
+    ValueInfoProto::tensor(
+        name,
+        elem,
+        &[
+            Dim::Symbolic("batch_size".into()),
+            Dim::Symbolic(format!("{name}_channels")),
+            Dim::Symbolic("frames".into()),
+        ],
+    )
 }
 
 /// Which node produces each tensor. A tensor produced twice makes the graph invalid.
