@@ -18,6 +18,23 @@
 //! # }
 //! ```
 //!
+//! Streaming gives audio as it is made, the first chunk long before the text is done:
+//!
+//! ```
+//! # use indextts::{SynthesisOptions, Synthesizer};
+//! # fn main() -> indextts::Result<()> {
+//! # let synth = Synthesizer::builder().threads(2).build()?;
+//! let mut samples = 0;
+//! for chunk in synth.stream("Battery low. Please connect the charger.", &SynthesisOptions::default())? {
+//!     let chunk = chunk?;
+//!     assert_eq!(chunk.start_sample, samples as u64);
+//!     samples += chunk.samples.len();
+//! }
+//! assert!(samples > 22_050);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! `Synthesizer` is `Clone + Send + Sync`: clones share one loaded model.
 
 #![warn(missing_docs)]
