@@ -47,6 +47,16 @@ fn piper_ids(texts: &[String]) -> Vec<Vec<Vec<i64>>> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Print and return the agreement rate on `texts`, labelled `label`.
+fn report(label: &str, texts: &[String]) -> (usize, usize) {
+    let (same, total) = agreement(texts);
+    println!(
+        "phoneme agreement with piper-tts 1.8.0 ({label}): {same}/{total} sentences = {:.1}%",
+        100.0 * same as f64 / total as f64
+    );
+    (same, total)
+}
+
 /// (identical sentences, all sentences), printing every difference.
 fn agreement(texts: &[String]) -> (usize, usize) {
     let reference = piper_ids(texts);
@@ -75,11 +85,7 @@ fn agreement(texts: &[String]) -> (usize, usize) {
 fn phoneme_ids_agree_with_piper_tts() {
     let mut texts = corpus_lines("en_sentences.txt");
     texts.push(corpus_text("en_paragraph.txt"));
-    let (same, total) = agreement(&texts);
-    println!(
-        "phoneme agreement with piper-tts 1.8.0 (en_sentences + en_paragraph): {same}/{total} sentences = {:.1}%",
-        100.0 * same as f64 / total as f64
-    );
+    let (same, total) = report("en_sentences + en_paragraph", &texts);
     assert_eq!(same, total, "{same}/{total} sentences identical");
 }
 
@@ -89,11 +95,7 @@ fn phoneme_agreement_on_the_long_story() {
         .split("\n\n")
         .map(str::to_owned)
         .collect();
-    let (same, total) = agreement(&texts);
-    println!(
-        "phoneme agreement with piper-tts 1.8.0 (en_long): {same}/{total} sentences = {:.1}%",
-        100.0 * same as f64 / total as f64
-    );
+    let (same, total) = report("en_long", &texts);
     assert_eq!(
         same, total,
         "{same}/{total} sentences identical on en_long.txt"
@@ -109,11 +111,7 @@ fn phoneme_agreement_on_tricky_text() {
         .lines()
         .map(str::to_owned)
         .collect();
-    let (same, total) = agreement(&texts);
-    println!(
-        "phoneme agreement with piper-tts 1.8.0 (tests/data/en_tricky.txt): {same}/{total} sentences = {:.1}%",
-        100.0 * same as f64 / total as f64
-    );
+    let (same, total) = report("tests/data/en_tricky.txt", &texts);
     assert_eq!(
         same, total,
         "{same}/{total} sentences identical on en_tricky.txt"

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{corpus_lines, corpus_text, real_voice};
+use common::{corpus_lines, corpus_text, real_voice, tiny_synth};
 use indextts::testkit::TinyVoice;
 use indextts::{AudioChunk, Error, StreamOptions, SynthesisOptions, Synthesizer};
 
@@ -176,18 +176,11 @@ fn frames_are_latent_frames_and_vocode_back() {
 
 #[test]
 fn a_failing_sentence_ends_the_stream_with_one_error() {
-    let dir = std::env::temp_dir().join(format!("indextts-stream-nan-{}", std::process::id()));
-    TinyVoice {
+    let voice = TinyVoice {
         nan_symbol: Some('z'),
         ..Default::default()
-    }
-    .write(&dir, "tiny")
-    .unwrap();
-    let synth = Synthesizer::builder()
-        .voice(&dir)
-        .threads(1)
-        .build()
-        .unwrap();
+    };
+    let (dir, synth) = tiny_synth(&voice, "stream-nan");
     // "zoo" phonemizes with a z: the second sentence fails.
     let mut stream = synth
         .stream("Hello there. The zoo. Good night.", &quiet())

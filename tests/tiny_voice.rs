@@ -1,20 +1,14 @@
 //! Loading, splitting and validating voices, on tiny Piper-shaped models generated in Rust
 //! (indextts::testkit): no real voice needed for the model half; espeak-ng is still real.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{scratch, tiny_synth};
 use indextts::model::onnx::ModelProto;
 use indextts::model::split::split_vits;
 use indextts::testkit::{TinyVoice, TINY_CHANNELS, TINY_HOP, TINY_SAMPLE_RATE};
 use indextts::{Error, SynthesisOptions, Synthesizer};
 use prost::Message;
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("indextts-tiny-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn quiet() -> SynthesisOptions {
     SynthesisOptions {
@@ -26,13 +20,8 @@ fn quiet() -> SynthesisOptions {
 
 #[test]
 fn tiny_voice_splits_and_speaks() {
-    let dir = scratch("single");
-    let model = TinyVoice::default().write(&dir, "tiny").unwrap();
-    let synth = Synthesizer::builder()
-        .voice(&dir)
-        .threads(1)
-        .build()
-        .unwrap();
+    let (dir, synth) = tiny_synth(&TinyVoice::default(), "single");
+    let model = dir.join("tiny.onnx");
     assert!(synth.is_split());
     assert_eq!(synth.samples_per_frame(), TINY_HOP);
     assert_eq!(synth.frame_channels(), TINY_CHANNELS);
@@ -128,18 +117,11 @@ fn multi_speaker_voice_conditions_the_vocoder() {
 
 #[test]
 fn text_made_only_of_missing_symbols_gives_no_audio() {
-    let dir = scratch("nosymbols");
-    TinyVoice {
+    let voice = TinyVoice {
         symbols: "xyz".into(),
         ..Default::default()
-    }
-    .write(&dir, "tiny")
-    .unwrap();
-    let synth = Synthesizer::builder()
-        .voice(&dir)
-        .threads(1)
-        .build()
-        .unwrap();
+    };
+    let (_, synth) = tiny_synth(&voice, "nosymbols");
     let sentences = synth.phonemize("Hello.").unwrap();
     assert!(!sentences.is_empty());
     assert!(sentences[0].missing.contains(&'h'));

@@ -72,3 +72,23 @@ pub fn stats(audio: &Audio) -> AudioStats {
 pub fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
+
+/// A scratch directory for one test, emptied first.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("indextts-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Write `voice` into a scratch directory and load it on one thread.
+pub fn tiny_synth(voice: &indextts::testkit::TinyVoice, name: &str) -> (PathBuf, Synthesizer) {
+    let dir = scratch(name);
+    voice.write(&dir, "tiny").unwrap();
+    let synth = Synthesizer::builder()
+        .voice(&dir)
+        .threads(1)
+        .build()
+        .unwrap();
+    (dir, synth)
+}
