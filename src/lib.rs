@@ -41,6 +41,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod audio;
+mod cache;
 mod error;
 pub mod frontend;
 pub mod model;

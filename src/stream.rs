@@ -22,8 +22,8 @@ use std::thread::JoinHandle;
 
 use ndarray::Array2;
 
+use crate::cache::Voicing;
 use crate::error::{Error, Result};
-use crate::model::Scales;
 use crate::synthesizer::{report_missing, Inner};
 use crate::vocoder::{decode_in_order, plan};
 
@@ -162,8 +162,7 @@ impl std::fmt::Debug for FrameStream {
 pub(crate) fn audio_stream(
     inner: Arc<Inner>,
     text: String,
-    scales: Scales,
-    sid: Option<i64>,
+    voicing: Voicing,
 ) -> Result<AudioStream> {
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
@@ -180,7 +179,7 @@ pub(crate) fn audio_stream(
                     + inner.stream_options.context_frames,
                 first_out: first_out_rx,
             };
-            acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx, Some(first));
+            acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, Some(first));
         }
     })?;
     drop(work_tx);
@@ -202,15 +201,14 @@ pub(crate) fn audio_stream(
 pub(crate) fn frame_stream(
     inner: Arc<Inner>,
     text: String,
-    scales: Scales,
-    sid: Option<i64>,
+    voicing: Voicing,
 ) -> Result<FrameStream> {
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let cancel = Arc::clone(&cancel);
         let work_tx = work_tx.clone();
-        move || acoustic_stage(&inner, &text, scales, sid, &cancel, &work_tx, None)
+        move || acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, None)
     })?;
     drop(work_tx);
     Ok(FrameStream(Pipe {
@@ -259,12 +257,12 @@ struct FirstSentence {
 fn acoustic_stage(
     inner: &Inner,
     text: &str,
-    scales: Scales,
-    sid: Option<i64>,
+    voicing: Voicing,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
     mut first: Option<FirstSentence>,
 ) {
+    let Voicing { scales, sid, .. } = voicing;
     let mut index = 0;
     for segment in crate::frontend::segments(text) {
         if cancel.load(Ordering::Relaxed) {
@@ -283,6 +281,7 @@ fn acoustic_stage(
                 return;
             }
             let ids = &sentence.phoneme_ids;
+            let seed = inner.sentence_key(ids, &voicing).seed();
             let send = |work: Result<Work>| -> bool {
                 let failed = work.is_err();
                 tx.send(work).is_ok() && !failed
@@ -299,7 +298,7 @@ fn acoustic_stage(
             let model = &inner.model;
             if !model.is_split() {
                 let audio = model
-                    .synthesize_whole(ids, scales, sid)
+                    .synthesize_whole(ids, scales, sid, seed)
                     .map(|samples| Work::Audio {
                         sentence: index,
                         samples,
@@ -309,7 +308,7 @@ fn acoustic_stage(
                 }
             } else if let Some(head) = first.as_ref().map(|f| f.head_frames) {
                 // The first sentence: the head of its frames through a flow window, then the rest.
-                let prior = match model.prior(ids, scales, sid) {
+                let prior = match model.prior(ids, scales, sid, seed) {
                     Ok(prior) => prior,
                     Err(e) => {
                         let _ = tx.send(Err(e));
@@ -341,7 +340,7 @@ fn acoustic_stage(
                         }
                     }
                     None => {
-                        let frames = model.acoustic(ids, scales, sid);
+                        let frames = model.acoustic(ids, scales, sid, seed);
                         if !send(frames.map(|d| {
                             let total = d.ncols();
                             piece(d, 0, total)
@@ -351,7 +350,7 @@ fn acoustic_stage(
                     }
                 }
             } else {
-                let frames = model.acoustic(ids, scales, sid);
+                let frames = model.acoustic(ids, scales, sid, seed);
                 if !send(frames.map(|d| {
                     let total = d.ncols();
                     piece(d, 0, total)

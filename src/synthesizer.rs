@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::audio::Audio;
+use crate::cache::{SentenceKey, Voicing};
 use crate::error::{Error, Result};
 use crate::frontend::{EspeakPaths, Frontend, Sentence};
 use crate::model::{runtime, PiperModel, Scales, SessionCounts};
@@ -28,6 +29,11 @@ pub struct SynthesisOptions {
     pub noise_w: Option<f32>,
     /// Speaker name or id, for multi-speaker voices.
     pub speaker: Option<String>,
+    /// Seed of the model's random draws. `None`: derived from each sentence (its phonemes,
+    /// the voice, speaker and scales), so a sentence sounds the same every time. The same seed
+    /// gives the same samples, bit for bit, across calls, runs and processes that use the same
+    /// number of ONNX Runtime threads (a different count rounds reductions differently).
+    pub seed: Option<u64>,
 }
 
 /// Builds a [`Synthesizer`]. Paths left unset come from the environment, then from the
@@ -156,8 +162,16 @@ impl SynthesizerBuilder {
             counts,
             !self.no_split,
         )?;
+        let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
+        let fingerprint = {
+            let mut h = blake3::Hasher::new();
+            h.update(model.fingerprint().as_bytes());
+            h.update(&config_bytes);
+            h.finalize()
+        };
         Ok(Synthesizer {
             inner: Arc::new(Inner {
+                fingerprint,
                 config,
                 paths,
                 model,
@@ -186,6 +200,15 @@ pub(crate) struct Inner {
     pub(crate) model: PiperModel,
     pub(crate) frontend: Frontend,
     pub(crate) stream_options: StreamOptions,
+    /// blake3 of the model and the config: part of every sentence's key.
+    pub(crate) fingerprint: blake3::Hash,
+}
+
+impl Inner {
+    /// The key of a sentence's audio (and so its seed).
+    pub(crate) fn sentence_key(&self, phoneme_ids: &[i64], voicing: &Voicing) -> SentenceKey {
+        SentenceKey::new(&self.fingerprint, phoneme_ids, voicing)
+    }
 }
 
 /// A loaded voice, ready to speak. Cheap to clone; clones share the model. `Send + Sync`:
@@ -226,6 +249,12 @@ impl Synthesizer {
         self.inner.config.sample_rate
     }
 
+    /// Whether a seed fixes the voice's random draws (true for Piper VITS voices, whose flow is
+    /// split out; a voice that runs whole draws inside ONNX Runtime).
+    pub fn is_seeded(&self) -> bool {
+        self.inner.model.is_seeded()
+    }
+
     /// Whether the voice's graph was split into acoustic model and vocoder.
     pub fn is_split(&self) -> bool {
         self.inner.model.is_split()
@@ -262,8 +291,8 @@ impl Synthesizer {
     /// length are checked now; errors later end the stream after one `Err`.
     pub fn stream(&self, text: &str, options: &SynthesisOptions) -> Result<AudioStream> {
         check_text(text)?;
-        let (scales, sid) = self.resolve(options)?;
-        audio_stream(Arc::clone(&self.inner), text.to_owned(), scales, sid)
+        let voicing = self.resolve(options)?;
+        audio_stream(Arc::clone(&self.inner), text.to_owned(), voicing)
     }
 
     /// The acoustic model's frames for `text`, one [`Frames`] per sentence, before the vocoder:
@@ -273,8 +302,8 @@ impl Synthesizer {
         if !self.is_split() {
             return Err(Error::NotSplit);
         }
-        let (scales, sid) = self.resolve(options)?;
-        frame_stream(Arc::clone(&self.inner), text.to_owned(), scales, sid)
+        let voicing = self.resolve(options)?;
+        frame_stream(Arc::clone(&self.inner), text.to_owned(), voicing)
     }
 
     /// Decode frames to audio with the chunked vocoder (windows of `chunk_frames`).
@@ -323,7 +352,7 @@ impl Synthesizer {
     }
 
     /// Check `options` and fill in the voice's defaults.
-    fn resolve(&self, options: &SynthesisOptions) -> Result<(Scales, Option<i64>)> {
+    fn resolve(&self, options: &SynthesisOptions) -> Result<Voicing> {
         let defaults = self.inner.config.inference;
         let scales = Scales {
             noise_scale: options.noise_scale.unwrap_or(defaults.noise_scale),
@@ -358,7 +387,11 @@ impl Synthesizer {
             None if self.inner.config.num_speakers > 1 => Some(0),
             None => None,
         };
-        Ok((scales, sid))
+        Ok(Voicing {
+            scales,
+            sid,
+            seed: options.seed,
+        })
     }
 }
 

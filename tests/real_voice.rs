@@ -251,7 +251,9 @@ fn one_synthesizer_serves_many_threads() {
     assert_eq!(alone, together);
 }
 
-/// The acoustic half cuts again at the flow: the prior hands it `z_p` and the frame mask.
+/// The acoustic half cuts again at the flow. The prior noise (`randn_like(m_p)`) moves to the
+/// flow side as an input, so the flow reads `m_p`, `exp(logs_p)`, `noise_scale` and the mask;
+/// the duration predictor's draw stays in the prior and reads a 1-D input.
 #[test]
 fn acoustic_half_cuts_at_the_flow() {
     use prost::Message;
@@ -263,5 +265,29 @@ fn acoustic_half_cuts_at_the_flow() {
         "flow inputs {:?}, nodes {:?}",
         flow.flow_inputs, flow.node_counts
     );
-    assert_eq!(flow.flow_inputs, vec!["/Add_output_0", "/Cast_2_output_0"]);
+    assert_eq!(
+        flow.flow_inputs,
+        vec![
+            "/Transpose_3_output_0",
+            "/Exp_1_output_0",
+            "/Gather_output_0",
+            "/Cast_2_output_0"
+        ]
+    );
+    assert_eq!(flow.frame_noise.len(), 1);
+    assert_eq!(flow.frame_noise[0].input, "/RandomNormalLike_output_0");
+    assert_eq!(flow.frame_noise[0].like, "/Transpose_3_output_0");
+    assert_eq!(flow.text_noise.len(), 1);
+    let no_draws = |m: &indextts::model::onnx::ModelProto| {
+        m.graph
+            .as_ref()
+            .unwrap()
+            .node
+            .iter()
+            .all(|n| n.op_type() != "RandomNormalLike")
+    };
+    assert!(
+        no_draws(&flow.prior) && no_draws(&flow.flow),
+        "every draw is the library's"
+    );
 }

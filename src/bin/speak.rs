@@ -46,6 +46,9 @@ struct Args {
     /// Speaker name or id, for multi-speaker voices.
     #[arg(long)]
     speaker: Option<String>,
+    /// Seed of the voice's random draws (default: derived from each sentence).
+    #[arg(long)]
+    seed: Option<u64>,
     /// ONNX Runtime threads (default: number of cores).
     #[arg(long)]
     threads: Option<usize>,
@@ -109,6 +112,7 @@ fn run(args: &Args) -> Result<(), String> {
         noise_scale: args.noise_scale,
         noise_w: args.noise_w,
         speaker: args.speaker.clone(),
+        seed: args.seed,
     };
     let output = match &args.output {
         Some(path) => path.clone(),

@@ -4,15 +4,20 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis, IxDyn};
 use ort::session::Session;
 use ort::value::{DynValue, Tensor};
 use prost::Message;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use rand_distr::{Distribution, StandardNormal};
 
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
 use super::runtime::session_from_memory;
-use super::split::{split_flow, split_vits, SplitModel};
+use super::split::{
+    split_flow, split_vits, FrameNoise, SplitModel, TEXT_NOISE_EXTRA, TEXT_NOISE_PER_ID,
+};
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
 
@@ -36,21 +41,34 @@ enum AcousticHalf {
         prior: SessionPool,
         flow: SessionPool,
         flow_inputs: Vec<String>,
+        frame_noise: Vec<FrameNoise>,
+        text_noise: Vec<String>,
     },
 }
 
-/// The prior's output for one sentence: the flow's frame-aligned inputs, `[channels, frames]`
-/// each, in the flow's input order.
+/// The prior's output for one sentence, with the frame noise drawn for it: the flow's inputs
+/// by name. Frame-aligned ones are `[1, channels, frames]`; others (scalars) pass whole.
 pub(crate) struct Prior {
-    inputs: Vec<Array2<f32>>,
+    inputs: Vec<(String, ArrayD<f32>)>,
+    frames: usize,
     sid: Option<i64>,
 }
 
 impl Prior {
     /// Frames in the sentence.
     pub fn frames(&self) -> usize {
-        self.inputs.first().map_or(0, |a| a.ncols())
+        self.frames
     }
+}
+
+/// Standard normal draws for one sentence from its seed: stream 0 for the text-side draws,
+/// stream 1 + k for the k-th frame-noise input.
+fn draws(seed: u64, stream: u64, count: usize) -> Vec<f32> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    (0..count)
+        .map(|_| StandardNormal.sample(&mut rng))
+        .collect()
 }
 
 enum Graphs {
@@ -89,6 +107,8 @@ fn sessions(
 /// A loaded Piper voice model.
 pub(crate) struct PiperModel {
     graphs: Graphs,
+    /// blake3 of the model file's bytes.
+    fingerprint: blake3::Hash,
     takes_sid: bool,
     samples_per_frame: usize,
     frame_channels: usize,
@@ -116,6 +136,7 @@ impl PiperModel {
         split: bool,
     ) -> Result<Self> {
         let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+        let fingerprint = blake3::hash(&bytes);
         let model = ModelProto::decode(bytes.clone()).map_err(|e| Error::ModelFormat {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -128,7 +149,7 @@ impl PiperModel {
             Err(super::split::NoSplit("disabled by the builder".into()))
         };
         match split_result {
-            Ok(parts) => Self::load_split(env, path, parts, takes_sid, counts),
+            Ok(parts) => Self::load_split(env, path, parts, takes_sid, counts, fingerprint),
             Err(why) => {
                 tracing::warn!(
                     model = %path.display(),
@@ -143,6 +164,7 @@ impl PiperModel {
                 )?;
                 Ok(PiperModel {
                     graphs: Graphs::Whole(pool),
+                    fingerprint,
                     takes_sid,
                     samples_per_frame: 0,
                     frame_channels: 0,
@@ -158,6 +180,7 @@ impl PiperModel {
         parts: SplitModel,
         takes_sid: bool,
         counts: SessionCounts,
+        fingerprint: blake3::Hash,
     ) -> Result<Self> {
         let acoustic = match split_flow(&parts.acoustic) {
             Ok(flow) => {
@@ -167,6 +190,8 @@ impl PiperModel {
                     "acoustic half cut at its flow"
                 );
                 AcousticHalf::PriorFlow {
+                    frame_noise: flow.frame_noise.clone(),
+                    text_noise: flow.text_noise.clone(),
                     prior: sessions(
                         env,
                         &flow.prior.encode_to_vec(),
@@ -210,6 +235,7 @@ impl PiperModel {
             "split VITS graph"
         );
         let mut model = PiperModel {
+            fingerprint,
             graphs: Graphs::Split {
                 acoustic,
                 vocoder,
@@ -233,7 +259,7 @@ impl PiperModel {
             length_scale: 1.0,
             noise_w: 0.0,
         };
-        let frames = self.acoustic(&[0, 0, 0], scales, sid)?;
+        let frames = self.acoustic(&[0, 0, 0], scales, sid, 0)?;
         let channels = frames.nrows();
         if self.frame_channels != 0 && self.frame_channels != channels {
             return Err(Error::ModelOutput {
@@ -281,8 +307,15 @@ impl PiperModel {
         self.frame_channels
     }
 
-    /// Phoneme ids -> frames `[channels, frames]`. Only for split models.
-    pub fn acoustic(&self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Array2<f32>> {
+    /// Phoneme ids -> frames `[channels, frames]`, the model's random draws made from `seed`
+    /// (when the voice's flow is split out; otherwise ONNX Runtime draws). Only for split models.
+    pub fn acoustic(
+        &self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+        seed: u64,
+    ) -> Result<Array2<f32>> {
         match self.acoustic_half()? {
             AcousticHalf::One(pool) => {
                 let sid = sid.filter(|_| self.takes_sid);
@@ -298,7 +331,7 @@ impl PiperModel {
             }
             AcousticHalf::PriorFlow { .. } => {
                 let prior = self
-                    .prior(ids, scales, sid)?
+                    .prior(ids, scales, sid, seed)?
                     .unwrap_or_else(|| unreachable!("the acoustic half has a prior"));
                 self.flow(&prior, 0, prior.frames())
             }
@@ -312,18 +345,47 @@ impl PiperModel {
         }
     }
 
-    /// Run the prior (text encoder, durations, noise) over a sentence, when the acoustic half
-    /// is cut at its flow; `None` when it runs whole.
-    pub fn prior(&self, ids: &[i64], scales: Scales, sid: Option<i64>) -> Result<Option<Prior>> {
+    /// blake3 of the model file.
+    pub fn fingerprint(&self) -> &blake3::Hash {
+        &self.fingerprint
+    }
+
+    /// Whether the model's random draws come from the seed (the flow is split out).
+    pub fn is_seeded(&self) -> bool {
+        matches!(self.acoustic_half(), Ok(AcousticHalf::PriorFlow { .. }))
+    }
+
+    /// Run the prior (text encoder, durations) over a sentence and draw its frame noise, when
+    /// the acoustic half is cut at its flow; `None` when it runs whole.
+    pub fn prior(
+        &self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+        seed: u64,
+    ) -> Result<Option<Prior>> {
         let AcousticHalf::PriorFlow {
-            prior, flow_inputs, ..
+            prior,
+            flow_inputs,
+            frame_noise,
+            text_noise,
+            ..
         } = self.acoustic_half()?
         else {
             return Ok(None);
         };
         let sid = sid.filter(|_| self.takes_sid);
-        let inputs = prior.with(|session| -> Result<Vec<Array2<f32>>> {
-            let inputs = text_inputs(session, ids, scales, sid)?;
+        let text_draws = draws(seed, 0, TEXT_NOISE_PER_ID * ids.len() + TEXT_NOISE_EXTRA);
+        let mut inputs = prior.with(|session| -> Result<Vec<(String, ArrayD<f32>)>> {
+            let mut inputs = text_inputs(session, ids, scales, sid)?;
+            for name in text_noise {
+                inputs.push((
+                    name.as_str(),
+                    Tensor::from_array(Array1::from_vec(text_draws.clone()))
+                        .map_err(|e| Error::runtime("preparing the text noise", e))?
+                        .into_dyn(),
+                ));
+            }
             let outputs = session
                 .run(inputs)
                 .map_err(|e| Error::runtime("running the prior", e))?;
@@ -336,30 +398,55 @@ impl PiperModel {
                             name: name.clone(),
                             reason: "missing from the prior's outputs".into(),
                         })?;
-                    frames_of(value, name)
+                    let array = value
+                        .try_extract_array::<f32>()
+                        .map_err(|e| Error::runtime("reading the prior", e))?
+                        .to_owned();
+                    Ok((name.clone(), array))
                 })
                 .collect()
         })?;
-        let frames = inputs[0].ncols();
-        if let Some(bad) = inputs.iter().find(|a| a.ncols() != frames) {
+        // Frames: the last axis of the rank-3 outputs, which must agree.
+        let frame_axes: Vec<usize> = inputs
+            .iter()
+            .filter(|(_, a)| a.ndim() == 3)
+            .map(|(_, a)| a.shape()[2])
+            .collect();
+        let frames = frame_axes.first().copied().unwrap_or(0);
+        if frames == 0 || frame_axes.iter().any(|&f| f != frames) {
             return Err(Error::ModelOutput {
                 name: "prior".into(),
-                reason: format!("outputs disagree on frames: {} and {}", frames, bad.ncols()),
+                reason: format!("outputs disagree on frames: {frame_axes:?}"),
             });
         }
-        for (name, a) in flow_inputs.iter().zip(&inputs) {
+        for (name, a) in &inputs {
             check_finite(a.iter().copied(), name)?;
         }
-        Ok(Some(Prior { inputs, sid }))
+        for (k, noise) in frame_noise.iter().enumerate() {
+            let shape = inputs
+                .iter()
+                .find(|(name, _)| *name == noise.like)
+                .map(|(_, a)| a.shape().to_vec())
+                .ok_or_else(|| Error::ModelOutput {
+                    name: noise.like.clone(),
+                    reason: "missing from the prior's outputs".into(),
+                })?;
+            let count = shape.iter().product();
+            let values = ArrayD::from_shape_vec(IxDyn(&shape), draws(seed, 1 + k as u64, count))
+                .map_err(|e| Error::runtime("shaping the frame noise", e))?;
+            inputs.push((noise.input.clone(), values));
+        }
+        Ok(Some(Prior {
+            inputs,
+            frames,
+            sid,
+        }))
     }
 
     /// Frames `start..end` of a sentence from its prior, running the flow over that window plus
     /// [`FLOW_CONTEXT_FRAMES`] on each side.
     pub fn flow(&self, prior: &Prior, start: usize, end: usize) -> Result<Array2<f32>> {
-        let AcousticHalf::PriorFlow {
-            flow, flow_inputs, ..
-        } = self.acoustic_half()?
-        else {
+        let AcousticHalf::PriorFlow { flow, .. } = self.acoustic_half()? else {
             return Err(Error::NotSplit);
         };
         let total = prior.frames();
@@ -368,12 +455,13 @@ impl PiperModel {
         let to = (end + FLOW_CONTEXT_FRAMES).min(total);
         let sid = prior.sid;
         let frames = flow.with(|session| -> Result<Array2<f32>> {
-            let mut inputs: Vec<(String, DynValue)> = Vec::with_capacity(flow_inputs.len() + 1);
-            for (name, a) in flow_inputs.iter().zip(&prior.inputs) {
-                let window = a
-                    .slice(ndarray::s![.., from..to])
-                    .insert_axis(Axis(0))
-                    .to_owned();
+            let mut inputs: Vec<(String, DynValue)> = Vec::with_capacity(prior.inputs.len() + 1);
+            for (name, a) in &prior.inputs {
+                let window = if a.ndim() == 3 && a.shape()[2] == total {
+                    a.slice(ndarray::s![.., .., from..to]).into_dyn().to_owned()
+                } else {
+                    a.clone()
+                };
                 let value = Tensor::from_array(window)
                     .map_err(|e| Error::runtime("preparing the flow's input", e))?
                     .into_dyn();
@@ -456,6 +544,7 @@ impl PiperModel {
         ids: &[i64],
         scales: Scales,
         sid: Option<i64>,
+        seed: u64,
     ) -> Result<Vec<f32>> {
         match &self.graphs {
             Graphs::Whole(pool) => pool.with(|session| {
@@ -466,7 +555,7 @@ impl PiperModel {
                 samples_of(&outputs[0])
             }),
             Graphs::Split { .. } => {
-                let frames = self.acoustic(ids, scales, sid)?;
+                let frames = self.acoustic(ids, scales, sid, seed)?;
                 self.vocode(frames.view(), sid)
             }
         }

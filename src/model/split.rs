@@ -118,19 +118,42 @@ pub fn split_vits(model: &ModelProto) -> Result<SplitModel, NoSplit> {
     })
 }
 
-/// The acoustic model cut again at its flow: a prior (text encoder, durations, noise:
-/// ids -> `z_p` and the frame mask) and the flow (`z_p`, mask -> frames).
+/// The acoustic model cut again at its flow: a prior (text encoder, durations -> the flow's
+/// frame-aligned inputs) and the flow (-> frames). The model's random draws become inputs that
+/// the library fills from a seeded generator, so that a seed gives the same audio every time.
 #[derive(Debug, Clone)]
 pub struct FlowSplit {
-    /// ids -> the flow's inputs.
+    /// ids (and the text-side noise) -> the flow's inputs.
     pub prior: ModelProto,
-    /// The flow's inputs (and `sid`) -> frames.
+    /// The flow's inputs, the frame noise (and `sid`) -> frames.
     pub flow: ModelProto,
-    /// The frame-aligned tensors from the prior that the flow reads, in the flow's input order.
+    /// The prior's outputs that the flow reads, in order.
     pub flow_inputs: Vec<String>,
+    /// Noise the flow side draws per frame (VITS's prior noise `randn_like(m_p)`): each is a flow
+    /// input named `input`, shaped like the prior output `like`.
+    pub frame_noise: Vec<FrameNoise>,
+    /// 1-D inputs of the prior that replace its text-side draws (the duration predictor's
+    /// noise); each needs at least [`TEXT_NOISE_PER_ID`] values per phoneme id plus
+    /// [`TEXT_NOISE_EXTRA`].
+    pub text_noise: Vec<String>,
     /// Number of nodes on each side, for the log.
     pub node_counts: (usize, usize),
 }
+
+/// Noise drawn per frame, fed to the flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameNoise {
+    /// The flow input it feeds (the replaced node's output name).
+    pub input: String,
+    /// The prior output whose shape it takes.
+    pub like: String,
+}
+
+/// Values of text-side noise fed per phoneme id: VITS's duration predictor draws `[1, 2, ids]`;
+/// four times that leaves room for variants, and a shortfall is an error, never a silent cut.
+pub const TEXT_NOISE_PER_ID: usize = 8;
+/// Values of text-side noise fed beyond [`TEXT_NOISE_PER_ID`] per id.
+pub const TEXT_NOISE_EXTRA: usize = 64;
 
 /// Prefix of the flow's node names in Piper (and Coqui) VITS exports.
 const FLOW_PREFIX: &str = "/flow/";
@@ -139,39 +162,184 @@ const FLOW_PREFIX: &str = "/flow/";
 ///
 /// VITS's flow is a stack of affine coupling layers around WaveNet convolutions, so each output
 /// frame depends on a bounded neighbourhood of frames: it can run in frame windows, like the
-/// decoder, once the prior has run over the whole sentence.
+/// decoder, once the prior has run over the whole sentence. `RandomNormalLike` draws that shape
+/// only the flow's input `z_p` (not the frame mask, which the durations fix) move to the flow side
+/// and become inputs; draws that reach everything (the duration predictor's) stay in the prior
+/// and read a 1-D input instead.
 pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
     let graph = checked_graph(acoustic)?;
     let nodes = &graph.node;
     let producer = producers(nodes)?;
-    let cut = cut(graph, &producer, FLOW_PREFIX)?;
-    if cut.tensors.len() != 2 {
+    let first = cut(graph, &producer, FLOW_PREFIX)?;
+    if first.tensors.len() != 2 {
         return Err(NoSplit(format!(
             "the flow reads {} tensors from the text side ({}); expected two (z_p and its mask)",
-            cut.tensors.len(),
-            cut.tensors.join(", ")
+            first.tensors.len(),
+            first.tensors.join(", ")
         )));
     }
+    // Which draws reach which of the flow's inputs.
+    let cones: Vec<Vec<bool>> = first
+        .tensors
+        .iter()
+        .map(|t| backward_cone(nodes, &producer, [t.as_str()]))
+        .collect();
+    let draws: Vec<(usize, usize)> = nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.op_type() == "RandomNormalLike")
+        .map(|(i, _)| (i, cones.iter().filter(|c| c[i]).count()))
+        .filter(|&(_, reach)| reach > 0)
+        .collect();
+    let frame_draws: Vec<usize> = draws
+        .iter()
+        .filter(|&&(_, reach)| reach < cones.len())
+        .map(|&(i, _)| i)
+        .collect();
+    let text_draws: Vec<usize> = draws
+        .iter()
+        .filter(|&&(_, reach)| reach == cones.len())
+        .map(|&(i, _)| i)
+        .collect();
+    let cut = cut_at(graph, &producer, FLOW_PREFIX, |i, n| {
+        n.name().starts_with(FLOW_PREFIX) || frame_draws.contains(&i)
+    })?;
+
+    let frame_noise: Vec<FrameNoise> = frame_draws
+        .iter()
+        .map(|&i| {
+            let node = &nodes[i];
+            match (node.input.first(), node.output.first()) {
+                (Some(like), Some(out)) if cut.tensors.contains(like) => Ok(FrameNoise {
+                    input: out.clone(),
+                    like: like.clone(),
+                }),
+                _ => Err(NoSplit(format!(
+                    "draw {:?} is not shaped like a tensor the prior gives",
+                    node.name()
+                ))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+
     let infos: Vec<ValueInfoProto> = cut
         .tensors
         .iter()
-        .map(|t| frame_aligned_value_info(graph, t))
+        .map(|t| crossing_value_info(graph, t))
         .collect();
     let prior_nodes = backward_cone(nodes, &producer, cut.tensors.iter().map(String::as_str));
-    let prior = subgraph(graph, "prior", &prior_nodes, Vec::new(), infos.clone());
-    let flow = subgraph(
-        graph,
-        "flow",
-        &cut.with_conditioning(),
-        infos,
-        graph.output.clone(),
-    );
+    let mut prior = subgraph(graph, "prior", &prior_nodes, Vec::new(), infos.clone());
+    let mut text_noise = Vec::new();
+    for (k, &i) in text_draws.iter().enumerate() {
+        let name = format!("indextts_text_noise_{k}");
+        externalize_draw(&mut prior, nodes[i].name(), &name)?;
+        text_noise.push(name);
+    }
+
+    let mut flow_mask = cut.with_conditioning();
+    for &i in &frame_draws {
+        flow_mask[i] = false;
+    }
+    let mut flow_extra = infos;
+    for noise in &frame_noise {
+        flow_extra.push(crossing_value_info(graph, &noise.input));
+    }
+    let mut flow = subgraph(graph, "flow", &flow_mask, flow_extra, graph.output.clone());
+    let used: HashSet<String> = flow
+        .node
+        .iter()
+        .flat_map(|n| n.input.iter().cloned())
+        .collect();
+    flow.input.retain(|v| used.contains(v.name()));
+    let flow_inputs: Vec<String> = cut
+        .tensors
+        .iter()
+        .filter(|t| used.contains(t.as_str()))
+        .cloned()
+        .collect();
     Ok(FlowSplit {
         node_counts: (prior.node.len(), flow.node.len()),
         prior: with_graph(acoustic, prior),
         flow: with_graph(acoustic, flow),
-        flow_inputs: cut.tensors,
+        flow_inputs,
+        frame_noise,
+        text_noise,
     })
+}
+
+/// Replace the draw `RandomNormalLike(x)` named `node_name` in `graph` by the first
+/// `numel(x)` values of the 1-D float input `input`, shaped like `x`.
+fn externalize_draw(graph: &mut GraphProto, node_name: &str, input: &str) -> Result<(), NoSplit> {
+    let at = graph
+        .node
+        .iter()
+        .position(|n| n.name() == node_name)
+        .ok_or_else(|| NoSplit(format!("draw {node_name:?} vanished")))?;
+    let draw = graph.node.remove(at);
+    let (Some(like), Some(out)) = (draw.input.first(), draw.output.first()) else {
+        return Err(NoSplit(format!(
+            "draw {node_name:?} has no input or output"
+        )));
+    };
+    let t = |suffix: &str| format!("{input}/{suffix}");
+    let node = |name: &str,
+                op: &str,
+                inputs: Vec<String>,
+                output: String,
+                attribute: Vec<super::onnx::AttributeProto>| NodeProto {
+        name: Some(t(name)),
+        op_type: Some(op.into()),
+        domain: Some(String::new()),
+        input: inputs,
+        output: vec![output],
+        attribute,
+        ..Default::default()
+    };
+    let keepdims = super::onnx::AttributeProto {
+        name: Some("keepdims".into()),
+        r#type: Some(super::onnx::attribute_type::INT),
+        i: Some(1),
+        ..Default::default()
+    };
+    let zero = TensorProto {
+        dims: vec![1],
+        data_type: Some(data_type::INT64),
+        name: Some(t("zero")),
+        raw_data: Some(bytes::Bytes::from(0i64.to_le_bytes().to_vec())),
+        ..Default::default()
+    };
+    let replacement = vec![
+        node("shape", "Shape", vec![like.clone()], t("shape"), vec![]),
+        node(
+            "count",
+            "ReduceProd",
+            vec![t("shape")],
+            t("count"),
+            vec![keepdims],
+        ),
+        node(
+            "slice",
+            "Slice",
+            vec![input.to_owned(), zero.name().to_owned(), t("count")],
+            t("values"),
+            vec![],
+        ),
+        node(
+            "reshape",
+            "Reshape",
+            vec![t("values"), t("shape")],
+            out.clone(),
+            vec![],
+        ),
+    ];
+    graph.node.splice(at..at, replacement);
+    graph.initializer.push(zero);
+    graph.input.push(ValueInfoProto::tensor(
+        input,
+        data_type::FLOAT,
+        &[Dim::Symbolic(format!("{input}_len"))],
+    ));
+    Ok(())
 }
 
 fn checked_graph(model: &ModelProto) -> Result<&GraphProto, NoSplit> {
@@ -218,6 +386,19 @@ impl Cut {
 }
 
 fn cut(graph: &GraphProto, producer: &HashMap<&str, usize>, prefix: &str) -> Result<Cut, NoSplit> {
+    cut_at(graph, producer, prefix, |_, node| {
+        node.name().starts_with(prefix)
+    })
+}
+
+/// Cut `graph` before the nodes `starts` picks (by index and node), everything downstream of
+/// them going with them; `what` names them in messages.
+fn cut_at(
+    graph: &GraphProto,
+    producer: &HashMap<&str, usize>,
+    what: &str,
+    starts: impl Fn(usize, &NodeProto) -> bool,
+) -> Result<Cut, NoSplit> {
     let nodes = &graph.node;
     let graph_inputs: HashSet<&str> = graph.input.iter().map(ValueInfoProto::name).collect();
     let outputs: Vec<&str> = graph.output.iter().map(ValueInfoProto::name).collect();
@@ -234,7 +415,7 @@ fn cut(graph: &GraphProto, producer: &HashMap<&str, usize>, prefix: &str) -> Res
             .iter()
             .filter_map(|t| producer.get(t.as_str()))
             .any(|&p| downstream[p]);
-        if node.name().starts_with(prefix) {
+        if starts(i, node) {
             prefixed += 1;
             downstream[i] = true;
         } else if after {
@@ -242,9 +423,7 @@ fn cut(graph: &GraphProto, producer: &HashMap<&str, usize>, prefix: &str) -> Res
         }
     }
     if prefixed == 0 {
-        return Err(NoSplit(format!(
-            "no nodes named {prefix}... feed the output"
-        )));
+        return Err(NoSplit(format!("no nodes named {what}... feed the output")));
     }
 
     let mut crossing: Vec<&str> = Vec::new();
@@ -279,7 +458,7 @@ fn cut(graph: &GraphProto, producer: &HashMap<&str, usize>, prefix: &str) -> Res
     }
     if tensors.is_empty() {
         return Err(NoSplit(format!(
-            "nothing from the text side reaches the {prefix}... nodes"
+            "nothing from the text side reaches the {what}... nodes"
         )));
     }
     Ok(Cut {
@@ -289,28 +468,28 @@ fn cut(graph: &GraphProto, producer: &HashMap<&str, usize>, prefix: &str) -> Res
     })
 }
 
-/// The declared type of a `[batch, channels, frames]` tensor, or a float one with symbolic
-/// dimensions when the graph declares no shape.
-fn frame_aligned_value_info(graph: &GraphProto, name: &str) -> ValueInfoProto {
+/// The declared type of a tensor that crosses a cut, or float of any shape when the graph
+/// declares none (ONNX Runtime then takes whatever shape it is given).
+fn crossing_value_info(graph: &GraphProto, name: &str) -> ValueInfoProto {
     let declared = graph.value_info.iter().find(|v| v.name() == name);
-    if let Some(v) = declared {
-        if v.tensor_type().and_then(|t| t.rank()) == Some(3) {
-            return v.clone();
-        }
+    if let Some(v) = declared.filter(|v| v.tensor_type().and_then(|t| t.rank()).is_some()) {
+        return v.clone();
     }
     let elem = declared
         .and_then(|v| v.tensor_type())
         .and_then(|t| t.elem_type)
         .unwrap_or(data_type::FLOAT);
-    ValueInfoProto::tensor(
-        name,
-        elem,
-        &[
-            Dim::Symbolic("batch_size".into()),
-            Dim::Symbolic(format!("{name}_channels")),
-            Dim::Symbolic("frames".into()),
-        ],
-    )
+    ValueInfoProto {
+        name: Some(name.to_owned()),
+        r#type: Some(super::onnx::TypeProto {
+            tensor_type: Some(super::onnx::TypeProtoTensor {
+                elem_type: Some(elem),
+                shape: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
 }
 
 /// Which node produces each tensor. A tensor produced twice makes the graph invalid.
