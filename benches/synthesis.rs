@@ -40,15 +40,31 @@ fn foundation(c: &mut Criterion) {
         b.iter(|| synth.phonemize(&sentence).unwrap())
     });
 
+    // A cached sentence, call to last sample (stream setup, phonemes, key, look-up, copy).
+    synth.synthesize(&sentence, &options).unwrap();
+    c.bench_function("cache/hit/sentence", |b| {
+        b.iter(|| synth.synthesize(&sentence, &options).unwrap())
+    });
+    c.bench_function("cache/hit/sentence/stream", |b| {
+        b.iter(|| {
+            synth
+                .stream(&sentence, &options)
+                .unwrap()
+                .map(|c| c.unwrap().samples.len())
+                .sum::<usize>()
+        })
+    });
+    let uncached = Synthesizer::builder().threads(2).cache_bytes(0).build().unwrap();
+
     let mut slow = c.benchmark_group("slow");
     slow.sample_size(10)
         .measurement_time(Duration::from_secs(10));
     slow.bench_function("load/en_US-joe-medium", |b| b.iter(voice));
     slow.bench_function("synthesize/sentence", |b| {
-        b.iter(|| synth.synthesize(&sentence, &options).unwrap())
+        b.iter(|| uncached.synthesize(&sentence, &options).unwrap())
     });
     slow.bench_function("synthesize/paragraph", |b| {
-        b.iter(|| synth.synthesize(&paragraph, &options).unwrap())
+        b.iter(|| uncached.synthesize(&paragraph, &options).unwrap())
     });
     slow.finish();
 }

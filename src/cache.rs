@@ -55,6 +55,495 @@ impl SentenceKey {
     }
 }
 
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+/// One sentence's audio, shared between the cache and every caller that hits it.
+pub(crate) type Samples = Arc<[f32]>;
+
+/// The key of a sentence's cached audio: the sentence key plus how its vocoder windows were
+/// cut, since a stream's first sentence is decoded in smaller windows (for first audio) and
+/// windows change the samples in the last bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey(blake3::Hash);
+
+impl CacheKey {
+    pub fn new(sentence: &SentenceKey, plan: &[u64]) -> Self {
+        let mut h = blake3::Hasher::new();
+        h.update(b"indextts cache");
+        h.update(sentence.0.as_bytes());
+        for p in plan {
+            h.update(&p.to_le_bytes());
+        }
+        CacheKey(h.finalize())
+    }
+
+    fn hex(&self) -> String {
+        self.0.to_hex().to_string()
+    }
+}
+
+/// Counters of one cache level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LevelStats {
+    /// Look-ups answered by this level.
+    pub hits: u64,
+    /// Look-ups this level could not answer.
+    pub misses: u64,
+    /// Bytes of audio held (for the disk, as this process last counted).
+    pub bytes: u64,
+    /// Entries held.
+    pub entries: u64,
+    /// Entries dropped to stay within the budget.
+    pub evictions: u64,
+    /// Entries found corrupt, truncated or foreign, and removed.
+    pub rejected: u64,
+    /// Reads or writes that failed (the level is skipped, never the synthesis).
+    pub errors: u64,
+}
+
+/// What the sentence cache did, per level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// The in-process LRU.
+    pub memory: LevelStats,
+    /// The directory of entries.
+    pub disk: LevelStats,
+}
+
+#[derive(Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    evictions: AtomicU64,
+    rejected: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Counters {
+    fn snapshot(&self, bytes: u64, entries: u64) -> LevelStats {
+        LevelStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            bytes,
+            entries,
+            evictions: self.evictions.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            errors: self.errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The in-process level: an LRU bounded in bytes of audio. One lock, held only for the map
+/// operation (microseconds); values are shared, never copied.
+struct Memory {
+    map: Mutex<(LruCache<CacheKey, Samples>, u64)>,
+    budget: u64,
+    counters: Counters,
+}
+
+impl Memory {
+    fn get(&self, key: &CacheKey) -> Option<Samples> {
+        let found = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .get(key)
+            .cloned();
+        let counter = if found.is_some() {
+            &self.counters.hits
+        } else {
+            &self.counters.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found
+    }
+
+    fn put(&self, key: CacheKey, samples: Samples) {
+        let size = bytes_of(&samples);
+        if size > self.budget {
+            return;
+        }
+        let mut guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let (map, bytes) = &mut *guard;
+        if let Some(old) = map.put(key, samples) {
+            *bytes -= bytes_of(&old);
+        }
+        *bytes += size;
+        while *bytes > self.budget {
+            match map.pop_lru() {
+                Some((_, old)) => {
+                    *bytes -= bytes_of(&old);
+                    self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn stats(&self) -> LevelStats {
+        let guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        self.counters.snapshot(guard.1, guard.0.len() as u64)
+    }
+
+    fn clear(&self) {
+        let mut guard = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        guard.0.clear();
+        guard.1 = 0;
+    }
+}
+
+fn bytes_of(samples: &[f32]) -> u64 {
+    std::mem::size_of_val(samples) as u64
+}
+
+/// Magic of a disk entry.
+const MAGIC: &[u8; 8] = b"IXTTSPCM";
+/// magic, format version, sample rate, sample count, blake3 of the samples.
+const HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 32;
+
+/// A disk entry: header, then the samples as little-endian f32.
+pub(crate) fn encode_entry(sample_rate: u32, samples: &[f32]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(samples.len() * 4);
+    for s in samples {
+        body.extend_from_slice(&s.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&CACHE_FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&sample_rate.to_le_bytes());
+    out.extend_from_slice(&(samples.len() as u64).to_le_bytes());
+    out.extend_from_slice(blake3::hash(&body).as_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Why a disk entry was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryError {
+    /// Its length does not match its header.
+    Truncated,
+    /// Not an indextts entry.
+    Foreign,
+    /// Written by another format version.
+    Version(u32),
+    /// For another sample rate.
+    SampleRate(u32),
+    /// The samples do not match their checksum.
+    Checksum,
+}
+
+/// Read a disk entry written by [`encode_entry`], checking everything; never panics on any input.
+pub fn decode_entry(bytes: &[u8], sample_rate: u32) -> Result<Vec<f32>, EntryError> {
+    if bytes.len() < HEADER_BYTES {
+        return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) {
+            EntryError::Truncated
+        } else {
+            EntryError::Foreign
+        });
+    }
+    let (header, body) = bytes.split_at(HEADER_BYTES);
+    if &header[..8] != MAGIC {
+        return Err(EntryError::Foreign);
+    }
+    let u32_at =
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let version = u32_at(8);
+    if version != CACHE_FORMAT_VERSION {
+        return Err(EntryError::Version(version));
+    }
+    let rate = u32_at(12);
+    if rate != sample_rate {
+        return Err(EntryError::SampleRate(rate));
+    }
+    let mut count = [0u8; 8];
+    count.copy_from_slice(&header[16..24]);
+    let count = u64::from_le_bytes(count);
+    if count.checked_mul(4) != Some(body.len() as u64) {
+        return Err(EntryError::Truncated);
+    }
+    if blake3::hash(body).as_bytes() != &header[24..56] {
+        return Err(EntryError::Checksum);
+    }
+    Ok(body
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+/// The disk level: one content-addressed file per entry in a directory that several processes
+/// may share. Writes are atomic (temporary file, then rename); reads check everything; a bad
+/// entry is a miss, removed; any I/O failure skips the level for that call.
+struct Disk {
+    dir: PathBuf,
+    budget: u64,
+    sample_rate: u32,
+    /// Bytes this process believes the directory holds (recounted when evicting).
+    bytes: AtomicU64,
+    counters: Counters,
+    logged: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Disk {
+    fn open(dir: &Path, budget: u64, sample_rate: u32) -> Disk {
+        let disk = Disk {
+            dir: dir.to_path_buf(),
+            budget,
+            sample_rate,
+            bytes: AtomicU64::new(0),
+            counters: Counters::default(),
+            logged: Mutex::new(Default::default()),
+        };
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            disk.fail("create", &e);
+        }
+        disk.bytes
+            .store(disk.scan().iter().map(|e| e.1).sum(), Ordering::Relaxed);
+        disk
+    }
+
+    fn path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(format!("{}.pcm", key.hex()))
+    }
+
+    /// Log a failure once per kind; count it.
+    fn fail(&self, what: &str, e: &dyn std::fmt::Display) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.insert(what.to_owned()) {
+            tracing::warn!(dir = %self.dir.display(), "disk cache: cannot {what}: {e}; going on without it");
+        }
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<Vec<f32>> {
+        let path = self.path(key);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    self.fail("read", &e);
+                }
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        };
+        match decode_entry(&bytes, self.sample_rate) {
+            Ok(samples) => {
+                self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                // Recently used entries are evicted last.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                Some(samples)
+            }
+            Err(why) => {
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                let _ = std::fs::remove_file(&path);
+                let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+                if logged.insert(format!("reject {why:?}")) {
+                    tracing::warn!(file = %path.display(), "disk cache: removed a bad entry ({why:?})");
+                }
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: &CacheKey, samples: &[f32]) {
+        let bytes = encode_entry(self.sample_rate, samples);
+        let path = self.path(key);
+        let tmp = self.dir.join(format!(
+            ".{}.{}.{:?}.tmp",
+            key.hex(),
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            self.fail("write", &e);
+            return;
+        }
+        let total =
+            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
+        if total > self.budget {
+            self.evict();
+        }
+    }
+
+    /// Entries (path, size, modified) in the directory.
+    fn scan(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pcm"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((e.path(), meta.len(), meta.modified().ok()?))
+            })
+            .collect()
+    }
+
+    /// Remove the least recently used entries until the directory is under 90% of its budget.
+    fn evict(&self) {
+        let mut entries = self.scan();
+        entries.sort_by_key(|e| e.2);
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        let target = self.budget / 10 * 9;
+        for (path, size, _) in entries {
+            if total <= target {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+            total = total.saturating_sub(size);
+        }
+        self.bytes.store(total, Ordering::Relaxed);
+    }
+
+    fn stats(&self) -> LevelStats {
+        let entries = self.scan();
+        self.counters
+            .snapshot(entries.iter().map(|e| e.1).sum(), entries.len() as u64)
+    }
+
+    fn clear(&self) {
+        for (path, _, _) in self.scan() {
+            let _ = std::fs::remove_file(path);
+        }
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Where and how much to cache.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct CacheConfig {
+    pub memory_bytes: u64,
+    pub dir: Option<PathBuf>,
+    pub dir_bytes: u64,
+}
+
+/// The sentence cache: memory first, then disk. Hits on disk are promoted to memory. New
+/// entries go to memory at once and to disk on a background thread, off the path to the
+/// listener's audio.
+pub(crate) struct SentenceCache {
+    memory: Option<Memory>,
+    disk: Option<Arc<Disk>>,
+    writer: Option<SyncSender<Job>>,
+}
+
+/// Disk writes queued before new ones are dropped (the cache is best effort; audio is not).
+const WRITE_QUEUE: usize = 64;
+
+/// Work for the disk writer thread.
+enum Job {
+    Write(CacheKey, Samples),
+    /// Answer once everything queued before is written.
+    Flush(SyncSender<()>),
+}
+
+impl SentenceCache {
+    pub fn new(config: &CacheConfig, sample_rate: u32) -> SentenceCache {
+        let memory = (config.memory_bytes > 0).then(|| Memory {
+            map: Mutex::new((LruCache::unbounded(), 0)),
+            budget: config.memory_bytes,
+            counters: Counters::default(),
+        });
+        let disk = config
+            .dir
+            .as_ref()
+            .map(|dir| Arc::new(Disk::open(dir, config.dir_bytes, sample_rate)));
+        let writer = disk.as_ref().and_then(|disk| {
+            let (tx, rx) = sync_channel::<Job>(WRITE_QUEUE);
+            let disk = Arc::clone(disk);
+            std::thread::Builder::new()
+                .name("indextts-cache".into())
+                .spawn(move || {
+                    for job in rx {
+                        match job {
+                            Job::Write(key, samples) => disk.put(&key, &samples),
+                            Job::Flush(done) => {
+                                let _ = done.send(());
+                            }
+                        }
+                    }
+                })
+                .map_err(|e| tracing::warn!("disk cache: cannot start its writer: {e}"))
+                .ok()
+                .map(|_| tx)
+        });
+        SentenceCache {
+            memory,
+            disk,
+            writer,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.memory.is_some() || self.disk.is_some()
+    }
+
+    pub fn get(&self, key: &CacheKey) -> Option<Samples> {
+        if let Some(found) = self.memory.as_ref().and_then(|m| m.get(key)) {
+            return Some(found);
+        }
+        let found: Samples = self.disk.as_ref()?.get(key)?.into();
+        if let Some(memory) = &self.memory {
+            memory.put(*key, Arc::clone(&found));
+        }
+        Some(found)
+    }
+
+    pub fn put(&self, key: CacheKey, samples: Samples) {
+        if let Some(memory) = &self.memory {
+            memory.put(key, Arc::clone(&samples));
+        }
+        if let Some(writer) = &self.writer {
+            if let Err(TrySendError::Full(_)) = writer.try_send(Job::Write(key, samples)) {
+                tracing::debug!("disk cache: write queue full; entry not written");
+            }
+        }
+    }
+
+    /// Wait until every disk write queued so far is done.
+    pub fn flush(&self) {
+        if let Some(writer) = &self.writer {
+            let (done_tx, done_rx) = sync_channel::<()>(1);
+            if writer.send(Job::Flush(done_tx)).is_ok() {
+                let _ = done_rx.recv();
+            }
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            memory: self.memory.as_ref().map(Memory::stats).unwrap_or_default(),
+            disk: self.disk.as_ref().map(|d| d.stats()).unwrap_or_default(),
+        }
+    }
+
+    pub fn clear(&self) {
+        self.flush();
+        if let Some(memory) = &self.memory {
+            memory.clear();
+        }
+        if let Some(disk) = &self.disk {
+            disk.clear();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +594,85 @@ mod tests {
             base.seed(),
             SentenceKey::new(&voice, &[1, 0, 6, 0, 2], &voicing(None)).seed()
         );
+    }
+
+    fn memory(budget: u64) -> Memory {
+        Memory {
+            map: Mutex::new((LruCache::unbounded(), 0)),
+            budget,
+            counters: Counters::default(),
+        }
+    }
+
+    fn key(i: u64) -> CacheKey {
+        CacheKey(blake3::hash(&i.to_le_bytes()))
+    }
+
+    #[test]
+    fn memory_never_exceeds_its_byte_budget() {
+        use rand_core::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let budget = 100_000;
+        let m = memory(budget);
+        for i in 0..2_000 {
+            let len = (rng.next_u32() % 12_000) as usize;
+            m.put(key(i % 300), Arc::from(vec![0.5f32; len]));
+            let stats = m.stats();
+            assert!(
+                stats.bytes <= budget,
+                "{} bytes after {i} puts",
+                stats.bytes
+            );
+            let (map, bytes) = &*m.map.lock().unwrap();
+            assert_eq!(*bytes, map.iter().map(|(_, v)| bytes_of(v)).sum::<u64>());
+        }
+        assert!(m.stats().evictions > 0);
+        // An entry larger than the whole budget is not kept (and evicts nothing).
+        let before = m.stats();
+        m.put(key(9_999), Arc::from(vec![0.0f32; 30_000]));
+        assert!(m.get(&key(9_999)).is_none());
+        assert_eq!(m.stats().entries, before.entries);
+    }
+
+    #[test]
+    fn memory_evicts_the_least_recently_used() {
+        let m = memory(3 * 400);
+        for i in 0..3 {
+            m.put(key(i), Arc::from(vec![0.0f32; 100]));
+        }
+        assert!(m.get(&key(0)).is_some()); // 0 is now the most recent
+        m.put(key(3), Arc::from(vec![0.0f32; 100]));
+        assert!(m.get(&key(1)).is_none(), "1 was least recently used");
+        assert!(m.get(&key(0)).is_some() && m.get(&key(2)).is_some() && m.get(&key(3)).is_some());
+        let shared = m.get(&key(3)).unwrap();
+        assert!(
+            Arc::ptr_eq(&shared, &m.get(&key(3)).unwrap()),
+            "values are shared, not copied"
+        );
+    }
+
+    #[test]
+    fn disk_entries_round_trip_and_every_corruption_is_rejected() {
+        let samples: Vec<f32> = (0..1000).map(|i| (i as f32 * 0.01).sin()).collect();
+        let entry = encode_entry(22_050, &samples);
+        assert_eq!(decode_entry(&entry, 22_050).unwrap(), samples);
+        assert_eq!(
+            decode_entry(&entry, 16_000),
+            Err(EntryError::SampleRate(22_050))
+        );
+        for len in 0..entry.len() {
+            assert!(
+                decode_entry(&entry[..len], 22_050).is_err(),
+                "truncated to {len}"
+            );
+        }
+        for at in (0..entry.len()).step_by(7) {
+            let mut bad = entry.clone();
+            bad[at] ^= 1;
+            assert!(decode_entry(&bad, 22_050).is_err(), "flipped byte {at}");
+        }
+        let mut longer = entry.clone();
+        longer.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(decode_entry(&longer, 22_050), Err(EntryError::Truncated));
     }
 }

@@ -41,7 +41,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod audio;
-mod cache;
+pub(crate) mod cache;
 mod error;
 pub mod frontend;
 pub mod model;
@@ -53,11 +53,13 @@ mod vocoder;
 pub mod voice;
 
 pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
+pub use cache::{decode_entry, CacheStats, EntryError, LevelStats, CACHE_FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{
-    assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_VOICE, MAX_TEXT_BYTES,
+    assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES,
+    DEFAULT_CACHE_DIR_BYTES, DEFAULT_VOICE, MAX_TEXT_BYTES,
 };
 pub use vocoder::StreamOptions;
 pub use voice::{InferenceDefaults, PhonemeType, VoiceConfig, VoicePaths};

@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use ndarray::Array2;
 
-use crate::cache::Voicing;
+use crate::cache::{CacheKey, Voicing};
 use crate::error::{Error, Result};
 use crate::synthesizer::{report_missing, Inner};
 use crate::vocoder::{decode_in_order, plan};
@@ -66,6 +66,8 @@ pub(crate) enum Work {
         frames: Frames,
         start: usize,
         total: usize,
+        /// Where the sentence's audio goes in the cache, once decoded.
+        cache: Option<CacheKey>,
     },
     /// A voice that runs whole gives a sentence's audio at once.
     Audio { sentence: usize, samples: Vec<f32> },
@@ -179,7 +181,7 @@ pub(crate) fn audio_stream(
                     + inner.stream_options.context_frames,
                 first_out: first_out_rx,
             };
-            acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, Some(first));
+            acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, Some(first), true);
         }
     })?;
     drop(work_tx);
@@ -208,7 +210,7 @@ pub(crate) fn frame_stream(
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let cancel = Arc::clone(&cancel);
         let work_tx = work_tx.clone();
-        move || acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, None)
+        move || acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, None, false)
     })?;
     drop(work_tx);
     Ok(FrameStream(Pipe {
@@ -261,6 +263,7 @@ fn acoustic_stage(
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
     mut first: Option<FirstSentence>,
+    audio_out: bool,
 ) {
     let Voicing { scales, sid, .. } = voicing;
     let mut index = 0;
@@ -281,7 +284,26 @@ fn acoustic_stage(
                 return;
             }
             let ids = &sentence.phoneme_ids;
-            let seed = inner.sentence_key(ids, &voicing).seed();
+            let key = inner.sentence_key(ids, &voicing);
+            let seed = key.seed();
+            // Frame streams want frames, not audio: only audio streams use the cache.
+            let cache_key = if audio_out {
+                inner.cache_key(&key, first.is_some())
+            } else {
+                None
+            };
+            if let Some(hit) = cache_key.as_ref().and_then(|k| inner.cache.get(k)) {
+                let work = Work::Audio {
+                    sentence: index,
+                    samples: hit.to_vec(),
+                };
+                if tx.send(Ok(work)).is_err() {
+                    return;
+                }
+                wait_for_first_chunk(&mut first);
+                index += 1;
+                continue;
+            }
             let send = |work: Result<Work>| -> bool {
                 let failed = work.is_err();
                 tx.send(work).is_ok() && !failed
@@ -294,6 +316,7 @@ fn acoustic_stage(
                 },
                 start,
                 total,
+                cache: cache_key,
             };
             let model = &inner.model;
             if !model.is_split() {
@@ -373,6 +396,8 @@ fn wait_for_first_chunk(first: &mut Option<FirstSentence>) {
 
 /// A sentence whose frames are arriving in pieces, decoded window by window as they come.
 struct Assembly {
+    /// Where the finished sentence's audio goes, with the audio so far.
+    cache: Option<(CacheKey, Vec<f32>)>,
     sentence: usize,
     speaker: Option<i64>,
     data: Array2<f32>,
@@ -427,6 +452,7 @@ fn vocoder_stage(
                 mut frames,
                 start,
                 total,
+                cache,
             }) => {
                 let whole = start == 0 && frames.data.ncols() == total;
                 let assembly = match current.take() {
@@ -446,6 +472,7 @@ fn vocoder_stage(
                             Array2::zeros((frames.data.nrows(), total))
                         };
                         Some(Assembly {
+                            cache: cache.map(|key| (key, Vec::new())),
                             sentence: frames.sentence,
                             speaker: frames.speaker,
                             data,
@@ -485,6 +512,7 @@ fn vocoder_stage(
                 let ends_sentence = batch.end == a.windows.len();
                 let sentence = a.sentence;
                 let mut listening = true;
+                let mut kept = a.cache.take();
                 let decoded = decode_in_order(
                     &inner.model,
                     a.data.view(),
@@ -493,10 +521,22 @@ fn vocoder_stage(
                     options.vocoder_workers,
                     cancel,
                     |samples, last| {
+                        if let Some((_, audio)) = &mut kept {
+                            audio.extend(samples.iter().map(|s| s.clamp(-1.0, 1.0)));
+                        }
                         listening = send(samples, sentence, last && ends_sentence);
                         listening
                     },
                 );
+                a.cache = kept;
+                // Only a whole sentence goes into the cache: not one cut short by a listener that
+                // left, a cancel or an error.
+                let whole = a.data.ncols() * inner.model.samples_per_frame();
+                if decoded.is_ok() && ends_sentence && listening {
+                    if let Some((key, audio)) = a.cache.take().filter(|(_, a)| a.len() == whole) {
+                        inner.cache.put(key, audio.into());
+                    }
+                }
                 if !listening {
                     return;
                 }

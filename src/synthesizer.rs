@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::audio::Audio;
-use crate::cache::{SentenceKey, Voicing};
+use crate::cache::{CacheConfig, CacheKey, CacheStats, SentenceCache, SentenceKey, Voicing};
 use crate::error::{Error, Result};
 use crate::frontend::{EspeakPaths, Frontend, Sentence};
 use crate::model::{runtime, PiperModel, Scales, SessionCounts};
@@ -48,8 +48,16 @@ pub struct SynthesizerBuilder {
     threads: Option<usize>,
     sessions: Option<usize>,
     stream_options: StreamOptions,
+    cache_bytes: Option<u64>,
+    cache_dir: Option<PathBuf>,
+    cache_dir_bytes: Option<u64>,
     no_split: bool,
 }
+
+/// Default budget of the in-memory sentence cache: 32 MiB (about 6 minutes of 22.05 kHz audio).
+pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+/// Default budget of the disk sentence cache: 1 GiB.
+pub const DEFAULT_CACHE_DIR_BYTES: u64 = 1 << 30;
 
 impl SynthesizerBuilder {
     /// The voice: a directory with one `.onnx` and its `.onnx.json`, or the `.onnx` file.
@@ -93,6 +101,26 @@ impl SynthesizerBuilder {
     /// How streams cut sentences into vocoder windows (see [`StreamOptions`]).
     pub fn stream_options(mut self, options: StreamOptions) -> Self {
         self.stream_options = options;
+        self
+    }
+
+    /// Bytes of audio the in-memory sentence cache may hold (default [`DEFAULT_CACHE_BYTES`];
+    /// 0 turns it off). Entries are whole sentences, evicted least recently used first.
+    pub fn cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = Some(bytes);
+        self
+    }
+
+    /// A directory for the disk sentence cache (off by default): entries survive restarts and
+    /// can be shared by several processes.
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Bytes the disk cache may hold (default [`DEFAULT_CACHE_DIR_BYTES`]).
+    pub fn cache_dir_bytes(mut self, bytes: u64) -> Self {
+        self.cache_dir_bytes = Some(bytes);
         self
     }
 
@@ -169,8 +197,22 @@ impl SynthesizerBuilder {
             h.update(&config_bytes);
             h.finalize()
         };
+        // Cached audio is only honest when a seed fixes the draws.
+        let cache = SentenceCache::new(
+            &if model.is_seeded() {
+                CacheConfig {
+                    memory_bytes: self.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
+                    dir: self.cache_dir,
+                    dir_bytes: self.cache_dir_bytes.unwrap_or(DEFAULT_CACHE_DIR_BYTES),
+                }
+            } else {
+                CacheConfig::default()
+            },
+            config.sample_rate,
+        );
         Ok(Synthesizer {
             inner: Arc::new(Inner {
+                cache,
                 fingerprint,
                 config,
                 paths,
@@ -202,12 +244,31 @@ pub(crate) struct Inner {
     pub(crate) stream_options: StreamOptions,
     /// blake3 of the model and the config: part of every sentence's key.
     pub(crate) fingerprint: blake3::Hash,
+    pub(crate) cache: SentenceCache,
 }
 
 impl Inner {
     /// The key of a sentence's audio (and so its seed).
     pub(crate) fn sentence_key(&self, phoneme_ids: &[i64], voicing: &Voicing) -> SentenceKey {
         SentenceKey::new(&self.fingerprint, phoneme_ids, voicing)
+    }
+
+    /// The cache key of a sentence decoded as a stream's first sentence or not (the first one
+    /// is decoded in smaller windows), when the cache is on.
+    pub(crate) fn cache_key(&self, sentence: &SentenceKey, first: bool) -> Option<CacheKey> {
+        if !self.cache.is_enabled() {
+            return None;
+        }
+        let o = self.stream_options;
+        let first_frames = if first {
+            o.first_chunk_frames as u64
+        } else {
+            0
+        };
+        Some(CacheKey::new(
+            sentence,
+            &[first_frames, o.chunk_frames as u64, o.context_frames as u64],
+        ))
     }
 }
 
@@ -336,6 +397,32 @@ impl Synthesizer {
             samples,
             sample_rate: self.sample_rate(),
         })
+    }
+
+    /// What the sentence cache did, per level.
+    pub fn cache_stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Empty every level of the sentence cache (the disk directory's entries too).
+    pub fn clear_cache(&self) {
+        self.inner.cache.clear();
+    }
+
+    /// Synthesize `texts` ahead of time so that they are cached (a template's fixed phrases, an
+    /// IVR menu); returns once their disk entries are written too.
+    pub fn prewarm<I, S>(&self, texts: I, options: &SynthesisOptions) -> Result<()>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for text in texts {
+            for chunk in self.stream(text.as_ref(), options)? {
+                chunk?;
+            }
+        }
+        self.inner.cache.flush();
+        Ok(())
     }
 
     /// Speak `text` and return all of its audio: [`Synthesizer::stream`], collected. Empty or

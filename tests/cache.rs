@@ -1,0 +1,189 @@
+//! The sentence cache with the real voice: a hit equals a fresh synthesis bit for bit, the disk
+//! level survives restarts and rejects bad entries, and nothing the cache does fails a synthesis.
+
+mod common;
+
+use std::path::Path;
+
+use common::{corpus_lines, scratch};
+use indextts::{SynthesisOptions, Synthesizer};
+
+fn voice(cache_bytes: u64, dir: Option<&Path>) -> Synthesizer {
+    let mut b = Synthesizer::builder().threads(2).cache_bytes(cache_bytes);
+    if let Some(dir) = dir {
+        b = b.cache_dir(dir);
+    }
+    b.build().unwrap()
+}
+
+fn speak(synth: &Synthesizer, text: &str) -> Vec<f32> {
+    synth
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap()
+        .samples
+}
+
+fn streamed(synth: &Synthesizer, text: &str) -> Vec<f32> {
+    synth
+        .stream(text, &SynthesisOptions::default())
+        .unwrap()
+        .flat_map(|c| c.unwrap().samples)
+        .collect()
+}
+
+#[test]
+fn a_hit_equals_a_fresh_synthesis() {
+    let fresh = voice(0, None);
+    let cached = voice(16 << 20, None);
+    let text = "Your order has shipped and should arrive on Thursday.";
+    let reference = speak(&fresh, text);
+    assert_eq!(speak(&cached, text), reference, "the miss");
+    let before = cached.cache_stats().memory;
+    assert_eq!(speak(&cached, text), reference, "the hit, synthesize()");
+    assert_eq!(streamed(&cached, text), reference, "the hit, stream()");
+    let after = cached.cache_stats().memory;
+    assert_eq!(after.hits - before.hits, 2);
+    assert!(after.entries >= 1 && after.bytes >= 4 * reference.len() as u64);
+    // A repeated sentence inside a new paragraph hits too, and a paragraph mixing cached and
+    // new sentences equals a fresh one.
+    let paragraph = format!("Hello there. {text} Goodbye for now.");
+    assert_eq!(streamed(&cached, &paragraph), streamed(&fresh, &paragraph));
+    assert_eq!(streamed(&cached, &paragraph), streamed(&fresh, &paragraph));
+    // A cached first sentence streams at once: the whole sentence in the first chunk.
+    let first = cached
+        .stream(text, &SynthesisOptions::default())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.samples, reference);
+    assert!(first.sentence_end);
+    // Another seed is another entry.
+    let seeded = SynthesisOptions {
+        seed: Some(9),
+        ..Default::default()
+    };
+    assert_ne!(cached.synthesize(text, &seeded).unwrap().samples, reference);
+    cached.clear_cache();
+    assert_eq!(cached.cache_stats().memory.entries, 0);
+}
+
+#[test]
+fn the_disk_level_survives_a_restart_and_rejects_bad_entries() {
+    let dir = scratch("cache-disk");
+    let text = "Turn left in two hundred meters, then keep right at the fork.";
+    let reference = speak(&voice(0, None), text);
+    {
+        let first = voice(0, Some(&dir));
+        first.prewarm([text], &SynthesisOptions::default()).unwrap();
+        assert_eq!(first.cache_stats().disk.entries, 1);
+    }
+    // A new synthesizer (as after a restart), no memory level: served from disk.
+    let second = voice(0, Some(&dir));
+    assert_eq!(streamed(&second, text), reference);
+    assert_eq!(second.cache_stats().disk.hits, 1);
+
+    let entry = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "pcm"))
+        .unwrap();
+    let good = std::fs::read(&entry).unwrap();
+    let mut flipped = good.clone();
+    let at = flipped.len() / 2;
+    flipped[at] ^= 0x40;
+    let mut foreign_version = good.clone();
+    foreign_version[8] = 99;
+    for (what, bytes) in [
+        ("a flipped byte", flipped),
+        ("a truncated file", good[..good.len() - 100].to_vec()),
+        ("another format version", foreign_version),
+        ("not an entry at all", b"hello".to_vec()),
+    ] {
+        std::fs::write(&entry, &bytes).unwrap();
+        let synth = voice(0, Some(&dir));
+        assert_eq!(streamed(&synth, text), reference, "{what}: wrong audio");
+        let disk = synth.cache_stats().disk;
+        assert_eq!((disk.hits, disk.rejected), (0, 1), "{what}: {disk:?}");
+        synth.prewarm([text], &SynthesisOptions::default()).unwrap();
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "{what}: rewritten");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unusable_cache_directory_costs_nothing() {
+    let file = scratch("cache-unusable").join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let synth = voice(0, Some(&file.join("cache")));
+    let text = "Battery low. Please connect the charger.";
+    assert_eq!(speak(&synth, text), speak(&voice(0, None), text));
+    synth.prewarm([text], &SynthesisOptions::default()).unwrap();
+    assert!(synth.cache_stats().disk.errors >= 1);
+}
+
+#[test]
+fn the_disk_level_stays_within_its_budget() {
+    let dir = scratch("cache-budget");
+    let synth = Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .cache_dir(&dir)
+        .cache_dir_bytes(600_000)
+        .build()
+        .unwrap();
+    synth
+        .prewarm(
+            corpus_lines("en_sentences.txt"),
+            &SynthesisOptions::default(),
+        )
+        .unwrap();
+    let disk = synth.cache_stats().disk;
+    println!("disk after 10 sentences with a 600 kB budget: {disk:?}");
+    assert!(disk.bytes <= 600_000, "{disk:?}");
+    assert!(disk.evictions > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eight_threads_hammering_overlapping_sentences_get_the_right_audio() {
+    let fresh = voice(0, None);
+    let lines = corpus_lines("en_sentences.txt");
+    let texts: Vec<&String> = lines.iter().take(4).collect();
+    let reference: Vec<Vec<f32>> = texts.iter().map(|t| speak(&fresh, t)).collect();
+    let dir = scratch("cache-threads");
+    let cached = Synthesizer::builder()
+        .threads(1)
+        .sessions(2)
+        .cache_bytes(1 << 20)
+        .cache_dir(&dir)
+        .build()
+        .unwrap();
+    // Audio depends on the ORT thread count: compare against the same configuration, uncached.
+    let fresh1 = Synthesizer::builder()
+        .threads(1)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
+    let reference1: Vec<Vec<f32>> = texts.iter().map(|t| speak(&fresh1, t)).collect();
+    assert_eq!(reference.len(), reference1.len());
+    std::thread::scope(|s| {
+        for worker in 0..8 {
+            let (cached, texts, reference1) = (&cached, &texts, &reference1);
+            s.spawn(move || {
+                for round in 0..3 {
+                    let i = (worker + round) % texts.len();
+                    assert_eq!(
+                        &speak(cached, texts[i]),
+                        &reference1[i],
+                        "worker {worker} round {round}"
+                    );
+                }
+            });
+        }
+    });
+    let stats = cached.cache_stats();
+    println!("{stats:?}");
+    assert!(stats.memory.hits + stats.disk.hits > 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
