@@ -54,7 +54,11 @@ fn foundation(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
-    let uncached = Synthesizer::builder().threads(2).cache_bytes(0).build().unwrap();
+    let uncached = Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
 
     let mut slow = c.benchmark_group("slow");
     slow.sample_size(10)

@@ -2,7 +2,8 @@
 # Set up everything indextts needs on this machine, idempotently; a second run takes about a second.
 #
 #   scripts/setup.sh               system packages + pinned assets (ONNX Runtime, espeak-ng, the default voice)
-#   scripts/setup.sh --reference   ... + the pinned piper-tts venv the tests compare against
+#   scripts/setup.sh --reference   ... + what the tests need: the pinned piper-tts venv they
+#                                  compare against, and redis-server
 #
 # Everything fetched is pinned by version and sha256 (models/manifest.json,
 # scripts/piper-requirements.txt); nothing is downloaded at run time.
@@ -23,6 +24,8 @@ command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
+# The Redis cache level's tests run against a real server.
+if [ "$reference" = 1 ]; then command -v redis-server >/dev/null 2>&1 || missing+=(redis-server); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

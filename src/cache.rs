@@ -114,6 +114,8 @@ pub struct CacheStats {
     pub memory: LevelStats,
     /// The directory of entries.
     pub disk: LevelStats,
+    /// The shared Redis level (feature `redis`; bytes and entries are not counted there).
+    pub redis: LevelStats,
 }
 
 #[derive(Default)]
@@ -426,20 +428,189 @@ impl Disk {
     }
 }
 
+/// The shared level: Redis, for many nodes. Short timeouts and a breaker: a dead or slow Redis
+/// costs one timeout, then is skipped (backing off from 1 s to 30 s) until it answers again.
+#[cfg(feature = "redis")]
+struct Remote {
+    client: redis::Client,
+    idle: Mutex<Vec<redis::Connection>>,
+    prefix: String,
+    ttl_seconds: u64,
+    sample_rate: u32,
+    /// When the level may be tried again, and the next back-off.
+    breaker: Mutex<(Option<std::time::Instant>, std::time::Duration)>,
+    counters: Counters,
+}
+
+/// Connect, read and write timeout of the Redis level.
+#[cfg(feature = "redis")]
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
+
+#[cfg(feature = "redis")]
+impl Remote {
+    fn open(url: &str, ttl: std::time::Duration, sample_rate: u32) -> crate::Result<Remote> {
+        let client = redis::Client::open(url).map_err(|e| crate::Error::InvalidOption {
+            name: "redis_url",
+            value: format!("{url} ({e})"),
+            reason: "must be a Redis URL such as redis://127.0.0.1:6379/",
+        })?;
+        Ok(Remote {
+            client,
+            idle: Mutex::new(Vec::new()),
+            prefix: format!("indextts:v{CACHE_FORMAT_VERSION}:"),
+            ttl_seconds: ttl.as_secs().max(1),
+            sample_rate,
+            breaker: Mutex::new((None, std::time::Duration::from_secs(1))),
+            counters: Counters::default(),
+        })
+    }
+
+    fn connection(&self) -> Option<redis::Connection> {
+        {
+            let breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+            if breaker
+                .0
+                .is_some_and(|until| std::time::Instant::now() < until)
+            {
+                return None;
+            }
+        }
+        if let Some(c) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Some(c);
+        }
+        let connected = self
+            .client
+            .get_connection_with_timeout(REDIS_TIMEOUT)
+            .and_then(|c| {
+                c.set_read_timeout(Some(REDIS_TIMEOUT))?;
+                c.set_write_timeout(Some(REDIS_TIMEOUT))?;
+                Ok(c)
+            });
+        match connected {
+            Ok(c) => Some(c),
+            Err(e) => {
+                self.trip(&e);
+                None
+            }
+        }
+    }
+
+    /// A command failed: count it, open the breaker, log once per outage.
+    fn trip(&self, e: &dyn std::fmt::Display) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        if breaker.0.is_none() {
+            tracing::warn!("redis cache: {e}; skipping it for {:?}", breaker.1);
+        }
+        breaker.0 = Some(std::time::Instant::now() + breaker.1);
+        breaker.1 = (breaker.1 * 2).min(std::time::Duration::from_secs(30));
+    }
+
+    /// A command succeeded: close the breaker and keep the connection.
+    fn done(&self, c: redis::Connection) {
+        let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
+        if breaker.0.take().is_some() {
+            tracing::info!("redis cache: answering again");
+        }
+        breaker.1 = std::time::Duration::from_secs(1);
+        drop(breaker);
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<Vec<f32>> {
+        let Some(mut c) = self.connection() else {
+            self.counters.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let name = format!("{}{}", self.prefix, key.hex());
+        let value: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET").arg(&name).query(&mut c);
+        match value {
+            Ok(Some(bytes)) => match decode_entry(&bytes, self.sample_rate) {
+                Ok(samples) => {
+                    self.done(c);
+                    self.counters.hits.fetch_add(1, Ordering::Relaxed);
+                    Some(samples)
+                }
+                Err(why) => {
+                    tracing::debug!("redis cache: bad value for {name} ({why:?}); removed");
+                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&name).query(&mut c);
+                    self.done(c);
+                    self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            },
+            Ok(None) => {
+                self.done(c);
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                self.trip(&e);
+                self.counters.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: &CacheKey, samples: &[f32]) {
+        let Some(mut c) = self.connection() else {
+            return;
+        };
+        let name = format!("{}{}", self.prefix, key.hex());
+        let set: redis::RedisResult<()> = redis::cmd("SET")
+            .arg(&name)
+            .arg(encode_entry(self.sample_rate, samples))
+            .arg("EX")
+            .arg(self.ttl_seconds)
+            .query(&mut c);
+        match set {
+            Ok(()) => self.done(c),
+            Err(e) => self.trip(&e),
+        }
+    }
+
+    fn stats(&self) -> LevelStats {
+        self.counters.snapshot(0, 0)
+    }
+
+    fn clear(&self) {
+        let Some(mut c) = self.connection() else {
+            return;
+        };
+        let keys: redis::RedisResult<Vec<String>> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query(&mut c);
+        if let Ok(keys) = keys {
+            for k in keys {
+                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(k).query(&mut c);
+            }
+        }
+        self.done(c);
+    }
+}
+
 /// Where and how much to cache.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct CacheConfig {
     pub memory_bytes: u64,
     pub dir: Option<PathBuf>,
     pub dir_bytes: u64,
+    /// Redis URL of the shared level (feature `redis`).
+    pub redis_url: Option<String>,
+    /// How long Redis keeps an entry.
+    pub redis_ttl: std::time::Duration,
 }
 
-/// The sentence cache: memory first, then disk. Hits on disk are promoted to memory. New
-/// entries go to memory at once and to disk on a background thread, off the path to the
+/// The sentence cache: memory first, then disk, then Redis (cheapest first: a local file read
+/// beats a network round trip). A hit is promoted to the cheaper levels. New entries go to
+/// memory at once, and to disk and Redis on a background thread, off the path to the
 /// listener's audio.
 pub(crate) struct SentenceCache {
     memory: Option<Memory>,
     disk: Option<Arc<Disk>>,
+    #[cfg(feature = "redis")]
+    remote: Option<Arc<Remote>>,
     writer: Option<SyncSender<Job>>,
 }
 
@@ -448,13 +619,31 @@ const WRITE_QUEUE: usize = 64;
 
 /// Work for the disk writer thread.
 enum Job {
-    Write(CacheKey, Samples),
+    /// Write to disk, and to Redis when `remote` is set.
+    Write {
+        key: CacheKey,
+        samples: Samples,
+        remote: bool,
+    },
     /// Answer once everything queued before is written.
     Flush(SyncSender<()>),
 }
 
 impl SentenceCache {
-    pub fn new(config: &CacheConfig, sample_rate: u32) -> SentenceCache {
+    pub fn new(config: &CacheConfig, sample_rate: u32) -> crate::Result<SentenceCache> {
+        #[cfg(feature = "redis")]
+        let remote = match &config.redis_url {
+            Some(url) => Some(Arc::new(Remote::open(url, config.redis_ttl, sample_rate)?)),
+            None => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        if let Some(url) = &config.redis_url {
+            return Err(crate::Error::InvalidOption {
+                name: "redis_url",
+                value: url.clone(),
+                reason: "this build of indextts has no Redis support (cargo feature `redis`)",
+            });
+        }
         let memory = (config.memory_bytes > 0).then(|| Memory {
             map: Mutex::new((LruCache::unbounded(), 0)),
             budget: config.memory_bytes,
@@ -464,33 +653,59 @@ impl SentenceCache {
             .dir
             .as_ref()
             .map(|dir| Arc::new(Disk::open(dir, config.dir_bytes, sample_rate)));
-        let writer = disk.as_ref().and_then(|disk| {
+        #[cfg(feature = "redis")]
+        let has_remote = remote.is_some();
+        #[cfg(not(feature = "redis"))]
+        let has_remote = false;
+        let writer = (disk.is_some() || has_remote).then(|| {
             let (tx, rx) = sync_channel::<Job>(WRITE_QUEUE);
-            let disk = Arc::clone(disk);
+            let disk = disk.clone();
+            #[cfg(feature = "redis")]
+            let remote = remote.clone();
             std::thread::Builder::new()
                 .name("indextts-cache".into())
                 .spawn(move || {
                     for job in rx {
                         match job {
-                            Job::Write(key, samples) => disk.put(&key, &samples),
+                            Job::Write {
+                                key,
+                                samples,
+                                remote: to_remote,
+                            } => {
+                                if let Some(disk) = &disk {
+                                    disk.put(&key, &samples);
+                                }
+                                #[cfg(feature = "redis")]
+                                if let Some(remote) = remote.as_ref().filter(|_| to_remote) {
+                                    remote.put(&key, &samples);
+                                }
+                                #[cfg(not(feature = "redis"))]
+                                let _ = to_remote;
+                            }
                             Job::Flush(done) => {
                                 let _ = done.send(());
                             }
                         }
                     }
                 })
-                .map_err(|e| tracing::warn!("disk cache: cannot start its writer: {e}"))
+                .map_err(|e| tracing::warn!("cache: cannot start its writer: {e}"))
                 .ok()
                 .map(|_| tx)
         });
-        SentenceCache {
+        Ok(SentenceCache {
             memory,
             disk,
-            writer,
-        }
+            #[cfg(feature = "redis")]
+            remote,
+            writer: writer.flatten(),
+        })
     }
 
     pub fn is_enabled(&self) -> bool {
+        #[cfg(feature = "redis")]
+        if self.remote.is_some() {
+            return true;
+        }
         self.memory.is_some() || self.disk.is_some()
     }
 
@@ -498,20 +713,39 @@ impl SentenceCache {
         if let Some(found) = self.memory.as_ref().and_then(|m| m.get(key)) {
             return Some(found);
         }
-        let found: Samples = self.disk.as_ref()?.get(key)?.into();
-        if let Some(memory) = &self.memory {
-            memory.put(*key, Arc::clone(&found));
+        if let Some(found) = self.disk.as_ref().and_then(|d| d.get(key)) {
+            let found: Samples = found.into();
+            if let Some(memory) = &self.memory {
+                memory.put(*key, Arc::clone(&found));
+            }
+            return Some(found);
         }
-        Some(found)
+        #[cfg(feature = "redis")]
+        if let Some(found) = self.remote.as_ref().and_then(|r| r.get(key)) {
+            let found: Samples = found.into();
+            self.store(*key, Arc::clone(&found), false);
+            return Some(found);
+        }
+        None
     }
 
     pub fn put(&self, key: CacheKey, samples: Samples) {
+        self.store(key, samples, true);
+    }
+
+    /// Memory now; disk (and Redis when `remote`) on the writer thread.
+    fn store(&self, key: CacheKey, samples: Samples, remote: bool) {
         if let Some(memory) = &self.memory {
             memory.put(key, Arc::clone(&samples));
         }
         if let Some(writer) = &self.writer {
-            if let Err(TrySendError::Full(_)) = writer.try_send(Job::Write(key, samples)) {
-                tracing::debug!("disk cache: write queue full; entry not written");
+            let job = Job::Write {
+                key,
+                samples,
+                remote,
+            };
+            if let Err(TrySendError::Full(_)) = writer.try_send(job) {
+                tracing::debug!("cache: write queue full; entry not written to disk or Redis");
             }
         }
     }
@@ -530,6 +764,10 @@ impl SentenceCache {
         CacheStats {
             memory: self.memory.as_ref().map(Memory::stats).unwrap_or_default(),
             disk: self.disk.as_ref().map(|d| d.stats()).unwrap_or_default(),
+            #[cfg(feature = "redis")]
+            redis: self.remote.as_ref().map(|r| r.stats()).unwrap_or_default(),
+            #[cfg(not(feature = "redis"))]
+            redis: LevelStats::default(),
         }
     }
 
@@ -540,6 +778,10 @@ impl SentenceCache {
         }
         if let Some(disk) = &self.disk {
             disk.clear();
+        }
+        #[cfg(feature = "redis")]
+        if let Some(remote) = &self.remote {
+            remote.clear();
         }
     }
 }

@@ -51,6 +51,8 @@ pub struct SynthesizerBuilder {
     cache_bytes: Option<u64>,
     cache_dir: Option<PathBuf>,
     cache_dir_bytes: Option<u64>,
+    redis_url: Option<String>,
+    redis_ttl: Option<std::time::Duration>,
     no_split: bool,
 }
 
@@ -121,6 +123,20 @@ impl SynthesizerBuilder {
     /// Bytes the disk cache may hold (default [`DEFAULT_CACHE_DIR_BYTES`]).
     pub fn cache_dir_bytes(mut self, bytes: u64) -> Self {
         self.cache_dir_bytes = Some(bytes);
+        self
+    }
+
+    /// A Redis server shared by many nodes as a third cache level, e.g. `redis://127.0.0.1/`
+    /// (needs the cargo feature `redis`; without it, `build()` refuses the option). A dead or
+    /// slow Redis costs one 50 ms timeout, then is skipped until it answers again.
+    pub fn redis_url(mut self, url: impl Into<String>) -> Self {
+        self.redis_url = Some(url.into());
+        self
+    }
+
+    /// How long Redis keeps an entry (default 7 days).
+    pub fn redis_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.redis_ttl = Some(ttl);
         self
     }
 
@@ -204,12 +220,16 @@ impl SynthesizerBuilder {
                     memory_bytes: self.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
                     dir: self.cache_dir,
                     dir_bytes: self.cache_dir_bytes.unwrap_or(DEFAULT_CACHE_DIR_BYTES),
+                    redis_url: self.redis_url,
+                    redis_ttl: self
+                        .redis_ttl
+                        .unwrap_or(std::time::Duration::from_secs(7 * 24 * 3600)),
                 }
             } else {
                 CacheConfig::default()
             },
             config.sample_rate,
-        );
+        )?;
         Ok(Synthesizer {
             inner: Arc::new(Inner {
                 cache,

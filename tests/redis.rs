@@ -1,0 +1,160 @@
+//! The Redis level, against a real `redis-server` (Debian's, installed by scripts/setup.sh)
+//! that each test starts on a loopback port of its own and stops.
+#![cfg(feature = "redis")]
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use indextts::{SynthesisOptions, Synthesizer};
+
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start() -> Server {
+        // A free port: bind to 0, read it, release it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is missing: run scripts/setup.sh");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A synthesizer whose only cache level is Redis.
+fn voice(url: &str) -> Synthesizer {
+    Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .redis_url(url)
+        .build()
+        .unwrap()
+}
+
+fn speak(synth: &Synthesizer, text: &str) -> Vec<f32> {
+    synth
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap()
+        .samples
+}
+
+#[test]
+fn two_synthesizers_share_entries_through_redis() {
+    let server = Server::start();
+    let text = "Please hold while I connect you to the next available agent.";
+    let fresh = Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
+    let reference = speak(&fresh, text);
+    let a = voice(&server.url());
+    a.prewarm([text], &SynthesisOptions::default()).unwrap();
+    let b = voice(&server.url());
+    assert_eq!(speak(&b, text), reference);
+    let stats = b.cache_stats().redis;
+    assert_eq!((stats.hits, stats.errors), (1, 0), "{stats:?}");
+
+    // A value of the wrong length under the entry's key is a miss, and is replaced.
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("indextts:*").query(&mut c).unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let _: () = redis::cmd("SET")
+        .arg(&keys[0])
+        .arg(vec![1u8, 2, 3])
+        .query(&mut c)
+        .unwrap();
+    let c2 = voice(&server.url());
+    assert_eq!(speak(&c2, text), reference);
+    let stats = c2.cache_stats().redis;
+    assert_eq!((stats.hits, stats.rejected), (0, 1), "{stats:?}");
+}
+
+#[test]
+fn a_dead_redis_costs_no_request() {
+    let mut server = Server::start();
+    let synth = voice(&server.url());
+    let texts = ["Battery low.", "Welcome back!", "Turn left.", "Thank you."];
+    synth
+        .prewarm(&texts[..2], &SynthesisOptions::default())
+        .unwrap();
+    server.stop();
+    let fresh = Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    for text in texts.iter().cycle().take(12) {
+        assert_eq!(speak(&synth, text), speak(&fresh, text), "{text}");
+    }
+    let stats = synth.cache_stats().redis;
+    println!(
+        "after Redis died: {stats:?}, 12 requests + 12 references in {:?}",
+        started.elapsed()
+    );
+    // The breaker: the first failure opens it, and the following requests skip Redis.
+    assert!(stats.errors >= 1 && stats.errors <= 3, "{stats:?}");
+    assert_eq!(stats.hits, 0);
+}
+
+#[test]
+fn an_unreachable_redis_at_start_is_no_error() {
+    // Nothing listens there: every look-up is a miss, the synthesis is fine.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let synth = voice(&format!("redis://127.0.0.1:{port}/"));
+    assert!(!speak(&synth, "Hello.").is_empty());
+    assert!(synth.cache_stats().redis.errors >= 1);
+    // A malformed URL is refused at build time.
+    assert!(Synthesizer::builder()
+        .redis_url("not a url")
+        .build()
+        .is_err());
+}
