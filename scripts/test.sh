@@ -8,4 +8,5 @@ scripts/setup.sh --reference
 # Benchmarks run once each in quick mode so they never rot; timings are never asserted.
 cargo bench --locked --bench synthesis -- --test >/dev/null
 cargo bench --locked --bench stream_vs_piper -- --quick >/dev/null
+cargo bench --locked --bench cache_traffic -- --quick >/dev/null
 cargo test --locked --features redis "$@"
