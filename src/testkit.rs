@@ -364,3 +364,55 @@ fn int_tensor(name: &str, dims: &[i64], values: &[i64]) -> TensorProto {
 fn int_scalar(name: &str, value: i64) -> TensorProto {
     int_tensor(name, &[], &[value])
 }
+
+/// A `redis-server` on a free loopback port, for tests and benchmarks; stopped when dropped.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    /// Start one (Debian's `redis-server`, installed by `scripts/setup.sh --reference`) and wait
+    /// until it accepts connections.
+    pub fn start() -> std::io::Result<RedisServer> {
+        // A free port: bind to 0, read it, release it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        let mut server = RedisServer { child, port };
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > std::time::Duration::from_secs(10) {
+                server.stop();
+                return Err(std::io::Error::other(
+                    "redis-server did not start within 10 s",
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Stop it now.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -4,63 +4,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use indextts::testkit::RedisServer;
 use indextts::{SynthesisOptions, Synthesizer};
 
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start() -> Server {
-        // A free port: bind to 0, read it, release it.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server is missing: run scripts/setup.sh");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Server { child, port }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
+fn server() -> RedisServer {
+    RedisServer::start().expect("redis-server: run scripts/setup.sh --reference")
 }
 
 /// A synthesizer whose only cache level is Redis.
@@ -82,7 +32,7 @@ fn speak(synth: &Synthesizer, text: &str) -> Vec<f32> {
 
 #[test]
 fn two_synthesizers_share_entries_through_redis() {
-    let server = Server::start();
+    let server = server();
     let text = "Please hold while I connect you to the next available agent.";
     let fresh = Synthesizer::builder()
         .threads(2)
@@ -115,7 +65,7 @@ fn two_synthesizers_share_entries_through_redis() {
 
 #[test]
 fn a_dead_redis_costs_no_request() {
-    let mut server = Server::start();
+    let mut server = server();
     let synth = voice(&server.url());
     let texts = ["Battery low.", "Welcome back!", "Turn left.", "Thank you."];
     synth
