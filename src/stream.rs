@@ -319,6 +319,13 @@ fn acoustic_stage(
                 cache: cache_key,
             };
             let model = &inner.model;
+            // A sentence's frames in one piece, from one acoustic run.
+            let whole_sentence = || {
+                model.acoustic(ids, scales, sid, seed).map(|d| {
+                    let total = d.ncols();
+                    piece(d, 0, total)
+                })
+            };
             if !model.is_split() {
                 let audio = model
                     .synthesize_whole(ids, scales, sid, seed)
@@ -363,23 +370,13 @@ fn acoustic_stage(
                         }
                     }
                     None => {
-                        let frames = model.acoustic(ids, scales, sid, seed);
-                        if !send(frames.map(|d| {
-                            let total = d.ncols();
-                            piece(d, 0, total)
-                        })) {
+                        if !send(whole_sentence()) {
                             return;
                         }
                     }
                 }
-            } else {
-                let frames = model.acoustic(ids, scales, sid, seed);
-                if !send(frames.map(|d| {
-                    let total = d.ncols();
-                    piece(d, 0, total)
-                })) {
-                    return;
-                }
+            } else if !send(whole_sentence()) {
+                return;
             }
             wait_for_first_chunk(&mut first);
             index += 1;

@@ -153,7 +153,9 @@ impl SynthesizerBuilder {
             .voice
             .unwrap_or_else(|| assets_dir().join("voices").join(DEFAULT_VOICE));
         let paths = VoicePaths::locate(&voice)?;
-        let config = VoiceConfig::from_file(&paths.config)?;
+        // Read once: parsed here, hashed into the voice's fingerprint below.
+        let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
+        let config = VoiceConfig::from_json(&config_bytes, &paths.config)?;
         let ort_library = self
             .ort_library
             .or_else(|| env_path("ORT_DYLIB_PATH"))
@@ -206,7 +208,6 @@ impl SynthesizerBuilder {
             counts,
             !self.no_split,
         )?;
-        let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
         let fingerprint = {
             let mut h = blake3::Hasher::new();
             h.update(model.fingerprint().as_bytes());
