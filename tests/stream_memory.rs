@@ -70,11 +70,23 @@ fn a_slow_listener_on_a_megabyte_keeps_memory_flat() {
         lo as f64 / (1 << 20) as f64,
         hi as f64 / (1 << 20) as f64
     );
-    // The text itself (1 MiB, copied once) plus a few sentences of frames and audio.
-    assert!(hi < 8 << 20, "{hi} bytes live while streaming");
+    // Bounded: the text itself (1 MiB, copied once) plus a few sentences in flight, each the
+    // prior's outputs and frame noise (5 x 192 x frames floats, ~2 MB), frames and audio chunks.
+    assert!(hi < 12 << 20, "{hi} bytes live while streaming");
+    // Flat: how much is live swings with where each stage is, but it does not trend upwards.
+    let third = samples.len() / 3;
+    let mean = |s: &[isize]| s.iter().sum::<isize>() / s.len() as isize;
+    let (early, late) = (
+        mean(&samples[..third]),
+        mean(&samples[samples.len() - third..]),
+    );
+    println!(
+        "mean live heap, first third {:.1} MiB, last third {:.1} MiB",
+        early as f64 / (1 << 20) as f64,
+        late as f64 / (1 << 20) as f64
+    );
     assert!(
-        hi - lo < 4 << 20,
-        "memory grew by {} bytes while streaming",
-        hi - lo
+        late - early < 2 << 20,
+        "memory trends upwards while streaming: {early} -> {late} bytes"
     );
 }
