@@ -424,7 +424,7 @@ fn vocoder_stage(
         let mut send = |samples: Vec<f32>, sentence: usize, sentence_end: bool| -> bool {
             let len = samples.len() as u64;
             let chunk = AudioChunk {
-                samples: clamp(samples),
+                samples,
                 sample_rate,
                 sentence,
                 start_sample,
@@ -519,7 +519,7 @@ fn vocoder_stage(
                     cancel,
                     |samples, last| {
                         if let Some((_, audio)) = &mut kept {
-                            audio.extend(samples.iter().map(|s| s.clamp(-1.0, 1.0)));
+                            audio.extend_from_slice(&samples);
                         }
                         listening = send(samples, sentence, last && ends_sentence);
                         listening
@@ -549,11 +549,4 @@ fn vocoder_stage(
             return;
         }
     }
-}
-
-fn clamp(mut samples: Vec<f32>) -> Vec<f32> {
-    for s in &mut samples {
-        *s = s.clamp(-1.0, 1.0);
-    }
-    samples
 }

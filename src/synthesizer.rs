@@ -410,7 +410,7 @@ impl Synthesizer {
             options.vocoder_workers,
             &never,
             |chunk, _| {
-                samples.extend(chunk.into_iter().map(|s| s.clamp(-1.0, 1.0)));
+                samples.extend(chunk);
                 true
             },
         )?;

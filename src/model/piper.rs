@@ -626,7 +626,8 @@ fn samples_of(value: &DynValue) -> Result<Vec<f32>> {
         .try_extract_tensor::<f32>()
         .map_err(|e| Error::runtime("reading the audio", e))?;
     check_finite(samples.iter().copied(), "output")?;
-    Ok(samples.to_vec())
+    // Every piece of audio leaves the model here: clamp it once, to the range WAV can hold.
+    Ok(samples.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
 }
 
 fn check_finite(mut values: impl Iterator<Item = f32>, name: &str) -> Result<()> {
