@@ -612,6 +612,8 @@ pub(crate) struct SentenceCache {
     #[cfg(feature = "redis")]
     remote: Option<Arc<Remote>>,
     writer: Option<SyncSender<Job>>,
+    /// The writer thread, joined on drop so that no write outlives the cache.
+    writer_thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Disk writes queued before new ones are dropped (the cache is best effort; audio is not).
@@ -690,14 +692,16 @@ impl SentenceCache {
                 })
                 .map_err(|e| tracing::warn!("cache: cannot start its writer: {e}"))
                 .ok()
-                .map(|_| tx)
+                .map(|thread| (tx, thread))
         });
+        let (writer, writer_thread) = writer.flatten().unzip();
         Ok(SentenceCache {
             memory,
             disk,
             #[cfg(feature = "redis")]
             remote,
-            writer: writer.flatten(),
+            writer,
+            writer_thread,
         })
     }
 
@@ -782,6 +786,16 @@ impl SentenceCache {
         #[cfg(feature = "redis")]
         if let Some(remote) = &self.remote {
             remote.clear();
+        }
+    }
+}
+
+impl Drop for SentenceCache {
+    /// Let the writer finish what is queued, then join it.
+    fn drop(&mut self) {
+        drop(self.writer.take());
+        if let Some(thread) = self.writer_thread.take() {
+            let _ = thread.join();
         }
     }
 }
