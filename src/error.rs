@@ -132,6 +132,13 @@ pub enum Error {
         available: String,
     },
 
+    /// The input text is empty or only whitespace: there is nothing to say.
+    #[error("text is empty or only whitespace ({len} bytes); there is nothing to say")]
+    EmptyText {
+        /// The text's length in bytes.
+        len: usize,
+    },
+
     /// The input text is larger than indextts accepts in one call.
     #[error("text is {len} bytes; at most {max} bytes are accepted per call")]
     TextTooLong {

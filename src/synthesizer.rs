@@ -12,8 +12,10 @@ use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames
 use crate::vocoder::{decode_in_order, plan, StreamOptions};
 use crate::voice::{VoiceConfig, VoicePaths};
 
-/// Largest text accepted by one call, in bytes (8 MiB).
-pub const MAX_TEXT_BYTES: usize = 8 << 20;
+/// Largest text accepted by one call, in bytes (128 KiB: about two and a half hours of speech,
+/// whose whole audio is some 800 MB of `f32` samples). Longer texts are split by the caller
+/// (chapters, paragraphs) and streamed call after call.
+pub const MAX_TEXT_BYTES: usize = 128 << 10;
 
 /// Name of the default voice, fetched by `scripts/fetch_assets.py`.
 pub const DEFAULT_VOICE: &str = "en_US-joe-medium";
@@ -447,7 +449,7 @@ impl Synthesizer {
     }
 
     /// Speak `text` and return all of its audio: [`Synthesizer::stream`], collected. Empty or
-    /// blank text gives empty audio.
+    /// blank text is [`Error::EmptyText`].
     pub fn synthesize(&self, text: &str, options: &SynthesisOptions) -> Result<Audio> {
         let mut samples = Vec::new();
         for chunk in self.stream(text, options)? {
@@ -509,6 +511,9 @@ fn check_text(text: &str) -> Result<()> {
             len: text.len(),
             max: MAX_TEXT_BYTES,
         });
+    }
+    if text.trim().is_empty() {
+        return Err(Error::EmptyText { len: text.len() });
     }
     Ok(())
 }

@@ -55,6 +55,7 @@ fn errors_are_one_line_and_a_failure_exit() {
         vec!["Hello.", "--length-scale", "-1"],
         vec!["Hello.", "--voice", "/nonexistent/voice.onnx"],
         vec!["Hello.", "--speaker", "7"],
+        vec!["  \n "],
     ] {
         let result = speak().args(&args).arg("-o").arg(&out).output().unwrap();
         assert!(!result.status.success(), "{args:?} succeeded");

@@ -244,7 +244,10 @@ fn stream_checks_its_arguments_before_starting() {
         synth.stream("Hello.", &bad),
         Err(Error::InvalidOption { .. })
     ));
-    assert!(synth.stream("", &quiet()).unwrap().next().is_none());
+    assert!(matches!(
+        synth.stream("", &quiet()),
+        Err(indextts::Error::EmptyText { len: 0 })
+    ));
     assert!(Synthesizer::builder()
         .stream_options(StreamOptions {
             chunk_frames: 0,
