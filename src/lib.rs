@@ -43,6 +43,7 @@
 mod audio;
 pub(crate) mod cache;
 mod error;
+mod ffi;
 pub mod frontend;
 pub mod model;
 mod stream;
@@ -59,7 +60,7 @@ pub use frontend::Sentence;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{
     assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES,
-    DEFAULT_CACHE_DIR_BYTES, DEFAULT_VOICE, MAX_TEXT_BYTES,
+    DEFAULT_CACHE_DIR_BYTES, DEFAULT_REDIS_TTL, DEFAULT_VOICE, MAX_TEXT_BYTES,
 };
 pub use vocoder::StreamOptions;
 pub use voice::{InferenceDefaults, PhonemeType, VoiceConfig, VoicePaths};

@@ -60,6 +60,8 @@ pub struct SynthesizerBuilder {
 
 /// Default budget of the in-memory sentence cache: 32 MiB (about 6 minutes of 22.05 kHz audio).
 pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+/// How long Redis keeps an entry by default: 7 days.
+pub const DEFAULT_REDIS_TTL: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 /// Default budget of the disk sentence cache: 1 GiB.
 pub const DEFAULT_CACHE_DIR_BYTES: u64 = 1 << 30;
 
@@ -224,9 +226,7 @@ impl SynthesizerBuilder {
                     dir: self.cache_dir,
                     dir_bytes: self.cache_dir_bytes.unwrap_or(DEFAULT_CACHE_DIR_BYTES),
                     redis_url: self.redis_url,
-                    redis_ttl: self
-                        .redis_ttl
-                        .unwrap_or(std::time::Duration::from_secs(7 * 24 * 3600)),
+                    redis_ttl: self.redis_ttl.unwrap_or(DEFAULT_REDIS_TTL),
                 }
             } else {
                 CacheConfig::default()

@@ -1,0 +1,424 @@
+//! The C ABI: `libindextts.so` and `include/indextts.h` (generated from this module by cbindgen).
+//!
+//! Conventions (after rustls-ffi):
+//! - every fallible function returns an [`indextts_status`]; results go to out-parameters that
+//!   are written only on success;
+//! - opaque handles come in `_new` / `_free` pairs, and `_free(NULL)` does nothing;
+//! - every pointer is checked for NULL, and every body runs inside [`ffi_boundary!`], which
+//!   catches panics: no panic crosses into the host;
+//! - the message of the last failure on a thread is `indextts_last_error()`, valid until the
+//!   next call on that thread.
+
+// The C names are the ABI: snake_case types, SCREAMING variants, as C hosts spell them.
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+
+use crate::Error;
+
+mod audio;
+mod stream;
+mod synthesizer;
+
+/// What a call did. `INDEXTTS_OK` is 0; every other value is a failure (except
+/// `INDEXTTS_STREAM_END`) whose message is `indextts_last_error()`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum indextts_status {
+    /// Success.
+    INDEXTTS_OK = 0,
+    /// A required pointer argument was NULL.
+    INDEXTTS_NULL_ARGUMENT = 1,
+    /// The text (or a string option) is not valid UTF-8.
+    INDEXTTS_INVALID_UTF8 = 2,
+    /// An argument is out of range: a buffer of size 0, an options struct of an unknown size.
+    INDEXTTS_INVALID_ARGUMENT = 3,
+    /// The text is empty or only whitespace.
+    INDEXTTS_EMPTY_TEXT = 4,
+    /// The text is longer than one call accepts (`INDEXTTS_MAX_TEXT_BYTES`).
+    INDEXTTS_TEXT_TOO_LONG = 5,
+    /// A synthesis or stream option is out of range (NaN or negative scales, zero frames).
+    INDEXTTS_INVALID_OPTION = 6,
+    /// The speaker is not one of the voice's speakers.
+    INDEXTTS_UNKNOWN_SPEAKER = 7,
+    /// A file could not be read or written.
+    INDEXTTS_IO = 8,
+    /// The ONNX Runtime library could not be loaded or is not ONNX Runtime.
+    INDEXTTS_RUNTIME_LOAD = 9,
+    /// Another ONNX Runtime library is already loaded in this process.
+    INDEXTTS_RUNTIME_CONFLICT = 10,
+    /// ONNX Runtime reported an error.
+    INDEXTTS_RUNTIME = 11,
+    /// espeak-ng could not be loaded or initialized.
+    INDEXTTS_PHONEMIZER = 12,
+    /// espeak-ng has no voice for the voice's language.
+    INDEXTTS_UNKNOWN_ESPEAK_VOICE = 13,
+    /// A model file is not a valid ONNX model.
+    INDEXTTS_MODEL_FORMAT = 14,
+    /// A model's inputs or outputs are not what the voice needs.
+    INDEXTTS_MODEL_INPUT = 15,
+    /// A model produced output of the wrong shape or non-finite values.
+    INDEXTTS_MODEL_OUTPUT = 16,
+    /// The voice config (`.onnx.json`) is malformed.
+    INDEXTTS_VOICE_CONFIG = 17,
+    /// The voice config does not match the model.
+    INDEXTTS_VOICE_MISMATCH = 18,
+    /// No voice at the given path.
+    INDEXTTS_VOICE_NOT_FOUND = 19,
+    /// The voice's graph is not split, so it has no frames.
+    INDEXTTS_NOT_SPLIT = 20,
+    /// Writing a WAV file failed.
+    INDEXTTS_WAV = 21,
+    /// The callback asked to stop; the synthesis was cancelled.
+    INDEXTTS_CANCELLED = 22,
+    /// The stream has no more audio (not a failure).
+    INDEXTTS_STREAM_END = 23,
+    /// A bug in indextts, reported rather than crashing.
+    INDEXTTS_INTERNAL = 24,
+    /// A panic inside indextts was caught at the boundary.
+    INDEXTTS_PANIC = 25,
+}
+
+use indextts_status::*;
+
+impl From<&Error> for indextts_status {
+    fn from(error: &Error) -> Self {
+        match error {
+            Error::Io { .. } => INDEXTTS_IO,
+            Error::RuntimeLoad { .. } => INDEXTTS_RUNTIME_LOAD,
+            Error::RuntimeConflict { .. } => INDEXTTS_RUNTIME_CONFLICT,
+            Error::Runtime { .. } => INDEXTTS_RUNTIME,
+            Error::Phonemizer { .. } => INDEXTTS_PHONEMIZER,
+            Error::UnknownEspeakVoice { .. } => INDEXTTS_UNKNOWN_ESPEAK_VOICE,
+            Error::ModelFormat { .. } => INDEXTTS_MODEL_FORMAT,
+            Error::ModelInput { .. } => INDEXTTS_MODEL_INPUT,
+            Error::VoiceConfig { .. } => INDEXTTS_VOICE_CONFIG,
+            Error::VoiceMismatch { .. } => INDEXTTS_VOICE_MISMATCH,
+            Error::VoiceNotFound { .. } => INDEXTTS_VOICE_NOT_FOUND,
+            Error::InvalidOption { .. } => INDEXTTS_INVALID_OPTION,
+            Error::UnknownSpeaker { .. } => INDEXTTS_UNKNOWN_SPEAKER,
+            Error::EmptyText { .. } => INDEXTTS_EMPTY_TEXT,
+            Error::TextTooLong { .. } => INDEXTTS_TEXT_TOO_LONG,
+            Error::ModelOutput { .. } => INDEXTTS_MODEL_OUTPUT,
+            Error::NotSplit => INDEXTTS_NOT_SPLIT,
+            Error::Internal { .. } => INDEXTTS_INTERNAL,
+            Error::Wav { .. } => INDEXTTS_WAV,
+        }
+    }
+}
+
+/// A failed call: its status and the message `indextts_last_error()` gives.
+pub(crate) struct Failure {
+    status: indextts_status,
+    message: String,
+}
+
+impl Failure {
+    pub(crate) fn new(status: indextts_status, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        Failure::new((&error).into(), error.to_string())
+    }
+}
+
+/// What a body inside the boundary gives: a status (`INDEXTTS_OK`, or `INDEXTTS_STREAM_END`)
+/// or a failure.
+pub(crate) type Outcome = Result<indextts_status, Failure>;
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+fn set_last_error(message: &str) {
+    // Interior NULs cannot be in a C string; they are replaced, never a reason to fail.
+    let text = CString::new(message.replace('\0', "\u{fffd}")).unwrap_or_default();
+    LAST_ERROR.with(|last| *last.borrow_mut() = text);
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+/// Run a fallible body: clear the last error, catch any panic, record a failure's message.
+pub(crate) fn run_fallible(body: impl FnOnce() -> Outcome) -> indextts_status {
+    set_last_error("");
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(status)) => status,
+        Ok(Err(failure)) => {
+            set_last_error(&failure.message);
+            failure.status
+        }
+        Err(payload) => {
+            set_last_error(&format!(
+                "panic inside indextts: {}",
+                panic_message(payload.as_ref())
+            ));
+            INDEXTTS_PANIC
+        }
+    }
+}
+
+/// Run an infallible body (a getter, a `_free`): a panic gives `fallback`.
+pub(crate) fn run_infallible<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// The one way into the library from C: every `extern "C"` body runs inside it.
+/// `ffi_boundary!({ ... })` for bodies that return an [`Outcome`] (the function returns the
+/// status); `ffi_boundary!(fallback, { ... })` for getters and `_free`s.
+macro_rules! ffi_boundary {
+    ($body:block) => {
+        $crate::ffi::run_fallible(|| $body)
+    };
+    ($fallback:expr, $body:block) => {
+        $crate::ffi::run_infallible($fallback, || $body)
+    };
+}
+pub(crate) use ffi_boundary;
+
+/// `ptr` as a reference, or `INDEXTTS_NULL_ARGUMENT` naming the argument.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a valid `T` that outlives the call.
+pub(crate) unsafe fn arg_ref<'a, T>(ptr: *const T, name: &str) -> Result<&'a T, Failure> {
+    // SAFETY: checked for NULL here; validity is the caller's contract, stated in the header.
+    unsafe { ptr.as_ref() }.ok_or_else(|| null_argument(name))
+}
+
+/// `ptr` as a mutable reference, or `INDEXTTS_NULL_ARGUMENT`.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a valid `T`, used by no one else during the call.
+pub(crate) unsafe fn arg_mut<'a, T>(ptr: *mut T, name: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: checked for NULL here; exclusivity is the caller's contract, stated in the header.
+    unsafe { ptr.as_mut() }.ok_or_else(|| null_argument(name))
+}
+
+/// The out-parameter `out`, checked for NULL before any work is done.
+///
+/// # Safety
+/// A non-NULL `out` must be valid for a write of `T`.
+pub(crate) unsafe fn out_param<'a, T>(out: *mut T, name: &str) -> Result<&'a mut T, Failure> {
+    // SAFETY: as for `arg_mut`: only written on success, by the caller of this function.
+    unsafe { out.as_mut() }.ok_or_else(|| null_argument(name))
+}
+
+pub(crate) fn null_argument(name: &str) -> Failure {
+    Failure::new(INDEXTTS_NULL_ARGUMENT, format!("{name} is NULL"))
+}
+
+/// The text argument: `len` bytes of UTF-8 at `text` (no NUL needed).
+///
+/// # Safety
+/// A non-NULL `text` must be valid for reads of `len` bytes.
+pub(crate) unsafe fn text_arg<'a>(text: *const c_char, len: usize) -> Result<&'a str, Failure> {
+    if text.is_null() {
+        return Err(null_argument("text"));
+    }
+    // Refused before the bytes are touched: `len` also bounds the slice made below.
+    if len > crate::MAX_TEXT_BYTES {
+        return Err(Error::TextTooLong {
+            len,
+            max: crate::MAX_TEXT_BYTES,
+        }
+        .into());
+    }
+    // SAFETY: non-NULL, `len` readable bytes by the caller's contract, and `len` <= 128 KiB.
+    let bytes = unsafe { std::slice::from_raw_parts(text.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).map_err(|e| {
+        Failure::new(
+            INDEXTTS_INVALID_UTF8,
+            format!("text is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// An optional NUL-terminated string option: NULL is `None`.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string.
+pub(crate) unsafe fn opt_str<'a>(
+    ptr: *const c_char,
+    name: &str,
+) -> Result<Option<&'a str>, Failure> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let c = unsafe { CStr::from_ptr(ptr) };
+    c.to_str().map(Some).map_err(|e| {
+        Failure::new(
+            INDEXTTS_INVALID_UTF8,
+            format!("{name} is not valid UTF-8: {e}"),
+        )
+    })
+}
+
+/// A NUL-terminated path (any bytes but NUL, as Unix paths are).
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string.
+pub(crate) unsafe fn opt_path(ptr: *const c_char) -> Option<PathBuf> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let c = unsafe { CStr::from_ptr(ptr) };
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        Some(PathBuf::from(std::ffi::OsStr::from_bytes(c.to_bytes())))
+    }
+    #[cfg(not(unix))]
+    {
+        Some(PathBuf::from(c.to_string_lossy().into_owned()))
+    }
+}
+
+/// Copy a versioned options struct from the host: the host's `struct_size` says how much of
+/// it the host knows; fields past that keep their defaults (a host built against an older
+/// header), and a struct larger than this library knows is refused (a newer header).
+///
+/// # Safety
+/// A non-NULL `ptr` must point to at least `struct_size` readable bytes, where `struct_size`
+/// is the first `u32` of the struct.
+pub(crate) unsafe fn versioned<T: Copy>(
+    ptr: *const T,
+    default: T,
+    name: &str,
+    min_size: usize,
+) -> Result<T, Failure> {
+    if ptr.is_null() {
+        return Ok(default);
+    }
+    // SAFETY: every versioned struct starts with its `uint32_t struct_size`.
+    let size = unsafe { ptr.cast::<u32>().read_unaligned() } as usize;
+    let max = std::mem::size_of::<T>();
+    if size < min_size || size > max {
+        return Err(Failure::new(
+            INDEXTTS_INVALID_ARGUMENT,
+            format!(
+                "{name}.struct_size is {size}; this library takes {min_size} to {max} bytes \
+                 (initialize the struct with its _default function)"
+            ),
+        ));
+    }
+    let mut value = default;
+    // SAFETY: `size` bytes are readable (caller's contract) and fit in `value` (checked above);
+    // T is a plain `repr(C)` struct of numbers, bools and pointers, valid for any such bytes
+    // the host's header describes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&mut value as *mut T).cast::<u8>(), size);
+    }
+    Ok(value)
+}
+
+/// The message of the last failed call on this thread, or "" if the last call succeeded.
+/// Valid until the next indextts call on this thread; never NULL.
+#[no_mangle]
+pub extern "C" fn indextts_last_error() -> *const c_char {
+    ffi_boundary!(c"".as_ptr(), {
+        LAST_ERROR.with(|last| last.borrow().as_ptr())
+    })
+}
+
+/// A static, human-readable name for a status (an `indextts_status` value), e.g. "invalid
+/// UTF-8"; "unknown status" for any other number. Never NULL.
+#[no_mangle]
+pub extern "C" fn indextts_status_str(status: i32) -> *const c_char {
+    let text: &'static CStr = match status_from_i32(status) {
+        None => c"unknown status",
+        Some(status) => status_text(status),
+    };
+    text.as_ptr()
+}
+
+/// All statuses, in order of their values.
+const STATUSES: [indextts_status; 26] = [
+    INDEXTTS_OK,
+    INDEXTTS_NULL_ARGUMENT,
+    INDEXTTS_INVALID_UTF8,
+    INDEXTTS_INVALID_ARGUMENT,
+    INDEXTTS_EMPTY_TEXT,
+    INDEXTTS_TEXT_TOO_LONG,
+    INDEXTTS_INVALID_OPTION,
+    INDEXTTS_UNKNOWN_SPEAKER,
+    INDEXTTS_IO,
+    INDEXTTS_RUNTIME_LOAD,
+    INDEXTTS_RUNTIME_CONFLICT,
+    INDEXTTS_RUNTIME,
+    INDEXTTS_PHONEMIZER,
+    INDEXTTS_UNKNOWN_ESPEAK_VOICE,
+    INDEXTTS_MODEL_FORMAT,
+    INDEXTTS_MODEL_INPUT,
+    INDEXTTS_MODEL_OUTPUT,
+    INDEXTTS_VOICE_CONFIG,
+    INDEXTTS_VOICE_MISMATCH,
+    INDEXTTS_VOICE_NOT_FOUND,
+    INDEXTTS_NOT_SPLIT,
+    INDEXTTS_WAV,
+    INDEXTTS_CANCELLED,
+    INDEXTTS_STREAM_END,
+    INDEXTTS_INTERNAL,
+    INDEXTTS_PANIC,
+];
+
+/// A number from C as a status, without trusting it to be one (an invalid enum value would be
+/// undefined behaviour in Rust).
+fn status_from_i32(value: i32) -> Option<indextts_status> {
+    STATUSES
+        .iter()
+        .copied()
+        .find(|&status| status as i32 == value)
+}
+
+fn status_text(status: indextts_status) -> &'static CStr {
+    match status {
+        INDEXTTS_OK => c"ok",
+        INDEXTTS_NULL_ARGUMENT => c"a required pointer argument is NULL",
+        INDEXTTS_INVALID_UTF8 => c"invalid UTF-8",
+        INDEXTTS_INVALID_ARGUMENT => c"invalid argument",
+        INDEXTTS_EMPTY_TEXT => c"text is empty or only whitespace",
+        INDEXTTS_TEXT_TOO_LONG => c"text is too long",
+        INDEXTTS_INVALID_OPTION => c"invalid option",
+        INDEXTTS_UNKNOWN_SPEAKER => c"unknown speaker",
+        INDEXTTS_IO => c"input/output error",
+        INDEXTTS_RUNTIME_LOAD => c"cannot load ONNX Runtime",
+        INDEXTTS_RUNTIME_CONFLICT => c"another ONNX Runtime is already loaded",
+        INDEXTTS_RUNTIME => c"ONNX Runtime error",
+        INDEXTTS_PHONEMIZER => c"espeak-ng error",
+        INDEXTTS_UNKNOWN_ESPEAK_VOICE => c"espeak-ng has no such voice",
+        INDEXTTS_MODEL_FORMAT => c"not a valid ONNX model",
+        INDEXTTS_MODEL_INPUT => c"model inputs or outputs do not fit the voice",
+        INDEXTTS_MODEL_OUTPUT => c"model output is invalid",
+        INDEXTTS_VOICE_CONFIG => c"invalid voice config",
+        INDEXTTS_VOICE_MISMATCH => c"voice config does not match the model",
+        INDEXTTS_VOICE_NOT_FOUND => c"voice not found",
+        INDEXTTS_NOT_SPLIT => c"voice graph is not split",
+        INDEXTTS_WAV => c"WAV error",
+        INDEXTTS_CANCELLED => c"cancelled",
+        INDEXTTS_STREAM_END => c"end of stream",
+        INDEXTTS_INTERNAL => c"internal error",
+        INDEXTTS_PANIC => c"panic inside indextts",
+    }
+}
+
+/// The library's version, e.g. "0.1.0". Static; never NULL.
+#[no_mangle]
+pub extern "C" fn indextts_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+}

@@ -1,0 +1,365 @@
+//! The synthesizer handle, its options, whole-text synthesis and the cache's figures.
+
+use std::ffi::c_char;
+use std::ptr;
+
+use super::{
+    arg_ref, ffi_boundary, indextts_status, indextts_status::*, opt_path, opt_str, out_param,
+    text_arg, versioned, Failure,
+};
+use crate::ffi::audio::indextts_audio;
+use crate::{LevelStats, StreamOptions, SynthesisOptions, Synthesizer};
+
+/// Largest text one call accepts, in bytes (128 KiB).
+#[allow(dead_code)] // For C: cbindgen writes it into the header.
+pub const INDEXTTS_MAX_TEXT_BYTES: usize = 131072;
+const _: () = assert!(INDEXTTS_MAX_TEXT_BYTES == crate::MAX_TEXT_BYTES);
+
+/// A loaded voice. Thread-safe: one synthesizer may be used from many threads at once (each
+/// call has its own state; model sessions are pooled inside).
+pub struct indextts_synthesizer {
+    pub(crate) synth: Synthesizer,
+}
+
+/// How to load a voice. Initialize with `indextts_options_default()`, which writes the
+/// defaults named on each field, then change fields.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct indextts_options {
+    /// `sizeof(indextts_options)` as the host was compiled with; set by
+    /// `indextts_options_default()`. Lets the struct grow without breaking older hosts.
+    pub struct_size: u32,
+    /// ONNX Runtime threads per session (default 0: as many as the machine has cores).
+    pub threads: u32,
+    /// The ONNX Runtime shared library (NULL: `$ORT_DYLIB_PATH`, else the fetched copy).
+    pub ort_library: *const c_char,
+    /// The espeak-ng shared library (NULL: `$INDEXTTS_ESPEAK_LIBRARY`, else the fetched copy).
+    pub espeak_library: *const c_char,
+    /// The espeak-ng data directory (NULL: `$INDEXTTS_ESPEAK_DATA`, else the fetched copy).
+    pub espeak_data: *const c_char,
+    /// Sessions of each model half, for callers running at once (1..=64, default 1; a caller
+    /// beyond the pool waits for a session).
+    pub sessions: u32,
+    /// Acoustic frames in a stream's first vocoder window (default 8; 256 samples per frame).
+    pub first_chunk_frames: u32,
+    /// Frames per vocoder window once a stream runs (default 512).
+    pub chunk_frames: u32,
+    /// Context frames decoded on each side of a window and dropped (default 8).
+    pub context_frames: u32,
+    /// Windows of one sentence decoded at once (default 1).
+    pub vocoder_workers: u32,
+    /// Bytes of audio the in-memory sentence cache holds (default 32 MiB; 0 turns it off).
+    pub cache_bytes: u64,
+    /// A directory for the disk sentence cache (default NULL: no disk cache).
+    pub cache_dir: *const c_char,
+    /// Bytes the disk cache may hold (default 1 GiB).
+    pub cache_dir_bytes: u64,
+    /// A Redis server as the shared third cache level, e.g. "redis://127.0.0.1/" (default NULL:
+    /// none; needs a library built with the `redis` feature).
+    pub redis_url: *const c_char,
+    /// Seconds Redis keeps an entry (default 7 days).
+    pub redis_ttl_seconds: u64,
+}
+
+impl Default for indextts_options {
+    fn default() -> Self {
+        let stream = StreamOptions::default();
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        indextts_options {
+            struct_size: std::mem::size_of::<indextts_options>() as u32,
+            threads: 0,
+            ort_library: ptr::null(),
+            espeak_library: ptr::null(),
+            espeak_data: ptr::null(),
+            sessions: 1,
+            first_chunk_frames: narrow(stream.first_chunk_frames),
+            chunk_frames: narrow(stream.chunk_frames),
+            context_frames: narrow(stream.context_frames),
+            vocoder_workers: narrow(stream.vocoder_workers),
+            cache_bytes: crate::DEFAULT_CACHE_BYTES,
+            cache_dir: ptr::null(),
+            cache_dir_bytes: crate::DEFAULT_CACHE_DIR_BYTES,
+            redis_url: ptr::null(),
+            redis_ttl_seconds: crate::DEFAULT_REDIS_TTL.as_secs(),
+        }
+    }
+}
+
+/// Per-call options. Initialize with `indextts_synthesis_options_default()`, which fills in
+/// the voice's own scales; pass NULL instead to use them unchanged.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct indextts_synthesis_options {
+    /// `sizeof(indextts_synthesis_options)` as the host was compiled with.
+    pub struct_size: u32,
+    /// Phoneme duration multiplier, > 0: 1.0 is the voice's pace, 1.5 slower.
+    pub length_scale: f32,
+    /// Prior noise, >= 0 (0 is deterministic).
+    pub noise_scale: f32,
+    /// Duration noise, >= 0 (0 is deterministic).
+    pub noise_w: f32,
+    /// Speaker name or id for multi-speaker voices (NULL: the voice's first speaker).
+    pub speaker: *const c_char,
+    /// Use `seed` for the model's random draws (false: each sentence seeds itself, so it
+    /// sounds the same every time).
+    pub use_seed: bool,
+    /// The seed, when `use_seed` is true.
+    pub seed: u64,
+}
+
+/// The cache's counters at one level (memory, disk or Redis).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct indextts_cache_level_stats {
+    /// Look-ups answered by this level.
+    pub hits: u64,
+    /// Look-ups it could not answer.
+    pub misses: u64,
+    /// Bytes of audio held.
+    pub bytes: u64,
+    /// Entries held.
+    pub entries: u64,
+    /// Entries dropped to stay within the budget.
+    pub evictions: u64,
+    /// Entries found corrupt or foreign, and removed.
+    pub rejected: u64,
+    /// Reads or writes that failed (the level was skipped).
+    pub errors: u64,
+}
+
+/// What the sentence cache did, per level.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct indextts_cache_stats {
+    /// The in-process LRU.
+    pub memory: indextts_cache_level_stats,
+    /// The disk directory.
+    pub disk: indextts_cache_level_stats,
+    /// The shared Redis level.
+    pub redis: indextts_cache_level_stats,
+}
+
+impl From<LevelStats> for indextts_cache_level_stats {
+    fn from(s: LevelStats) -> Self {
+        indextts_cache_level_stats {
+            hits: s.hits,
+            misses: s.misses,
+            bytes: s.bytes,
+            entries: s.entries,
+            evictions: s.evictions,
+            rejected: s.rejected,
+            errors: s.errors,
+        }
+    }
+}
+
+/// The smallest `indextts_options` this library reads (the first published layout).
+const OPTIONS_V1: usize = std::mem::size_of::<indextts_options>();
+/// The smallest `indextts_synthesis_options` this library reads.
+const SYNTHESIS_OPTIONS_V1: usize = std::mem::size_of::<indextts_synthesis_options>();
+
+/// Fill `*options` with the defaults (and `struct_size`).
+///
+/// Returns `INDEXTTS_NULL_ARGUMENT` if `options` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_options_default(
+    options: *mut indextts_options,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: checked for NULL; a valid, writable struct by the header's contract.
+        let out = unsafe { out_param(options, "options") }?;
+        *out = indextts_options::default();
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Load a voice: `voice_path` is a directory with one `.onnx` and its `.onnx.json`, or the
+/// `.onnx` file. `options` may be NULL for all defaults. On success `*out` is a new
+/// synthesizer, freed with `indextts_synthesizer_free()`; on failure `*out` is untouched.
+///
+/// ONNX Runtime is one per process: the first synthesizer loads it, and a later one that asks
+/// for another library file gets `INDEXTTS_RUNTIME_CONFLICT`.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_synthesizer_new(
+    voice_path: *const c_char,
+    options: *const indextts_options,
+    out: *mut *mut indextts_synthesizer,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: each pointer is checked for NULL; the header states what each must point to.
+        let out = unsafe { out_param(out, "out") }?;
+        let voice =
+            unsafe { opt_path(voice_path) }.ok_or_else(|| super::null_argument("voice_path"))?;
+        let o = unsafe { versioned(options, indextts_options::default(), "options", OPTIONS_V1) }?;
+        let mut builder = Synthesizer::builder()
+            .voice(voice)
+            .sessions(o.sessions as usize)
+            .cache_bytes(o.cache_bytes)
+            .cache_dir_bytes(o.cache_dir_bytes)
+            .redis_ttl(std::time::Duration::from_secs(o.redis_ttl_seconds))
+            .stream_options(StreamOptions {
+                first_chunk_frames: o.first_chunk_frames as usize,
+                chunk_frames: o.chunk_frames as usize,
+                context_frames: o.context_frames as usize,
+                vocoder_workers: o.vocoder_workers as usize,
+            });
+        if o.threads > 0 {
+            builder = builder.threads(o.threads as usize);
+        }
+        // SAFETY: NULL or NUL-terminated strings, by the header's contract.
+        if let Some(path) = unsafe { opt_path(o.ort_library) } {
+            builder = builder.ort_library(path);
+        }
+        if let Some(path) = unsafe { opt_path(o.espeak_library) } {
+            builder = builder.espeak_library(path);
+        }
+        if let Some(path) = unsafe { opt_path(o.espeak_data) } {
+            builder = builder.espeak_data(path);
+        }
+        if let Some(dir) = unsafe { opt_path(o.cache_dir) } {
+            builder = builder.cache_dir(dir);
+        }
+        if let Some(url) = unsafe { opt_str(o.redis_url, "options.redis_url") }? {
+            builder = builder.redis_url(url);
+        }
+        let synth = builder.build()?;
+        *out = Box::into_raw(Box::new(indextts_synthesizer { synth }));
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Free a synthesizer. NULL does nothing. Streams made from it stay valid (they share the
+/// model) and must still be freed.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_synthesizer_free(synth: *mut indextts_synthesizer) {
+    ffi_boundary!((), {
+        if !synth.is_null() {
+            // SAFETY: made by Box::into_raw in indextts_synthesizer_new, freed once (the
+            // header's contract).
+            drop(unsafe { Box::from_raw(synth) });
+        }
+    })
+}
+
+/// The voice's sample rate in Hz (0 if `synth` is NULL).
+#[no_mangle]
+pub unsafe extern "C" fn indextts_synthesizer_sample_rate(
+    synth: *const indextts_synthesizer,
+) -> u32 {
+    ffi_boundary!(0, {
+        // SAFETY: NULL or a live synthesizer, by the header's contract.
+        unsafe { synth.as_ref() }.map_or(0, |s| s.synth.sample_rate())
+    })
+}
+
+/// Fill `*options` with this voice's own scales, no speaker and no seed.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_synthesis_options_default(
+    synth: *const indextts_synthesizer,
+    options: *mut indextts_synthesis_options,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: checked for NULL; live objects by the header's contract.
+        let synth = unsafe { arg_ref(synth, "synth") }?;
+        let out = unsafe { out_param(options, "options") }?;
+        *out = voice_defaults(&synth.synth);
+        Ok(INDEXTTS_OK)
+    })
+}
+
+fn voice_defaults(synth: &Synthesizer) -> indextts_synthesis_options {
+    let d = synth.config().inference;
+    indextts_synthesis_options {
+        struct_size: std::mem::size_of::<indextts_synthesis_options>() as u32,
+        length_scale: d.length_scale,
+        noise_scale: d.noise_scale,
+        noise_w: d.noise_w,
+        speaker: ptr::null(),
+        use_seed: false,
+        seed: 0,
+    }
+}
+
+/// The per-call options from C (NULL: the voice's defaults), as the Rust API takes them.
+///
+/// # Safety
+/// `options` is NULL or points to a struct initialized by
+/// `indextts_synthesis_options_default()`.
+pub(crate) unsafe fn synthesis_options(
+    synth: &Synthesizer,
+    options: *const indextts_synthesis_options,
+) -> Result<SynthesisOptions, Failure> {
+    // SAFETY: by this function's contract.
+    let o = unsafe {
+        versioned(
+            options,
+            voice_defaults(synth),
+            "options",
+            SYNTHESIS_OPTIONS_V1,
+        )
+    }?;
+    // SAFETY: NULL or a NUL-terminated string, by the header's contract.
+    let speaker = unsafe { opt_str(o.speaker, "options.speaker") }?;
+    Ok(SynthesisOptions {
+        length_scale: Some(o.length_scale),
+        noise_scale: Some(o.noise_scale),
+        noise_w: Some(o.noise_w),
+        speaker: speaker.map(str::to_owned),
+        seed: o.use_seed.then_some(o.seed),
+    })
+}
+
+/// Speak `text_len` bytes of UTF-8 at `text` (no NUL needed) and return all of the audio in
+/// `*out` (free it with `indextts_audio_free()`). `options` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_synthesize(
+    synth: *const indextts_synthesizer,
+    text: *const c_char,
+    text_len: usize,
+    options: *const indextts_synthesis_options,
+    out: *mut *mut indextts_audio,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: every pointer is checked for NULL; the header states what each must be.
+        let synth = unsafe { arg_ref(synth, "synth") }?;
+        let out = unsafe { out_param(out, "out") }?;
+        let text = unsafe { text_arg(text, text_len) }?;
+        let options = unsafe { synthesis_options(&synth.synth, options) }?;
+        let audio = synth.synth.synthesize(text, &options)?;
+        *out = Box::into_raw(Box::new(indextts_audio { audio }));
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Copy the sentence cache's counters into `*out`.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_cache_stats_get(
+    synth: *const indextts_synthesizer,
+    out: *mut indextts_cache_stats,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: checked for NULL; live objects by the header's contract.
+        let synth = unsafe { arg_ref(synth, "synth") }?;
+        let out = unsafe { out_param(out, "out") }?;
+        let stats = synth.synth.cache_stats();
+        *out = indextts_cache_stats {
+            memory: stats.memory.into(),
+            disk: stats.disk.into(),
+            redis: stats.redis.into(),
+        };
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Empty every level of the sentence cache (the disk directory's entries too).
+#[no_mangle]
+pub unsafe extern "C" fn indextts_cache_clear(
+    synth: *const indextts_synthesizer,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: checked for NULL; a live synthesizer by the header's contract.
+        let synth = unsafe { arg_ref(synth, "synth") }?;
+        synth.synth.clear_cache();
+        Ok(INDEXTTS_OK)
+    })
+}
