@@ -1,0 +1,320 @@
+/*
+ * indextts for C++17: header-only RAII wrappers over the C ABI in indextts.h.
+ *
+ *   indextts::Synthesizer synth("models/assets/voices/en_US-joe-medium",
+ *                               indextts::Options().threads(2));
+ *   indextts::Audio audio = synth.synthesize("Hello from C++.");
+ *   for (const std::vector<float>& chunk : synth.stream("Streamed, chunk by chunk.")) { ... }
+ *
+ * Failures throw indextts::Error, which carries the status and the library's message.
+ * Synthesizer and Stream are move-only; a Synthesizer may be shared by reference between
+ * threads (the C library is thread-safe for it); a Stream is used by one thread at a time.
+ */
+#ifndef INDEXTTS_HPP
+#define INDEXTTS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <iterator>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "indextts.h"
+
+namespace indextts {
+
+/// A failed call: the status and the library's message.
+class Error : public std::runtime_error {
+public:
+    Error(indextts_status status, const std::string &message)
+        : std::runtime_error(message), status_(status) {}
+
+    /// The status the C call returned.
+    indextts_status status() const noexcept { return status_; }
+
+private:
+    indextts_status status_;
+};
+
+namespace detail {
+/// Throw the library's error for a failed status (the message is read at once: it lives only
+/// until the next call on this thread).
+inline void check(indextts_status status) {
+    if (status != INDEXTTS_OK) {
+        throw Error(status, indextts_last_error());
+    }
+}
+
+/// A text's bytes for the C calls (an empty view may have no data pointer at all).
+inline const char *bytes(std::string_view text) { return text.data() ? text.data() : ""; }
+}  // namespace detail
+
+/// The library's version, e.g. "0.1.0".
+inline std::string version() { return indextts_version(); }
+
+/// How to load a voice: the defaults of indextts_options_default(), changed by chained setters.
+class Options {
+public:
+    Options() { detail::check(indextts_options_default(&raw_)); }
+
+    /// ONNX Runtime threads per session (0: all cores).
+    Options &threads(uint32_t n) { raw_.threads = n; return *this; }
+    /// Model sessions for callers running at once.
+    Options &sessions(uint32_t n) { raw_.sessions = n; return *this; }
+    /// The ONNX Runtime shared library.
+    Options &ort_library(std::string path) { ort_library_ = std::move(path); return *this; }
+    /// Bytes of audio the in-memory sentence cache holds (0: off).
+    Options &cache_bytes(uint64_t bytes) { raw_.cache_bytes = bytes; return *this; }
+    /// A directory for the disk sentence cache.
+    Options &cache_dir(std::string dir) { cache_dir_ = std::move(dir); return *this; }
+    /// A Redis URL for the shared cache level.
+    Options &redis_url(std::string url) { redis_url_ = std::move(url); return *this; }
+    /// Frames in a stream's first vocoder window.
+    Options &first_chunk_frames(uint32_t n) { raw_.first_chunk_frames = n; return *this; }
+    /// Windows of one sentence decoded at once.
+    Options &vocoder_workers(uint32_t n) { raw_.vocoder_workers = n; return *this; }
+
+    /// The C struct, pointing into this object's strings (valid while it lives, unchanged).
+    indextts_options raw() const {
+        indextts_options o = raw_;
+        o.ort_library = ort_library_.empty() ? nullptr : ort_library_.c_str();
+        o.cache_dir = cache_dir_.empty() ? nullptr : cache_dir_.c_str();
+        o.redis_url = redis_url_.empty() ? nullptr : redis_url_.c_str();
+        return o;
+    }
+
+private:
+    indextts_options raw_{};
+    std::string ort_library_, cache_dir_, redis_url_;
+};
+
+/// Per-call options, starting from the voice's own scales (Synthesizer::default_options()).
+class SynthesisOptions {
+public:
+    explicit SynthesisOptions(const indextts_synthesis_options &raw) : raw_(raw) {}
+
+    /// Phoneme duration multiplier, > 0 (1.5 is slower).
+    SynthesisOptions &length_scale(float v) { raw_.length_scale = v; return *this; }
+    /// Prior noise, >= 0.
+    SynthesisOptions &noise_scale(float v) { raw_.noise_scale = v; return *this; }
+    /// Duration noise, >= 0.
+    SynthesisOptions &noise_w(float v) { raw_.noise_w = v; return *this; }
+    /// A fixed seed for the model's random draws.
+    SynthesisOptions &seed(uint64_t seed) { raw_.use_seed = true; raw_.seed = seed; return *this; }
+    /// A speaker name or id (multi-speaker voices).
+    SynthesisOptions &speaker(std::string name) { speaker_ = std::move(name); return *this; }
+
+    /// The C struct, pointing into this object's speaker string.
+    indextts_synthesis_options raw() const {
+        indextts_synthesis_options o = raw_;
+        o.speaker = speaker_.empty() ? nullptr : speaker_.c_str();
+        return o;
+    }
+
+private:
+    indextts_synthesis_options raw_;
+    std::string speaker_;
+};
+
+/// Whole audio, copied out of the library: mono float samples in [-1, 1].
+struct Audio {
+    std::vector<float> samples;
+    uint32_t sample_rate = 0;
+
+    /// Length in seconds.
+    double duration() const {
+        return sample_rate ? static_cast<double>(samples.size()) / sample_rate : 0.0;
+    }
+};
+
+/// A running synthesis: iterate it for chunks of samples (range-for). Move-only; destroying
+/// it cancels the synthesis.
+class Stream {
+public:
+    class iterator {
+    public:
+        using value_type = std::vector<float>;
+        using reference = const std::vector<float> &;
+        using pointer = const std::vector<float> *;
+        using difference_type = std::ptrdiff_t;
+        using iterator_category = std::input_iterator_tag;
+
+        iterator() = default;
+        explicit iterator(Stream *stream) : stream_(stream) { advance(); }
+        reference operator*() const { return stream_->chunk_; }
+        pointer operator->() const { return &stream_->chunk_; }
+        iterator &operator++() { advance(); return *this; }
+        bool operator==(const iterator &other) const { return stream_ == other.stream_; }
+        bool operator!=(const iterator &other) const { return stream_ != other.stream_; }
+
+    private:
+        void advance() {
+            if (stream_ && !stream_->next()) stream_ = nullptr;
+        }
+        Stream *stream_ = nullptr;
+    };
+
+    Stream(Stream &&other) noexcept
+        : raw_(std::exchange(other.raw_, nullptr)), chunk_(std::move(other.chunk_)) {}
+    Stream &operator=(Stream &&other) noexcept {
+        if (this != &other) {
+            indextts_stream_free(raw_);
+            raw_ = std::exchange(other.raw_, nullptr);
+            chunk_ = std::move(other.chunk_);
+        }
+        return *this;
+    }
+    Stream(const Stream &) = delete;
+    Stream &operator=(const Stream &) = delete;
+    ~Stream() { indextts_stream_free(raw_); }
+
+    /// Chunks of at most `capacity` samples, as they are made. Iterate once.
+    iterator begin() { return iterator(this); }
+    iterator end() { return iterator(); }
+
+    /// Samples per second.
+    uint32_t sample_rate() const { return indextts_stream_sample_rate(raw_); }
+
+    /// Read the next chunk into chunk(); false at the end. Throws on a failure.
+    bool next() {
+        chunk_.resize(capacity);
+        size_t written = 0;
+        indextts_status status = indextts_stream_next(raw_, chunk_.data(), chunk_.size(), &written);
+        if (status == INDEXTTS_STREAM_END) {
+            chunk_.clear();
+            return false;
+        }
+        detail::check(status);
+        chunk_.resize(written);
+        return true;
+    }
+
+    /// The last chunk read.
+    const std::vector<float> &chunk() const { return chunk_; }
+
+    /// Largest chunk handed out at once, in samples.
+    static constexpr size_t capacity = 4096;
+
+private:
+    friend class Synthesizer;
+    explicit Stream(indextts_stream *raw) : raw_(raw) {}
+
+    indextts_stream *raw_;
+    std::vector<float> chunk_;
+};
+
+/// Cache counters per level.
+using CacheStats = indextts_cache_stats;
+
+/// A loaded voice. Move-only; thread-safe to share by reference.
+class Synthesizer {
+public:
+    /// Load the voice at `voice_path` (a directory with one .onnx and its .onnx.json, or the
+    /// .onnx file).
+    explicit Synthesizer(const std::string &voice_path, const Options &options = Options()) {
+        indextts_options raw = options.raw();
+        detail::check(indextts_synthesizer_new(voice_path.c_str(), &raw, &raw_));
+    }
+    Synthesizer(Synthesizer &&other) noexcept : raw_(std::exchange(other.raw_, nullptr)) {}
+    Synthesizer &operator=(Synthesizer &&other) noexcept {
+        if (this != &other) {
+            indextts_synthesizer_free(raw_);
+            raw_ = std::exchange(other.raw_, nullptr);
+        }
+        return *this;
+    }
+    Synthesizer(const Synthesizer &) = delete;
+    Synthesizer &operator=(const Synthesizer &) = delete;
+    ~Synthesizer() { indextts_synthesizer_free(raw_); }
+
+    /// The voice's sample rate in Hz.
+    uint32_t sample_rate() const { return indextts_synthesizer_sample_rate(raw_); }
+
+    /// The voice's own scales, no speaker, no seed: a starting point for per-call options.
+    SynthesisOptions default_options() const {
+        indextts_synthesis_options raw{};
+        detail::check(indextts_synthesis_options_default(raw_, &raw));
+        return SynthesisOptions(raw);
+    }
+
+    /// Speak `text` and return all of its audio.
+    Audio synthesize(std::string_view text) const { return synthesize(text, nullptr); }
+    Audio synthesize(std::string_view text, const SynthesisOptions &options) const {
+        indextts_synthesis_options raw = options.raw();
+        return synthesize(text, &raw);
+    }
+
+    /// Speak `text` as a stream of chunks (range-for over the result).
+    Stream stream(std::string_view text) const { return stream(text, nullptr); }
+    Stream stream(std::string_view text, const SynthesisOptions &options) const {
+        indextts_synthesis_options raw = options.raw();
+        return stream(text, &raw);
+    }
+
+    /// Speak `text`, calling `on_chunk(const float *samples, size_t len)` with each chunk as it
+    /// is made; `on_chunk` returns false to cancel. Returns false if it cancelled. An exception
+    /// from `on_chunk` cancels the synthesis and is rethrown here.
+    template <typename F>
+    bool synthesize_stream(std::string_view text, F &&on_chunk) const {
+        struct Context {
+            F *callback;
+            std::exception_ptr error;
+        } context{&on_chunk, nullptr};
+        auto trampoline = [](void *user_data, const float *samples, size_t len,
+                             uint32_t) -> bool {
+            auto *ctx = static_cast<Context *>(user_data);
+            try {
+                return (*ctx->callback)(samples, len);
+            } catch (...) {
+                ctx->error = std::current_exception();
+                return false;
+            }
+        };
+        indextts_status status = indextts_synthesize_stream(raw_, detail::bytes(text), text.size(),
+                                                            nullptr, trampoline, &context);
+        if (context.error) std::rethrow_exception(context.error);
+        if (status == INDEXTTS_CANCELLED) return false;
+        detail::check(status);
+        return true;
+    }
+
+    /// What the sentence cache did, per level.
+    CacheStats cache_stats() const {
+        CacheStats stats{};
+        detail::check(indextts_cache_stats_get(raw_, &stats));
+        return stats;
+    }
+
+    /// Empty every level of the sentence cache.
+    void clear_cache() const { detail::check(indextts_cache_clear(raw_)); }
+
+    /// The C handle, for calls this wrapper does not cover.
+    const indextts_synthesizer *get() const noexcept { return raw_; }
+
+private:
+    Audio synthesize(std::string_view text, const indextts_synthesis_options *options) const {
+        indextts_audio *raw = nullptr;
+        detail::check(indextts_synthesize(raw_, detail::bytes(text), text.size(), options, &raw));
+        const float *samples = indextts_audio_samples(raw);
+        Audio audio{std::vector<float>(samples, samples + indextts_audio_len(raw)),
+                    indextts_audio_sample_rate(raw)};
+        indextts_audio_free(raw);
+        return audio;
+    }
+
+    Stream stream(std::string_view text, const indextts_synthesis_options *options) const {
+        indextts_stream *raw = nullptr;
+        detail::check(indextts_stream_new(raw_, detail::bytes(text), text.size(), options, &raw));
+        return Stream(raw);
+    }
+
+    indextts_synthesizer *raw_ = nullptr;
+};
+
+}  // namespace indextts
+
+#endif  // INDEXTTS_HPP

@@ -1,0 +1,302 @@
+/*
+ * Bad input over the C ABI: each case returns its status with a useful message, leaves
+ * out-parameters untouched and the host running. Run under AddressSanitizer and valgrind by
+ * scripts/test_hosts.sh.
+ *
+ *   target/bad-input-c models/assets/voices/en_US-joe-medium SCRATCH_DIR
+ */
+#define _DEFAULT_SOURCE /* realpath, symlink */
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../examples/c/audio_check.h"
+
+static int failures = 0;
+
+/* `got` must be `want`; for failures the last error must be set and contain `needle`. */
+static void expect(const char *what, indextts_status got, indextts_status want, const char *needle) {
+    const char *message = indextts_last_error();
+    int ok = got == want;
+    if (ok && want != INDEXTTS_OK && want != INDEXTTS_STREAM_END) {
+        ok = message != NULL && message[0] != '\0' && (!needle || strstr(message, needle));
+    }
+    printf("%-4s %-58s -> %s: %s\n", ok ? "ok" : "FAIL", what, indextts_status_str((int32_t)got),
+           message);
+    if (!ok) {
+        fprintf(stderr, "  expected %s%s%s\n", indextts_status_str((int32_t)want),
+                needle ? " with a message containing " : "", needle ? needle : "");
+        failures++;
+    }
+}
+
+#define EXPECT(call, want, needle) expect(#call, (call), (want), (needle))
+
+static void write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+}
+
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        perror(path);
+        exit(1);
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *data = malloc((size_t)size + 1);
+    if (!data || fread(data, 1, (size_t)size, f) != (size_t)size) {
+        perror(path);
+        exit(1);
+    }
+    fclose(f);
+    data[size] = '\0';
+    *len = (size_t)size;
+    return data;
+}
+
+static bool cancel_at_once(void *user_data, const float *samples, size_t len, uint32_t rate) {
+    (void)samples;
+    (void)len;
+    (void)rate;
+    (*(int *)user_data)++;
+    return false;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s VOICE_DIR SCRATCH_DIR\n", argv[0]);
+        return 2;
+    }
+    const char *voice = argv[1], *scratch = argv[2];
+    char path[4096], model[4096], config[4096];
+    snprintf(model, sizeof model, "%s/en_US-joe-medium.onnx", voice);
+    snprintf(config, sizeof config, "%s/en_US-joe-medium.onnx.json", voice);
+    mkdir(scratch, 0755);
+
+    indextts_options options;
+    indextts_synthesizer *const sentinel = (indextts_synthesizer *)&options;
+    indextts_synthesizer *synth = sentinel;
+
+    /* Loading: the ONNX Runtime path first, while no runtime is loaded in this process. */
+    EXPECT(indextts_options_default(NULL), INDEXTTS_NULL_ARGUMENT, "options");
+    EXPECT(indextts_options_default(&options), INDEXTTS_OK, NULL);
+    options.ort_library = "/nonexistent/libonnxruntime.so";
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_RUNTIME_LOAD,
+           "/nonexistent/libonnxruntime.so");
+    options.ort_library = config; /* a file that is not a library */
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_RUNTIME_LOAD, "json");
+    indextts_options_default(&options);
+    EXPECT(indextts_synthesizer_new(NULL, &options, &synth), INDEXTTS_NULL_ARGUMENT, "voice_path");
+    EXPECT(indextts_synthesizer_new(voice, &options, NULL), INDEXTTS_NULL_ARGUMENT, "out");
+    EXPECT(indextts_synthesizer_new("/nonexistent/voice", &options, &synth),
+           INDEXTTS_VOICE_NOT_FOUND, "/nonexistent/voice");
+    options.struct_size = 3;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_ARGUMENT,
+           "struct_size");
+    indextts_options_default(&options);
+    options.chunk_frames = 0;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
+           "chunk_frames");
+    indextts_options_default(&options);
+    options.redis_url = "\xff\xfe";
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_UTF8, "redis_url");
+    indextts_options_default(&options);
+
+    /* A corrupt model (random bytes) beside a valid config. */
+    snprintf(path, sizeof path, "%s/corrupt", scratch);
+    mkdir(path, 0755);
+    size_t config_len = 0;
+    char *config_json = read_file(config, &config_len);
+    snprintf(path, sizeof path, "%s/corrupt/voice.onnx.json", scratch);
+    write_file(path, config_json, config_len);
+    unsigned char garbage[4096];
+    for (size_t i = 0; i < sizeof garbage; i++) garbage[i] = (unsigned char)(i * 2654435761u >> 13);
+    snprintf(path, sizeof path, "%s/corrupt/voice.onnx", scratch);
+    write_file(path, garbage, sizeof garbage);
+    EXPECT(indextts_synthesizer_new(path, &options, &synth), INDEXTTS_MODEL_FORMAT, "voice.onnx");
+    /* A truncated copy of the real model. */
+    size_t model_len = 0;
+    char *model_bytes = read_file(model, &model_len);
+    snprintf(path, sizeof path, "%s/corrupt/voice.onnx", scratch);
+    write_file(path, model_bytes, model_len / 3);
+    free(model_bytes);
+    EXPECT(indextts_synthesizer_new(path, &options, &synth), INDEXTTS_MODEL_FORMAT, "voice.onnx");
+    /* A config that is not JSON. */
+    snprintf(path, sizeof path, "%s/corrupt/voice.onnx.json", scratch);
+    write_file(path, "{\"audio\": ", 10);
+    snprintf(path, sizeof path, "%s/corrupt/voice.onnx", scratch);
+    EXPECT(indextts_synthesizer_new(path, &options, &synth), INDEXTTS_VOICE_CONFIG, "json");
+    /* A valid config that does not match the model: more symbols than its embedding has. */
+    snprintf(path, sizeof path, "%s/mismatch", scratch);
+    mkdir(path, 0755);
+    char *symbols = strstr(config_json, "\"num_symbols\": 256");
+    if (!symbols) {
+        fprintf(stderr, "the voice config has no \"num_symbols\": 256\n");
+        return 1;
+    }
+    memcpy(symbols + strlen("\"num_symbols\": "), "999", 3);
+    snprintf(path, sizeof path, "%s/mismatch/voice.onnx.json", scratch);
+    write_file(path, config_json, config_len);
+    snprintf(path, sizeof path, "%s/mismatch/voice.onnx", scratch);
+    unlink(path);
+    char absolute[4096];
+    if (!realpath(model, absolute) || symlink(absolute, path) != 0) {
+        perror(path);
+        return 1;
+    }
+    EXPECT(indextts_synthesizer_new(path, &options, &synth), INDEXTTS_VOICE_MISMATCH, "999 symbols");
+    free(config_json);
+    if (synth != sentinel) {
+        fprintf(stderr, "FAIL a failed _new wrote its out-parameter\n");
+        failures++;
+    }
+
+    /* The real voice. */
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_OK, NULL);
+    if (synth == sentinel) {
+        fprintf(stderr, "cannot go on without a synthesizer\n");
+        return 1;
+    }
+    const char *hello = "Hello there.";
+    size_t hello_len = strlen(hello);
+    indextts_audio *const no_audio = (indextts_audio *)&options;
+    indextts_audio *audio = no_audio;
+
+    /* NULL for every pointer argument. */
+    EXPECT(indextts_synthesize(NULL, hello, hello_len, NULL, &audio), INDEXTTS_NULL_ARGUMENT, "synth");
+    EXPECT(indextts_synthesize(synth, NULL, 5, NULL, &audio), INDEXTTS_NULL_ARGUMENT, "text");
+    EXPECT(indextts_synthesize(synth, hello, hello_len, NULL, NULL), INDEXTTS_NULL_ARGUMENT, "out");
+    EXPECT(indextts_synthesis_options_default(NULL, NULL), INDEXTTS_NULL_ARGUMENT, "synth");
+    indextts_synthesis_options call;
+    EXPECT(indextts_synthesis_options_default(synth, NULL), INDEXTTS_NULL_ARGUMENT, "options");
+    indextts_stream *stream = NULL;
+    EXPECT(indextts_stream_new(NULL, hello, hello_len, NULL, &stream), INDEXTTS_NULL_ARGUMENT, "synth");
+    EXPECT(indextts_stream_new(synth, NULL, 0, NULL, &stream), INDEXTTS_NULL_ARGUMENT, "text");
+    EXPECT(indextts_stream_new(synth, hello, hello_len, NULL, NULL), INDEXTTS_NULL_ARGUMENT, "out");
+    float buffer[256];
+    size_t written = 0;
+    EXPECT(indextts_stream_next(NULL, buffer, 256, &written), INDEXTTS_NULL_ARGUMENT, "stream");
+    int calls = 0;
+    EXPECT(indextts_synthesize_stream(NULL, hello, hello_len, NULL, cancel_at_once, &calls),
+           INDEXTTS_NULL_ARGUMENT, "synth");
+    EXPECT(indextts_synthesize_stream(synth, hello, hello_len, NULL, NULL, &calls),
+           INDEXTTS_NULL_ARGUMENT, "callback");
+    EXPECT(indextts_synthesize_stream(synth, NULL, 3, NULL, cancel_at_once, &calls),
+           INDEXTTS_NULL_ARGUMENT, "text");
+    indextts_cache_stats stats;
+    EXPECT(indextts_cache_stats_get(NULL, &stats), INDEXTTS_NULL_ARGUMENT, "synth");
+    EXPECT(indextts_cache_stats_get(synth, NULL), INDEXTTS_NULL_ARGUMENT, "out");
+    EXPECT(indextts_cache_clear(NULL), INDEXTTS_NULL_ARGUMENT, "synth");
+    EXPECT(indextts_audio_write_wav(NULL, "x.wav"), INDEXTTS_NULL_ARGUMENT, "audio");
+    if (indextts_audio_samples(NULL) != NULL || indextts_audio_len(NULL) != 0 ||
+        indextts_audio_sample_rate(NULL) != 0 || indextts_stream_sample_rate(NULL) != 0 ||
+        indextts_synthesizer_sample_rate(NULL) != 0) {
+        fprintf(stderr, "FAIL getters on NULL must give NULL or 0\n");
+        failures++;
+    }
+    /* _free(NULL) does nothing. */
+    indextts_audio_free(NULL);
+    indextts_stream_free(NULL);
+    indextts_synthesizer_free(NULL);
+
+    /* Text. */
+    EXPECT(indextts_synthesize(synth, "\xc3\x28 bad", 6, NULL, &audio), INDEXTTS_INVALID_UTF8, "UTF-8");
+    EXPECT(indextts_synthesize(synth, "", 0, NULL, &audio), INDEXTTS_EMPTY_TEXT, "empty");
+    EXPECT(indextts_synthesize(synth, " \n\t ", 4, NULL, &audio), INDEXTTS_EMPTY_TEXT, "whitespace");
+    size_t mega = 1000 * 1000;
+    char *big = malloc(mega);
+    for (size_t i = 0; i < mega; i++) big[i] = i % 6 == 5 ? ' ' : 'a';
+    EXPECT(indextts_synthesize(synth, big, mega, NULL, &audio), INDEXTTS_TEXT_TOO_LONG, "1000000 bytes");
+    EXPECT(indextts_stream_new(synth, big, mega, NULL, &stream), INDEXTTS_TEXT_TOO_LONG, "131072");
+    free(big);
+    /* A length that would run past any buffer: refused before a byte is read. */
+    EXPECT(indextts_synthesize(synth, hello, (size_t)-1, NULL, &audio), INDEXTTS_TEXT_TOO_LONG, "bytes");
+
+    /* Options. */
+    EXPECT(indextts_synthesis_options_default(synth, &call), INDEXTTS_OK, NULL);
+    call.length_scale = NAN;
+    EXPECT(indextts_synthesize(synth, hello, hello_len, &call, &audio), INDEXTTS_INVALID_OPTION, "length_scale");
+    indextts_synthesis_options_default(synth, &call);
+    call.noise_scale = -0.5f;
+    EXPECT(indextts_synthesize(synth, hello, hello_len, &call, &audio), INDEXTTS_INVALID_OPTION, "noise_scale");
+    indextts_synthesis_options_default(synth, &call);
+    call.noise_w = INFINITY;
+    EXPECT(indextts_stream_new(synth, hello, hello_len, &call, &stream), INDEXTTS_INVALID_OPTION, "noise_w");
+    indextts_synthesis_options_default(synth, &call);
+    call.length_scale = -1.0f;
+    EXPECT(indextts_synthesize_stream(synth, hello, hello_len, &call, cancel_at_once, &calls),
+           INDEXTTS_INVALID_OPTION, "length_scale");
+    indextts_synthesis_options_default(synth, &call);
+    call.speaker = "7";
+    EXPECT(indextts_synthesize(synth, hello, hello_len, &call, &audio), INDEXTTS_UNKNOWN_SPEAKER, "7");
+    call.speaker = "\xff";
+    EXPECT(indextts_synthesize(synth, hello, hello_len, &call, &audio), INDEXTTS_INVALID_UTF8, "speaker");
+    indextts_synthesis_options_default(synth, &call);
+    call.struct_size = 1u << 20;
+    EXPECT(indextts_synthesize(synth, hello, hello_len, &call, &audio), INDEXTTS_INVALID_ARGUMENT, "struct_size");
+    if (audio != no_audio) {
+        fprintf(stderr, "FAIL a failed call wrote its out-parameter\n");
+        failures++;
+    }
+    if (calls != 0) {
+        fprintf(stderr, "FAIL a refused call ran the callback\n");
+        failures++;
+    }
+
+    /* Streams: a buffer of size 0, a stream freed mid-synthesis, a callback that cancels. */
+    const char *paragraph =
+        "The old lighthouse keeper climbed the stairs each evening. He lit the lamp, wound the "
+        "clock, and watched the ships pass far out at sea. Nobody remembered when he had "
+        "arrived, and nobody could imagine the island without him.";
+    EXPECT(indextts_stream_new(synth, paragraph, strlen(paragraph), NULL, &stream), INDEXTTS_OK, NULL);
+    EXPECT(indextts_stream_next(stream, buffer, 0, &written), INDEXTTS_INVALID_ARGUMENT, "capacity");
+    EXPECT(indextts_stream_next(stream, NULL, 256, &written), INDEXTTS_NULL_ARGUMENT, "buffer");
+    EXPECT(indextts_stream_next(stream, buffer, 256, NULL), INDEXTTS_NULL_ARGUMENT, "written");
+    EXPECT(indextts_stream_next(stream, buffer, 256, &written), INDEXTTS_OK, NULL);
+    if (written == 0 || written > 256) {
+        fprintf(stderr, "FAIL stream_next wrote %zu samples into a buffer of 256\n", written);
+        failures++;
+    }
+    indextts_stream_free(stream); /* mid-synthesis: cancels */
+    calls = 0;
+    EXPECT(indextts_synthesize_stream(synth, paragraph, strlen(paragraph), NULL, cancel_at_once, &calls),
+           INDEXTTS_CANCELLED, "cancelled");
+    if (calls != 1) {
+        fprintf(stderr, "FAIL the callback ran %d times after cancelling\n", calls);
+        failures++;
+    }
+    /* A stream read to its end, then read again. */
+    EXPECT(indextts_stream_new(synth, hello, hello_len, NULL, &stream), INDEXTTS_OK, NULL);
+    indextts_status status;
+    while ((status = indextts_stream_next(stream, buffer, 256, &written)) == INDEXTTS_OK) {
+    }
+    EXPECT(status, INDEXTTS_STREAM_END, NULL);
+    EXPECT(indextts_stream_next(stream, buffer, 256, &written), INDEXTTS_STREAM_END, NULL);
+    indextts_stream_free(stream);
+
+    /* Writing a WAV where no file can be. */
+    EXPECT(indextts_synthesize(synth, hello, hello_len, NULL, &audio), INDEXTTS_OK, NULL);
+    EXPECT(indextts_audio_write_wav(audio, "/nonexistent/dir/out.wav"), INDEXTTS_IO, "/nonexistent/dir");
+    EXPECT(indextts_audio_write_wav(audio, NULL), INDEXTTS_NULL_ARGUMENT, "path");
+
+    /* Status names, and a success clears the last error. */
+    EXPECT(indextts_cache_stats_get(synth, &stats), INDEXTTS_OK, NULL);
+    if (strcmp(indextts_status_str(INDEXTTS_INVALID_UTF8), "invalid UTF-8") != 0 ||
+        strcmp(indextts_status_str(9999), "unknown status") != 0 || indextts_last_error()[0] != '\0') {
+        fprintf(stderr, "FAIL status names or last error after success\n");
+        failures++;
+    }
+
+    /* After all of that, the host and the synthesizer still work. */
+    int failed = check_speech("after bad input", hello, indextts_audio_samples(audio),
+                              indextts_audio_len(audio), indextts_audio_sample_rate(audio));
+    indextts_audio_free(audio);
+    indextts_synthesizer_free(synth);
+    printf("bad input: %d failures\n", failures + failed);
+    return failures + failed ? 1 : 0;
+}
