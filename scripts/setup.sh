@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh               system packages + pinned assets (ONNX Runtime, espeak-ng, the default voice)
 #   scripts/setup.sh --reference   ... + what the tests need: the pinned piper-tts venv they
-#                                  compare against, and redis-server
+#                                  compare against, redis-server, and the C ABI's hosts'
+#                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind)
 #
 # Everything fetched is pinned by version and sha256 (models/manifest.json,
 # scripts/piper-requirements.txt); nothing is downloaded at run time.
@@ -25,7 +26,13 @@ command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
 # The Redis cache level's tests run against a real server.
-if [ "$reference" = 1 ]; then command -v redis-server >/dev/null 2>&1 || missing+=(redis-server); fi
+if [ "$reference" = 1 ]; then
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v c++ >/dev/null 2>&1 || missing+=(g++)
+  command -v go >/dev/null 2>&1 || missing+=(golang-go)
+  command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+  command -v make >/dev/null 2>&1 || missing+=(make)
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -10,3 +10,5 @@ cargo bench --locked --bench synthesis -- --test >/dev/null
 cargo bench --locked --bench stream_vs_piper -- --quick >/dev/null
 cargo bench --locked --bench cache_traffic -- --quick >/dev/null
 cargo test --locked --features redis "$@"
+# The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
+scripts/test_hosts.sh

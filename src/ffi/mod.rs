@@ -422,3 +422,114 @@ fn status_text(status: indextts_status) -> &'static CStr {
 pub extern "C" fn indextts_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: indextts_last_error never returns NULL and its string lives until the next call.
+        unsafe { CStr::from_ptr(indextts_last_error()) }
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status_and_a_message() {
+        let status = ffi_boundary!({
+            if last_error().is_empty() {
+                panic!("a bug on purpose");
+            }
+            Ok(INDEXTTS_OK)
+        });
+        assert_eq!(status, INDEXTTS_PANIC);
+        assert_eq!(last_error(), "panic inside indextts: a bug on purpose");
+        // Infallible bodies fall back to their default.
+        let value: u32 = ffi_boundary!(7, { panic!("again") });
+        assert_eq!(value, 7);
+        // A success clears the message.
+        assert_eq!(ffi_boundary!({ Ok(INDEXTTS_OK) }), INDEXTTS_OK);
+        assert_eq!(last_error(), "");
+    }
+
+    #[test]
+    fn every_status_has_a_name_and_unknown_numbers_are_safe() {
+        for (i, status) in STATUSES.iter().enumerate() {
+            assert_eq!(*status as i32, i as i32, "statuses are numbered in order");
+            assert_eq!(status_from_i32(i as i32), Some(*status));
+            // SAFETY: a static NUL-terminated string.
+            let name = unsafe { CStr::from_ptr(indextts_status_str(i as i32)) };
+            assert!(!name.to_bytes().is_empty());
+            assert_ne!(name.to_bytes(), b"unknown status");
+        }
+        for bad in [-1, 26, i32::MAX, i32::MIN] {
+            // SAFETY: as above.
+            let name = unsafe { CStr::from_ptr(indextts_status_str(bad)) };
+            assert_eq!(name.to_bytes(), b"unknown status");
+        }
+    }
+
+    #[test]
+    fn text_is_checked_before_it_is_read() {
+        let bytes = b"caf\xe9";
+        // SAFETY: valid pointers and lengths, or NULL / an over-long length that must not be read.
+        unsafe {
+            assert_eq!(text_arg(bytes.as_ptr().cast(), 3).ok(), Some("caf"));
+            let utf8 = text_arg(bytes.as_ptr().cast(), 4).err().map(|f| f.status);
+            assert_eq!(utf8, Some(INDEXTTS_INVALID_UTF8));
+            let null = text_arg(std::ptr::null(), 4).err().map(|f| f.status);
+            assert_eq!(null, Some(INDEXTTS_NULL_ARGUMENT));
+            let long = text_arg(bytes.as_ptr().cast(), usize::MAX)
+                .err()
+                .map(|f| f.status);
+            assert_eq!(long, Some(INDEXTTS_TEXT_TOO_LONG));
+        }
+    }
+
+    #[test]
+    fn versioned_structs_take_their_own_size_and_refuse_others() {
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        struct Grown {
+            struct_size: u32,
+            old: u32,
+            new: u64,
+        }
+        let default = Grown {
+            struct_size: 16,
+            old: 1,
+            new: 2,
+        };
+        // An older host knows only the first 8 bytes: the new field keeps its default.
+        let old_host = Grown {
+            struct_size: 8,
+            old: 5,
+            new: 99,
+        };
+        // SAFETY: pointers to live structs of at least struct_size bytes.
+        unsafe {
+            let read = versioned(&old_host, default, "grown", 8).ok();
+            assert_eq!(read.map(|g| (g.old, g.new)), Some((5, 2)));
+            let too_small = Grown {
+                struct_size: 4,
+                ..old_host
+            };
+            let status = versioned(&too_small, default, "grown", 8)
+                .err()
+                .map(|f| f.status);
+            assert_eq!(status, Some(INDEXTTS_INVALID_ARGUMENT));
+            let too_big = Grown {
+                struct_size: 1 << 20,
+                ..old_host
+            };
+            let status = versioned(&too_big, default, "grown", 8)
+                .err()
+                .map(|f| f.status);
+            assert_eq!(status, Some(INDEXTTS_INVALID_ARGUMENT));
+            assert_eq!(
+                versioned(std::ptr::null(), default, "grown", 8).ok(),
+                Some(default)
+            );
+        }
+    }
+}

@@ -1,0 +1,3 @@
+module indextts.dev/indextts
+
+go 1.19

@@ -1,0 +1,123 @@
+package indextts
+
+/*
+#include <stdlib.h>
+#include "indextts.h"
+*/
+import "C"
+
+import (
+	"context"
+	"io"
+	"runtime"
+	"unsafe"
+)
+
+// PullStream reads one text's audio as it is made, into the caller's buffers. Use it from one
+// goroutine at a time; Close cancels a synthesis still running.
+type PullStream struct {
+	ptr        *C.indextts_stream
+	SampleRate int
+}
+
+// NewPullStream starts speaking text. opts may be nil.
+func (s *Synthesizer) NewPullStream(text string, opts *SynthesisOptions) (*PullStream, error) {
+	var strs cStrings
+	defer strs.free()
+	raw, err := s.options(opts, &strs)
+	if err != nil {
+		return nil, err
+	}
+	ctext := C.CString(text)
+	strs = append(strs, unsafe.Pointer(ctext))
+	var ptr *C.indextts_stream
+	if _, err := call(func() C.enum_indextts_status {
+		return C.indextts_stream_new(s.ptr, ctext, C.size_t(len(text)), raw, &ptr)
+	}); err != nil {
+		return nil, err
+	}
+	runtime.KeepAlive(s)
+	p := &PullStream{ptr: ptr, SampleRate: int(C.indextts_stream_sample_rate(ptr))}
+	runtime.SetFinalizer(p, (*PullStream).Close)
+	return p, nil
+}
+
+// Next copies the next samples into buf and returns how many; io.EOF after the last one.
+// It blocks until audio is ready.
+func (p *PullStream) Next(buf []float32) (int, error) {
+	if len(buf) == 0 {
+		return 0, &Error{Status: StatusInvalidArgument, Message: "buffer of length 0"}
+	}
+	var written C.size_t
+	status, err := call(func() C.enum_indextts_status {
+		return C.indextts_stream_next(p.ptr, (*C.float)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)), &written)
+	})
+	runtime.KeepAlive(p)
+	if err != nil {
+		return 0, err
+	}
+	if status == statusStreamEnd {
+		return 0, io.EOF
+	}
+	return int(written), nil
+}
+
+// Close frees the stream, cancelling it if it is still running.
+func (p *PullStream) Close() {
+	if p.ptr != nil {
+		C.indextts_stream_free(p.ptr)
+		p.ptr = nil
+		runtime.SetFinalizer(p, nil)
+	}
+}
+
+// Stream speaks text in the background and sends chunks of samples on a channel as they are
+// made. Cancelling ctx stops the synthesis; the channel is then closed and Err tells why.
+type Stream struct {
+	chunks     chan []float32
+	err        error
+	SampleRate int
+}
+
+// Chunks is closed after the last chunk, or when the stream fails or is cancelled.
+func (st *Stream) Chunks() <-chan []float32 { return st.chunks }
+
+// Err is why the stream ended early (nil if all audio came); valid once Chunks is closed.
+func (st *Stream) Err() error { return st.err }
+
+// Stream starts speaking text; read Chunks until it is closed, then check Err.
+func (s *Synthesizer) Stream(ctx context.Context, text string, opts *SynthesisOptions) (*Stream, error) {
+	pull, err := s.NewPullStream(text, opts)
+	if err != nil {
+		return nil, err
+	}
+	st := &Stream{chunks: make(chan []float32, 4), SampleRate: pull.SampleRate}
+	go func() {
+		defer close(st.chunks)
+		defer pull.Close()
+		buf := make([]float32, 4096)
+		for {
+			if err := ctx.Err(); err != nil {
+				st.err = err
+				return
+			}
+			n, err := pull.Next(buf)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				st.err = err
+				return
+			}
+			chunk := make([]float32, n)
+			copy(chunk, buf[:n])
+			select {
+			case st.chunks <- chunk:
+			case <-ctx.Done():
+				st.err = ctx.Err()
+				return
+			}
+		}
+	}()
+	return st, nil
+}
