@@ -9,6 +9,6 @@ scripts/setup.sh --reference
 cargo bench --locked --bench synthesis -- --test >/dev/null
 cargo bench --locked --bench stream_vs_piper -- --quick >/dev/null
 cargo bench --locked --bench cache_traffic -- --quick >/dev/null
-cargo test --locked --features redis "$@"
+cargo test --locked --features redis,server "$@"
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
 scripts/test_hosts.sh

@@ -40,12 +40,16 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+#[cfg(feature = "async")]
+mod async_stream;
 mod audio;
 pub(crate) mod cache;
 mod error;
 mod ffi;
 pub mod frontend;
 pub mod model;
+#[cfg(feature = "server")]
+pub mod server;
 mod stream;
 mod synthesizer;
 #[doc(hidden)]
@@ -53,6 +57,8 @@ pub mod testkit;
 mod vocoder;
 pub mod voice;
 
+#[cfg(feature = "async")]
+pub use async_stream::AsyncAudioStream;
 pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
 pub use cache::{decode_entry, CacheStats, EntryError, LevelStats, CACHE_FORMAT_VERSION};
 pub use error::{Error, Result};

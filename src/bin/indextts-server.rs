@@ -1,0 +1,64 @@
+//! The HTTP server: speech streamed while it is made.
+//!
+//!   cargo run --release --features server --bin indextts-server
+//!   # then open http://127.0.0.1:8080/ or:
+//!   curl -N http://127.0.0.1:8080/v1/audio/speech -H 'content-type: application/json' \
+//!        -d '{"input": "Hello from the server.", "response_format": "wav"}' > hello.wav
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use indextts::server::{serve, App, ServerConfig};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let config = ServerConfig::parse();
+    let listener = match tokio::net::TcpListener::bind(config.bind).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("indextts-server: cannot listen on {}: {e}", config.bind);
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match tokio::task::spawn_blocking(move || App::new(config)).await {
+        Ok(Ok(app)) => app,
+        Ok(Err(e)) => {
+            eprintln!("indextts-server: {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("indextts-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        // Scripts read the address from this line (the port may have been 0).
+        Ok(addr) => println!("indextts-server listening on http://{addr}"),
+        Err(e) => eprintln!("indextts-server: {e}"),
+    }
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async {
+                match term.as_mut() {
+                    Some(term) => { term.recv().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => {}
+        }
+    };
+    match serve(listener, app, shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("indextts-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! Background synthesis tasks: `POST /synthesize` makes one, `/status`, `/stream` and `/events`
+//! read it. The store is bounded, and finished tasks expire after a TTL.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::watch;
+
+/// Where a task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    /// Waiting for a worker.
+    Queued,
+    /// Synthesizing.
+    Running,
+    /// All audio is ready.
+    Done,
+    /// Synthesis failed; see `error`.
+    Failed,
+}
+
+impl TaskState {
+    /// Whether the task will not change again.
+    pub fn is_final(self) -> bool {
+        matches!(self, TaskState::Done | TaskState::Failed)
+    }
+}
+
+/// A task's public status (the JSON of `/status/{id}` and of each `/events/{id}` event).
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskStatus {
+    /// The task's id.
+    pub task_id: String,
+    /// Where it is.
+    pub state: TaskState,
+    /// Sentences done and in all.
+    pub progress: Progress,
+    /// Seconds of audio made so far.
+    pub audio_seconds: f64,
+    /// What went wrong, for a failed task.
+    pub error: Option<String>,
+}
+
+/// Sentences done out of the text's total (0 until it is known).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Progress {
+    /// Sentences whose audio is complete.
+    pub sentences_done: usize,
+    /// Sentences in the text.
+    pub sentences_total: usize,
+}
+
+/// One task's audio and progress, shared by its worker and its readers.
+#[derive(Debug)]
+pub struct Task {
+    /// Its id.
+    pub id: String,
+    inner: Mutex<TaskInner>,
+    changed: watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+struct TaskInner {
+    state: TaskState,
+    sentences_done: usize,
+    sentences_total: usize,
+    error: Option<String>,
+    samples: Vec<i16>,
+    sample_rate: u32,
+    finished: Option<Instant>,
+}
+
+impl Task {
+    fn lock(&self) -> MutexGuard<'_, TaskInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Change the task, then wake its readers.
+    fn update(&self, f: impl FnOnce(&mut TaskInner)) {
+        f(&mut self.lock());
+        self.changed.send_modify(|version| *version += 1);
+    }
+
+    /// The task is running, with `sentences_total` sentences.
+    pub fn start(&self, sentences_total: usize) {
+        self.update(|t| {
+            t.state = TaskState::Running;
+            t.sentences_total = sentences_total;
+        });
+    }
+
+    /// More audio; `sentence_end` if it completes a sentence.
+    pub fn push(&self, samples: &[f32], sentence_end: bool) {
+        self.update(|t| {
+            t.samples
+                .extend(samples.iter().map(|&s| crate::sample_to_i16(s)));
+            t.sentences_done += usize::from(sentence_end);
+        });
+    }
+
+    /// The task ended: done, or failed with `error`.
+    pub fn finish(&self, error: Option<String>) {
+        self.update(|t| {
+            t.state = if error.is_some() {
+                TaskState::Failed
+            } else {
+                TaskState::Done
+            };
+            t.error = error;
+            t.finished = Some(Instant::now());
+        });
+    }
+
+    /// Its status now.
+    pub fn status(&self) -> TaskStatus {
+        let t = self.lock();
+        TaskStatus {
+            task_id: self.id.clone(),
+            state: t.state,
+            progress: Progress {
+                sentences_done: t.sentences_done,
+                sentences_total: t.sentences_total,
+            },
+            audio_seconds: t.samples.len() as f64 / f64::from(t.sample_rate.max(1)),
+            error: t.error.clone(),
+        }
+    }
+
+    /// 16-bit samples from `from` on, and whether the task has ended.
+    pub fn samples_from(&self, from: usize) -> (Vec<i16>, bool) {
+        let t = self.lock();
+        let tail = t.samples.get(from..).unwrap_or_default().to_vec();
+        (tail, t.state.is_final())
+    }
+
+    /// The task's sample rate.
+    pub fn sample_rate(&self) -> u32 {
+        self.lock().sample_rate
+    }
+
+    /// A receiver that wakes on every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn expired(&self, ttl: Duration, now: Instant) -> bool {
+        self.lock()
+            .finished
+            .is_some_and(|at| now.duration_since(at) >= ttl)
+    }
+
+    fn finished_at(&self) -> Option<Instant> {
+        self.lock().finished
+    }
+}
+
+/// The store is full of unfinished tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreFull;
+
+/// All tasks, bounded in number; finished ones expire after `ttl`.
+#[derive(Debug)]
+pub struct TaskStore {
+    tasks: Mutex<HashMap<String, Arc<Task>>>,
+    max_tasks: usize,
+    ttl: Duration,
+    next_id: AtomicU64,
+    /// Random per process, so ids do not repeat across restarts.
+    salt: u64,
+}
+
+impl TaskStore {
+    /// At most `max_tasks` tasks; finished ones kept for `ttl`.
+    pub fn new(max_tasks: usize, ttl: Duration) -> TaskStore {
+        let salt = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id());
+        TaskStore {
+            tasks: Mutex::new(HashMap::new()),
+            max_tasks: max_tasks.max(1),
+            ttl,
+            next_id: AtomicU64::new(1),
+            salt,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Arc<Task>>> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new queued task for audio at `sample_rate`; when the store is full, the oldest
+    /// finished task makes room, and if none has finished, `StoreFull`.
+    pub fn create(&self, sample_rate: u32) -> Result<Arc<Task>, StoreFull> {
+        let mut tasks = self.lock();
+        if tasks.len() >= self.max_tasks {
+            let oldest = tasks
+                .values()
+                .filter_map(|t| t.finished_at().map(|at| (at, t.id.clone())))
+                .min();
+            match oldest {
+                Some((_, id)) => {
+                    tasks.remove(&id);
+                }
+                None => return Err(StoreFull),
+            }
+        }
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = blake3::hash(&[self.salt.to_le_bytes(), n.to_le_bytes()].concat()).to_hex()[..16]
+            .to_string();
+        let task = Arc::new(Task {
+            id: id.clone(),
+            inner: Mutex::new(TaskInner {
+                state: TaskState::Queued,
+                sentences_done: 0,
+                sentences_total: 0,
+                error: None,
+                samples: Vec::new(),
+                sample_rate,
+                finished: None,
+            }),
+            changed: watch::channel(0).0,
+        });
+        tasks.insert(id, Arc::clone(&task));
+        Ok(task)
+    }
+
+    /// The task with `id`, if it exists and has not expired.
+    pub fn get(&self, id: &str) -> Option<Arc<Task>> {
+        self.lock().get(id).cloned()
+    }
+
+    /// Forget `id` (a task that could not be queued).
+    pub fn remove(&self, id: &str) {
+        self.lock().remove(id);
+    }
+
+    /// Drop finished tasks older than the TTL; returns how many remain.
+    pub fn expire(&self) -> usize {
+        let now = Instant::now();
+        let mut tasks = self.lock();
+        tasks.retain(|_, t| !t.expired(self.ttl, now));
+        tasks.len()
+    }
+
+    /// Tasks held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no task is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_bounded_and_finished_tasks_expire() {
+        let store = TaskStore::new(2, Duration::from_millis(0));
+        let a = store.create(22_050).unwrap();
+        let b = store.create(22_050).unwrap();
+        assert_ne!(a.id, b.id);
+        assert_eq!(store.create(22_050).err(), Some(StoreFull));
+        a.push(&[0.5, -0.5], true);
+        a.finish(None);
+        // A finished task makes room for a new one.
+        let c = store.create(22_050).unwrap();
+        assert!(store.get(&a.id).is_none());
+        assert!(store.get(&c.id).is_some());
+        b.finish(Some("failed".into()));
+        assert_eq!(store.expire(), 1);
+        assert_eq!(b.status().state, TaskState::Failed);
+    }
+
+    #[test]
+    fn readers_see_audio_as_it_comes() {
+        let store = TaskStore::new(4, Duration::from_secs(60));
+        let task = store.create(16_000).unwrap();
+        let changes = task.subscribe();
+        task.start(2);
+        task.push(&[0.25; 4], false);
+        assert!(changes.has_changed().unwrap());
+        let (samples, done) = task.samples_from(0);
+        assert_eq!((samples.len(), done), (4, false));
+        task.push(&[0.25; 4], true);
+        task.finish(None);
+        let (samples, done) = task.samples_from(4);
+        assert_eq!((samples.len(), done), (4, true));
+        let status = task.status();
+        assert_eq!(status.progress.sentences_done, 1);
+        assert_eq!(status.progress.sentences_total, 2);
+        assert_eq!(status.state, TaskState::Done);
+    }
+}

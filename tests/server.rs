@@ -1,0 +1,442 @@
+//! `indextts-server` on a loopback port, with the real voice: every endpoint, real audio
+//! checked, bad requests, limits, a client that disconnects, and SIGTERM.
+#![cfg(feature = "server")]
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use common::{corpus_lines, corpus_text, word_count};
+use indextts::server::{serve, App, ServerConfig};
+use serde_json::{json, Value};
+
+/// A server on 127.0.0.1 with `flags`; stops when the returned sender is dropped.
+struct Server {
+    base: String,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn start(flags: &[&str]) -> Server {
+    let mut args = vec!["indextts-server", "--bind", "127.0.0.1:0", "--threads", "2"];
+    args.extend_from_slice(flags);
+    let config = ServerConfig::parse_from(args);
+    let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app: Arc<App> = tokio::task::spawn_blocking(move || App::new(config))
+        .await
+        .unwrap()
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    Server { base, _stop: stop }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// 16-bit samples of a streamed WAV (its header declares an unbounded length).
+fn wav_samples(bytes: &[u8]) -> Vec<f32> {
+    assert_eq!(&bytes[..4], b"RIFF", "not a WAV");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let data = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
+    assert_eq!(
+        u32::from_le_bytes(bytes[24..28].try_into().unwrap()),
+        22_050
+    );
+    pcm_samples(&bytes[data..])
+}
+
+fn pcm_samples(bytes: &[u8]) -> Vec<f32> {
+    assert_eq!(bytes.len() % 2, 0);
+    bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
+/// Plausible speech for `text`: duration within 0.4x..2.5x of words / 2.7 per second, RMS
+/// above 0.02, peak below full scale.
+fn check_speech(text: &str, samples: &[f32]) {
+    let seconds = samples.len() as f64 / 22_050.0;
+    let expected = word_count(text) as f64 / 2.7;
+    let rms =
+        (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    let peak = samples.iter().fold(0.0f32, |m, &s| m.max(s.abs()));
+    println!("{seconds:.2} s (expected ~{expected:.2} s), rms {rms:.3}, peak {peak:.3}");
+    assert!(
+        seconds >= 0.4 * expected && seconds <= 2.5 * expected,
+        "{seconds:.2} s for {expected:.2} s expected"
+    );
+    assert!(rms > 0.02, "RMS {rms}");
+    assert!(peak <= 1.0);
+}
+
+async fn speech(base: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{base}/v1/audio/speech"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn metric(base: &str, name: &str) -> f64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_streams_real_audio_as_wav_and_pcm() {
+    let server = start(&[]).await;
+    let text = corpus_text("en_paragraph.txt");
+    let started = Instant::now();
+    let mut response = speech(&server.base, json!({"model": "tts-1", "input": text})).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "audio/wav");
+    assert!(
+        response.content_length().is_none(),
+        "the body must be chunked"
+    );
+    let mut wav = Vec::new();
+    let mut chunks = 0;
+    let mut first = None;
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        first.get_or_insert_with(|| started.elapsed());
+        wav.extend_from_slice(&chunk);
+        chunks += 1;
+    }
+    let total = started.elapsed();
+    println!("{chunks} chunks; first after {first:?}, all after {total:?}");
+    assert!(
+        chunks > 3,
+        "the paragraph came in {chunks} chunks: not streamed"
+    );
+    let samples = wav_samples(&wav);
+    check_speech(&text, &samples);
+
+    // The same text as raw PCM: the same samples (each sentence seeds its own draws).
+    let pcm = speech(
+        &server.base,
+        json!({"input": text, "response_format": "pcm"}),
+    )
+    .await;
+    assert_eq!(pcm.status(), 200);
+    assert_eq!(pcm.headers()["x-sample-rate"], "22050");
+    let pcm = pcm.bytes().await.unwrap();
+    assert_eq!(pcm_samples(&pcm), samples);
+
+    // Faster speech is shorter.
+    let fast = speech(&server.base, json!({"input": text, "speed": 1.5})).await;
+    let fast = wav_samples(&fast.bytes().await.unwrap());
+    let ratio = fast.len() as f64 / samples.len() as f64;
+    println!("speed 1.5: {ratio:.2} of the length");
+    assert!(
+        ratio > 0.55 && ratio < 0.8,
+        "speed 1.5 gave {ratio:.2} of the length"
+    );
+
+    assert_eq!(
+        metric(&server.base, "indextts_streams_completed_total").await,
+        3.0
+    );
+    assert_eq!(
+        metric(&server.base, "indextts_time_to_first_audio_seconds_count").await,
+        3.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_json_errors() {
+    let server = start(&["--max-text-bytes", "2000"]).await;
+    let base = &server.base;
+    let raw = |body: &'static str| {
+        client()
+            .post(format!("{base}/v1/audio/speech"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(reqwest::Response, u16, &str)> = vec![
+        (raw("{not json").await.unwrap(), 400, "invalid_request"),
+        (
+            raw(r#"{"inpt": "x"}"#).await.unwrap(),
+            422,
+            "invalid_request",
+        ),
+        (speech(base, json!({"input": ""})).await, 400, "empty_text"),
+        (
+            speech(base, json!({"input": " \n\t"})).await,
+            400,
+            "empty_text",
+        ),
+        (
+            speech(base, json!({"input": "a ".repeat(1001)})).await,
+            413,
+            "text_too_long",
+        ),
+        (
+            speech(base, json!({"input": "Hi.", "voice": "alloy"})).await,
+            400,
+            "unknown_voice",
+        ),
+        (
+            speech(base, json!({"input": "Hi.", "speed": 0})).await,
+            400,
+            "invalid_speed",
+        ),
+        (
+            speech(base, json!({"input": "Hi.", "speed": 9})).await,
+            400,
+            "invalid_speed",
+        ),
+        (
+            speech(base, json!({"input": "Hi.", "response_format": "mp3"})).await,
+            400,
+            "unsupported_format",
+        ),
+        (
+            client()
+                .get(format!("{base}/status/nope"))
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "unknown_task",
+        ),
+        (
+            client()
+                .get(format!("{base}/stream/nope"))
+                .send()
+                .await
+                .unwrap(),
+            404,
+            "unknown_task",
+        ),
+        (
+            client()
+                .post(format!("{base}/synthesize"))
+                .json(&json!({"text": ""}))
+                .send()
+                .await
+                .unwrap(),
+            400,
+            "empty_text",
+        ),
+    ];
+    for (response, status, code) in cases {
+        assert_eq!(response.status().as_u16(), status, "expected {code}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{body}");
+        assert!(!body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    let health: Value = client()
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    assert!(metric(base, "indextts_http_errors_total").await >= 12.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_report_progress_and_stream_to_late_listeners() {
+    let server = start(&[]).await;
+    let base = &server.base;
+    let text = corpus_text("en_paragraph.txt");
+    let created = client()
+        .post(format!("{base}/synthesize"))
+        .json(&json!({"text": text, "priority": "high"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 202);
+    let created: Value = created.json().await.unwrap();
+    let id = created["task_id"].as_str().unwrap().to_owned();
+
+    // Attached while the task runs: what is done, then the rest as it comes.
+    let early = tokio::spawn({
+        let url = format!("{base}/stream/{id}");
+        async move {
+            client()
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .bytes()
+                .await
+                .unwrap()
+        }
+    });
+    // The events end with the final status.
+    let events = client()
+        .get(format!("{base}/events/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let statuses: Vec<Value> = events
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let last = statuses.last().unwrap();
+    println!("{} status events; last {last}", statuses.len());
+    assert_eq!(last["state"], "done");
+    let total = last["progress"]["sentences_total"].as_u64().unwrap();
+    assert!(total >= 4);
+    assert_eq!(last["progress"]["sentences_done"].as_u64().unwrap(), total);
+
+    let status: Value = client()
+        .get(format!("{base}/status/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "done");
+    let late = client()
+        .get(format!("{base}/stream/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let early = early.await.unwrap();
+    assert_eq!(
+        early, late,
+        "a listener during the task and one after it got different audio"
+    );
+    let samples = wav_samples(&late);
+    check_speech(&text, &samples);
+    let seconds = status["audio_seconds"].as_f64().unwrap();
+    assert!((seconds - samples.len() as f64 / 22_050.0).abs() < 1e-3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_cancels_its_synthesis() {
+    let server = start(&["--workers", "1"]).await;
+    let story = corpus_text("en_long.txt");
+    let mut response = speech(&server.base, json!({"input": story})).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.chunk().await.unwrap().is_some());
+    drop(response);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while metric(&server.base, "indextts_streams_cancelled_total").await < 1.0 {
+        assert!(Instant::now() < deadline, "the synthesis was not cancelled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Its worker is free again: the one worker takes the next request at once.
+    assert_eq!(
+        metric(&server.base, "indextts_syntheses_running").await,
+        0.0
+    );
+    let next = speech(&server.base, json!({"input": "Still here."})).await;
+    assert_eq!(next.status(), 200);
+    check_speech("Still here.", &wav_samples(&next.bytes().await.unwrap()));
+    assert_eq!(
+        metric(&server.base, "indextts_streams_completed_total").await,
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_503_and_a_fast_client_is_429() {
+    let server = start(&[
+        "--workers",
+        "1",
+        "--queue-size",
+        "0",
+        "--rate-per-second",
+        "1",
+        "--rate-burst",
+        "2",
+    ])
+    .await;
+    let story = corpus_text("en_long.txt");
+    let mut busy = speech(&server.base, json!({"input": story})).await;
+    assert_eq!(busy.status(), 200);
+    assert!(busy.chunk().await.unwrap().is_some());
+    let refused = speech(&server.base, json!({"input": "Hello."})).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "busy");
+    let task = client()
+        .post(format!("{}/synthesize", server.base))
+        .json(&json!({"text": "Hello."}))
+        .send()
+        .await
+        .unwrap();
+    // Over the burst of 2: the rate limit answers before the queue does.
+    assert_eq!(task.status(), 429);
+    assert!(task.headers().contains_key("retry-after"));
+    drop(busy);
+}
+
+/// The binary itself: SIGTERM stops new connections, lets the in-flight stream finish, exits 0.
+#[test]
+fn sigterm_lets_in_flight_streams_finish_then_exits_cleanly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_indextts-server"))
+        .args(["--bind", "127.0.0.1:0", "--threads", "2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let text = corpus_lines("en_sentences.txt").join(" ");
+        let mut response = speech(&base, json!({"input": text})).await;
+        assert_eq!(response.status(), 200);
+        let mut wav = response.chunk().await.unwrap().unwrap().to_vec();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        // No new connections...
+        let refused = client().get(format!("{base}/health")).send().await;
+        assert!(
+            refused.is_err(),
+            "a new connection was accepted after SIGTERM"
+        );
+        // ...but the stream in flight runs to its end.
+        while let Some(chunk) = response.chunk().await.unwrap() {
+            wav.extend_from_slice(&chunk);
+        }
+        check_speech(&text, &wav_samples(&wav));
+    });
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
