@@ -3,8 +3,9 @@
 #
 #   scripts/setup.sh               system packages + pinned assets (ONNX Runtime, espeak-ng, the default voice)
 #   scripts/setup.sh --reference   ... + what the tests need: the pinned piper-tts venv they
-#                                  compare against, redis-server, and the C ABI's hosts'
-#                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind)
+#                                  compare against, redis-server, the C ABI's hosts'
+#                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind),
+#                                  and Chromium + Node for the web player's test
 #
 # Everything fetched is pinned by version and sha256 (models/manifest.json,
 # scripts/piper-requirements.txt); nothing is downloaded at run time.
@@ -32,6 +33,9 @@ if [ "$reference" = 1 ]; then
   command -v go >/dev/null 2>&1 || missing+=(golang-go)
   command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
   command -v make >/dev/null 2>&1 || missing+=(make)
+  # The web player's test: Debian's Chromium, driven by playwright-core from npm.
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}" >&2

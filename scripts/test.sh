@@ -12,3 +12,6 @@ cargo bench --locked --bench cache_traffic -- --quick >/dev/null
 cargo test --locked --features redis,server "$@"
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
 scripts/test_hosts.sh
+# The server: its web player in headless Chromium, then 16 clients for 60 s on loopback.
+scripts/test_web.sh
+cargo bench --locked --features server --bench server_load
