@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "async")]
 mod async_stream;
@@ -63,6 +64,7 @@ pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
 pub use cache::{decode_entry, CacheStats, EntryError, LevelStats, CACHE_FORMAT_VERSION};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
+pub use model::MAX_SENTENCE_FRAMES;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{
     assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES,

@@ -55,6 +55,10 @@ struct Args {
     /// ONNX Runtime shared library (default: $ORT_DYLIB_PATH, then the fetched copy).
     #[arg(long)]
     ort_library: Option<PathBuf>,
+    /// Run the voice's whole graph, unsplit (for a voice whose graph cannot be split into
+    /// acoustic model and vocoder; such a voice has no cache and no frames).
+    #[arg(long)]
+    whole_graph: bool,
     /// Print load time, time to first audio and real-time factor (and debug logs) to standard error.
     #[arg(short, long)]
     verbose: bool,
@@ -95,7 +99,7 @@ fn run(args: &Args) -> Result<(), String> {
         }
     };
     let started = Instant::now();
-    let mut builder = Synthesizer::builder();
+    let mut builder = Synthesizer::builder().graph_split(!args.whole_graph);
     if let Some(voice) = &args.voice {
         builder = builder.voice(voice);
     }

@@ -141,36 +141,39 @@ impl PiperModel {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
+        super::check::check_model(&model).map_err(|reason| Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         let takes_sid = validate(&model, path, config_path, config)?;
 
-        let split_result = if split {
-            split_vits(&model)
+        if split {
+            // A graph that cannot be cut cleanly is refused, not guessed at: the caller may
+            // choose to run it whole.
+            let parts = split_vits(&model).map_err(|why| Error::ModelFormat {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "cannot split the graph into acoustic model and vocoder: {why} (load it \
+                     with graph_split(false) to run it whole)"
+                ),
+            })?;
+            Self::load_split(env, path, parts, takes_sid, counts, fingerprint)
         } else {
-            Err(super::split::NoSplit("disabled by the builder".into()))
-        };
-        match split_result {
-            Ok(parts) => Self::load_split(env, path, parts, takes_sid, counts, fingerprint),
-            Err(why) => {
-                tracing::warn!(
-                    model = %path.display(),
-                    "running the whole VITS graph, without the acoustic/vocoder split: {why}"
-                );
-                let pool = sessions(
-                    env,
-                    &bytes,
-                    counts.acoustic,
-                    counts.threads,
-                    "loading the voice model",
-                )?;
-                Ok(PiperModel {
-                    graphs: Graphs::Whole(pool),
-                    fingerprint,
-                    takes_sid,
-                    samples_per_frame: 0,
-                    frame_channels: 0,
-                    path: path.to_path_buf(),
-                })
-            }
+            let pool = sessions(
+                env,
+                &bytes,
+                counts.acoustic,
+                counts.threads,
+                "loading the voice model",
+            )?;
+            Ok(PiperModel {
+                graphs: Graphs::Whole(pool),
+                fingerprint,
+                takes_sid,
+                samples_per_frame: 0,
+                frame_channels: 0,
+                path: path.to_path_buf(),
+            })
         }
     }
 
@@ -326,6 +329,7 @@ impl PiperModel {
                         .map_err(|e| Error::runtime("running the acoustic model", e))?;
                     frames_of(&outputs[0], "frames")
                 })?;
+                super::check_frames(frames.ncols(), ids.len())?;
                 check_finite(frames.iter().copied(), "frames")?;
                 Ok(frames)
             }
@@ -419,6 +423,7 @@ impl PiperModel {
                 reason: format!("outputs disagree on frames: {frame_axes:?}"),
             });
         }
+        super::check_frames(frames, ids.len())?;
         for (name, a) in &inputs {
             check_finite(a.iter().copied(), name)?;
         }
