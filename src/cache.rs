@@ -239,6 +239,9 @@ pub enum EntryError {
     SampleRate(u32),
     /// The samples do not match their checksum.
     Checksum,
+    /// A sample is not finite audio in [-1, 1] (the checksum is no signature: an entry from a
+    /// shared directory or Redis is checked like any input).
+    NotAudio,
 }
 
 /// Read a disk entry written by [`encode_entry`], checking everything; never panics on any input.
@@ -273,10 +276,15 @@ pub fn decode_entry(bytes: &[u8], sample_rate: u32) -> Result<Vec<f32>, EntryErr
     if blake3::hash(body).as_bytes() != &header[24..56] {
         return Err(EntryError::Checksum);
     }
-    Ok(body
+    let samples: Vec<f32> = body
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect())
+        .collect();
+    // NaN fails this test too.
+    if !samples.iter().all(|s| (-1.0..=1.0).contains(s)) {
+        return Err(EntryError::NotAudio);
+    }
+    Ok(samples)
 }
 
 /// The disk level: one content-addressed file per entry in a directory that several processes
@@ -930,5 +938,12 @@ mod tests {
         let mut longer = entry.clone();
         longer.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(decode_entry(&longer, 22_050), Err(EntryError::Truncated));
+        // Well formed, checksum right, but not audio: a hostile or broken writer's entry.
+        for bad in [f32::NAN, f32::INFINITY, 3.5] {
+            let mut poisoned = samples.clone();
+            poisoned[500] = bad;
+            let entry = encode_entry(22_050, &poisoned);
+            assert_eq!(decode_entry(&entry, 22_050), Err(EntryError::NotAudio));
+        }
     }
 }
