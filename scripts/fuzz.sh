@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Fuzz each target for a bounded time (default 60 s each; FUZZ_SECONDS to change) on the stable
+# toolchain (RUSTC_BOOTSTRAP=1 lets it take cargo-fuzz's -Z flags), starting from seeds written
+# by examples/fuzz_seeds.rs. A crash fails the run and leaves its input in
+# fuzz/artifacts/TARGET/; make it a regression test. Prints executions and coverage per target.
+#
+#   scripts/fuzz.sh                 # all four targets
+#   FUZZ_SECONDS=300 scripts/fuzz.sh onnx_model
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${FUZZ_SECONDS:-60}
+targets=("$@")
+[ "${#targets[@]}" -gt 0 ] || targets=(frontend onnx_model voice_config cache_entry)
+command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz --version 0.13.2
+export RUSTC_BOOTSTRAP=1
+corpus=target/fuzz-corpus
+cargo run --locked --quiet --example fuzz_seeds -- "$corpus"
+(cd fuzz && cargo fuzz build -O)
+for target in "${targets[@]}"; do
+  log=target/fuzz-$target.log
+  mkdir -p "$corpus/$target"
+  (cd fuzz && cargo fuzz run -O "$target" "../$corpus/$target" -- \
+      -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=1048576 -print_final_stats=1) \
+      >"$log" 2>&1 || { tail -n 60 "$log"; echo "fuzz: $target found a crash (see $log)" >&2; exit 1; }
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*' || echo '?')
+  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*' || echo '?')
+  corp=$(grep -o 'corp: [0-9]*' "$log" | tail -n 1 | grep -o '[0-9]*' || echo '?')
+  echo "fuzz $target: ${seconds} s, $runs executions, coverage $cov edges, $ft features, corpus $corp"
+done
