@@ -48,6 +48,7 @@ pub unsafe extern "C" fn indextts_audio_write_wav(
     ffi_boundary!({
         // SAFETY: checked for NULL; a live handle and a NUL-terminated path by the contract.
         let audio = unsafe { arg_ref(audio, "audio") }?;
+        // SAFETY: NULL or a NUL-terminated string (header contract).
         let path = unsafe { opt_path(path) }.ok_or_else(|| null_argument("path"))?;
         audio.audio.write_wav(path)?;
         Ok(INDEXTTS_OK)

@@ -33,8 +33,11 @@ pub unsafe extern "C" fn indextts_stream_new(
     ffi_boundary!({
         // SAFETY: every pointer is checked for NULL; the header states what each must be.
         let synth = unsafe { arg_ref(synth, "synth") }?;
+        // SAFETY: NULL-checked inside; a non-NULL out-parameter is writable (header contract).
         let out = unsafe { out_param(out, "out") }?;
+        // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
         let text = unsafe { text_arg(text, text_len) }?;
+        // SAFETY: NULL or an initialized options struct (header contract).
         let options = unsafe { synthesis_options(&synth.synth, options) }?;
         let chunks = synth.synth.stream(text, &options)?;
         *out = Box::into_raw(Box::new(indextts_stream {
@@ -62,6 +65,7 @@ pub unsafe extern "C" fn indextts_stream_next(
         // SAFETY: every pointer is checked for NULL; the stream is used by one thread at a
         // time and `buffer` holds `capacity` floats, by the header's contract.
         let stream = unsafe { arg_mut(stream, "stream") }?;
+        // SAFETY: NULL-checked inside; a non-NULL out-parameter is writable (header contract).
         let written = unsafe { out_param(written, "written") }?;
         if buffer.is_null() {
             return Err(super::null_argument("buffer"));
@@ -144,7 +148,9 @@ pub unsafe extern "C" fn indextts_synthesize_stream(
         // SAFETY: every pointer is checked for NULL (user_data is the host's and may be NULL).
         let synth = unsafe { arg_ref(synth, "synth") }?;
         let callback = callback.ok_or_else(|| super::null_argument("callback"))?;
+        // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
         let text = unsafe { text_arg(text, text_len) }?;
+        // SAFETY: NULL or an initialized options struct (header contract).
         let options = unsafe { synthesis_options(&synth.synth, options) }?;
         let sample_rate = synth.synth.sample_rate();
         // Dropping the stream (on return, or on a cancel) stops and joins its threads.

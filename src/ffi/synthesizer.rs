@@ -189,7 +189,9 @@ pub unsafe extern "C" fn indextts_synthesizer_new(
         // SAFETY: each pointer is checked for NULL; the header states what each must point to.
         let out = unsafe { out_param(out, "out") }?;
         let voice =
+            // SAFETY: NULL or a NUL-terminated string (header contract).
             unsafe { opt_path(voice_path) }.ok_or_else(|| super::null_argument("voice_path"))?;
+        // SAFETY: NULL or a struct of at least its `struct_size` bytes (header contract).
         let o = unsafe { versioned(options, indextts_options::default(), "options", OPTIONS_V1) }?;
         let mut builder = Synthesizer::builder()
             .voice(voice)
@@ -210,15 +212,19 @@ pub unsafe extern "C" fn indextts_synthesizer_new(
         if let Some(path) = unsafe { opt_path(o.ort_library) } {
             builder = builder.ort_library(path);
         }
+        // SAFETY: NULL or a NUL-terminated string (header contract).
         if let Some(path) = unsafe { opt_path(o.espeak_library) } {
             builder = builder.espeak_library(path);
         }
+        // SAFETY: NULL or a NUL-terminated string (header contract).
         if let Some(path) = unsafe { opt_path(o.espeak_data) } {
             builder = builder.espeak_data(path);
         }
+        // SAFETY: NULL or a NUL-terminated string (header contract).
         if let Some(dir) = unsafe { opt_path(o.cache_dir) } {
             builder = builder.cache_dir(dir);
         }
+        // SAFETY: NULL or a NUL-terminated string (header contract).
         if let Some(url) = unsafe { opt_str(o.redis_url, "options.redis_url") }? {
             builder = builder.redis_url(url);
         }
@@ -261,6 +267,7 @@ pub unsafe extern "C" fn indextts_synthesis_options_default(
     ffi_boundary!({
         // SAFETY: checked for NULL; live objects by the header's contract.
         let synth = unsafe { arg_ref(synth, "synth") }?;
+        // SAFETY: NULL-checked inside; a non-NULL out-parameter is writable (header contract).
         let out = unsafe { out_param(options, "options") }?;
         *out = voice_defaults(&synth.synth);
         Ok(INDEXTTS_OK)
@@ -322,8 +329,11 @@ pub unsafe extern "C" fn indextts_synthesize(
     ffi_boundary!({
         // SAFETY: every pointer is checked for NULL; the header states what each must be.
         let synth = unsafe { arg_ref(synth, "synth") }?;
+        // SAFETY: NULL-checked inside; a non-NULL out-parameter is writable (header contract).
         let out = unsafe { out_param(out, "out") }?;
+        // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
         let text = unsafe { text_arg(text, text_len) }?;
+        // SAFETY: NULL or an initialized options struct (header contract).
         let options = unsafe { synthesis_options(&synth.synth, options) }?;
         let audio = synth.synth.synthesize(text, &options)?;
         *out = Box::into_raw(Box::new(indextts_audio { audio }));
@@ -340,6 +350,7 @@ pub unsafe extern "C" fn indextts_cache_stats_get(
     ffi_boundary!({
         // SAFETY: checked for NULL; live objects by the header's contract.
         let synth = unsafe { arg_ref(synth, "synth") }?;
+        // SAFETY: NULL-checked inside; a non-NULL out-parameter is writable (header contract).
         let out = unsafe { out_param(out, "out") }?;
         let stats = synth.synth.cache_stats();
         *out = indextts_cache_stats {
