@@ -40,7 +40,8 @@ struct Waiting {
 /// A worker slot, held while a synthesis runs; dropping it hands the slot to the next waiter.
 #[derive(Debug)]
 pub struct Permit {
-    admission: Arc<Admission>,
+    /// `None` once the slot has been given back.
+    admission: Option<Arc<Admission>>,
 }
 
 /// A place in line: either a slot now, or one to wait for.
@@ -83,7 +84,7 @@ impl Admission {
         if state.running < self.workers {
             state.running += 1;
             return Ok(Ticket::Ready(Permit {
-                admission: Arc::clone(self),
+                admission: Some(Arc::clone(self)),
             }));
         }
         // Waiters that gave up still hold a place until a release skips them; drop them now.
@@ -119,7 +120,7 @@ impl Admission {
     fn release(self: &Arc<Self>) {
         let mut state = self.lock();
         let mut permit = Permit {
-            admission: Arc::clone(self),
+            admission: Some(Arc::clone(self)),
         };
         loop {
             let next = match state.high.pop_front() {
@@ -135,8 +136,8 @@ impl Admission {
                 },
                 None => {
                     state.running -= 1;
-                    // This permit must not release again when it is dropped here.
-                    std::mem::forget(permit);
+                    // The slot is back: this permit must not release it again when dropped.
+                    permit.admission = None;
                     return;
                 }
             }
@@ -146,8 +147,9 @@ impl Admission {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let admission = Arc::clone(&self.admission);
-        admission.release();
+        if let Some(admission) = self.admission.take() {
+            admission.release();
+        }
     }
 }
 
@@ -175,6 +177,8 @@ mod tests {
         let normal = normal.wait().await.unwrap();
         drop(normal);
         assert_eq!((admission.running(), admission.queued()), (0, 0));
+        // Every permit gave its reference back (an earlier version leaked one per release).
+        assert_eq!(Arc::strong_count(&admission), 1);
     }
 
     #[tokio::test]
