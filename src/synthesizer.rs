@@ -505,7 +505,7 @@ impl Synthesizer {
     }
 }
 
-fn check_text(text: &str) -> Result<()> {
+pub(crate) fn check_text(text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::TextTooLong {
             len: text.len(),
