@@ -1,5 +1,8 @@
-//! Latency regression benchmarks for the foundation: voice load, frontend, acoustic model,
-//! vocoder and whole-paragraph synthesis with the real default voice.
+//! Latency regression benchmarks with the real default voice, named by what they measure:
+//! `frontend/sentence`, `cache/hit`, `cache/hit/stream`, `load/en_US-joe-medium`,
+//! `synthesize/sentence`, `synthesize/paragraph`, `stream/paragraph/ttfa` (call to first chunk),
+//! `acoustic/sentence` (text to latent frames) and `vocoder/chunk/{8,16,32,64}` (frames to
+//! samples).
 //!
 //! ```text
 //! scripts/setup.sh && cargo bench --bench synthesis
@@ -7,10 +10,11 @@
 //! ```
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use indextts::{SynthesisOptions, Synthesizer};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
+use indextts::{Frames, SynthesisOptions, Synthesizer};
 
 fn corpus(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -42,10 +46,10 @@ fn foundation(c: &mut Criterion) {
 
     // A cached sentence, call to last sample (stream setup, phonemes, key, look-up, copy).
     synth.synthesize(&sentence, &options).unwrap();
-    c.bench_function("cache/hit/sentence", |b| {
+    c.bench_function("cache/hit", |b| {
         b.iter(|| synth.synthesize(&sentence, &options).unwrap())
     });
-    c.bench_function("cache/hit/sentence/stream", |b| {
+    c.bench_function("cache/hit/stream", |b| {
         b.iter(|| {
             synth
                 .stream(&sentence, &options)
@@ -60,17 +64,74 @@ fn foundation(c: &mut Criterion) {
         .build()
         .unwrap();
 
-    let mut slow = c.benchmark_group("slow");
-    slow.sample_size(10)
-        .measurement_time(Duration::from_secs(10));
-    slow.bench_function("load/en_US-joe-medium", |b| b.iter(voice));
-    slow.bench_function("synthesize/sentence", |b| {
+    let mut load = slow(c, "load");
+    load.bench_function("en_US-joe-medium", |b| b.iter(voice));
+    load.finish();
+    let mut synthesize = slow(c, "synthesize");
+    synthesize.bench_function("sentence", |b| {
         b.iter(|| uncached.synthesize(&sentence, &options).unwrap())
     });
-    slow.bench_function("synthesize/paragraph", |b| {
+    synthesize.bench_function("paragraph", |b| {
         b.iter(|| uncached.synthesize(&paragraph, &options).unwrap())
     });
-    slow.finish();
+    synthesize.finish();
+    // Call to the first chunk of the paragraph's stream (the rest is cancelled, untimed).
+    let mut stream = slow(c, "stream");
+    stream.bench_function("paragraph/ttfa", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let started = Instant::now();
+                let mut stream = uncached.stream(&paragraph, &options).unwrap();
+                stream.next().unwrap().unwrap();
+                total += started.elapsed();
+                drop(stream);
+            }
+            total
+        })
+    });
+    stream.finish();
+    // The acoustic model alone (phonemes included): one sentence to its latent frames.
+    let mut acoustic = slow(c, "acoustic");
+    acoustic.bench_function("sentence", |b| {
+        b.iter(|| {
+            uncached
+                .frames(&sentence, &options)
+                .unwrap()
+                .map(|f| f.unwrap().data.ncols())
+                .sum::<usize>()
+        })
+    });
+    acoustic.finish();
+
+    // The vocoder alone on windows of 8 to 64 frames (256 samples each), cut from real frames.
+    let frames = uncached
+        .frames(&paragraph, &options)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let mut vocoder = c.benchmark_group("vocoder/chunk");
+    for n in [8usize, 16, 32, 64] {
+        let window = Frames {
+            sentence: 0,
+            data: frames.data.slice(ndarray::s![.., ..n]).to_owned(),
+            speaker: frames.speaker,
+        };
+        vocoder.bench_function(n.to_string(), |b| {
+            b.iter(|| uncached.vocode(&window).unwrap().samples.len())
+        });
+    }
+    vocoder.finish();
+}
+
+/// A group for slow cases: 10 samples over 10 s.
+fn slow<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group
 }
 
 criterion_group!(benches, foundation);

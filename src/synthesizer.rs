@@ -505,6 +505,7 @@ impl Synthesizer {
     }
 }
 
+/// `text` is within [`MAX_TEXT_BYTES`] and not blank.
 pub(crate) fn check_text(text: &str) -> Result<()> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Error::TextTooLong {
