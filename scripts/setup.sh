@@ -2,7 +2,8 @@
 # Set up everything indextts needs on this machine, idempotently; a second run takes about a second.
 #
 #   scripts/setup.sh               system packages + pinned assets (ONNX Runtime, espeak-ng, the default voice)
-#   scripts/setup.sh --reference   ... + what the tests need: the pinned piper-tts venv they
+#   scripts/setup.sh --reference   ... + what the tests need: the Mandarin voice (converted
+#                                  in its pinned venv), the pinned piper-tts venv they
 #                                  compare against, redis-server, the C ABI's hosts'
 #                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind),
 #                                  and Chromium + Node for the web player's test
@@ -45,7 +46,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 command -v cargo >/dev/null 2>&1 || { echo "setup.sh: cargo (Rust) is required" >&2; exit 1; }
 
-python3 scripts/fetch_assets.py
+if [ "$reference" = 1 ]; then
+  # The Mandarin voice too: the tests speak it, and compare it with its reference processor.
+  python3 scripts/fetch_assets.py --zh
+else
+  python3 scripts/fetch_assets.py
+fi
 
 if [ "$reference" = 1 ]; then
   venv=target/piper-venv
