@@ -1,8 +1,13 @@
 //! indextts: embeddable, low-latency neural text-to-speech on CPU.
 //!
-//! A [`Synthesizer`] loads a Piper VITS voice through ONNX Runtime, splits its graph at load time
-//! into an acoustic model (phoneme ids -> latent frames) and a vocoder (frames -> samples), and
-//! speaks text with espeak-ng's phonemes, following Piper's conventions exactly.
+//! A [`Synthesizer`] loads a voice through ONNX Runtime as an acoustic model (phoneme ids ->
+//! frames) and a vocoder (frames -> samples), and streams its audio. Two families of voice:
+//!
+//! - Piper VITS (the default, `en_US-joe-medium`): the graph is split at load time into the
+//!   acoustic half (latent frames) and the HiFi-GAN decoder; text becomes espeak-ng's phonemes,
+//!   following Piper's conventions exactly.
+//! - FastSpeech2 + MB-MelGAN (`zh_CN-baker-fastspeech2`, Mandarin): 80-band mel frames and a
+//!   24 kHz vocoder; text goes through a Mandarin frontend in Rust ([`frontend::zh`]).
 //!
 //! ```
 //! use indextts::{SynthesisOptions, Synthesizer};
@@ -68,10 +73,13 @@ pub use model::MAX_SENTENCE_FRAMES;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{
     assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES,
-    DEFAULT_CACHE_DIR_BYTES, DEFAULT_REDIS_TTL, DEFAULT_VOICE, MAX_TEXT_BYTES,
+    DEFAULT_CACHE_DIR_BYTES, DEFAULT_REDIS_TTL, DEFAULT_VOICE, MANDARIN_VOICE, MAX_TEXT_BYTES,
 };
 pub use vocoder::StreamOptions;
-pub use voice::{InferenceDefaults, PhonemeType, VoiceConfig, VoicePaths};
+pub use voice::{
+    available_voices, find_voice, InferenceDefaults, PhonemeType, VoiceConfig, VoiceFamily,
+    VoicePaths,
+};
 
 #[cfg(test)]
 mod send_sync {

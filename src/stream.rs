@@ -267,11 +267,11 @@ fn acoustic_stage(
 ) {
     let Voicing { scales, sid, .. } = voicing;
     let mut index = 0;
-    for segment in crate::frontend::segments(text) {
+    for segment in inner.frontend.segments(text) {
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        let sentences = match inner.frontend.sentences(segment, &inner.config) {
+        let sentences = match inner.frontend.sentences(segment) {
             Ok(s) => s,
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -318,7 +318,7 @@ fn acoustic_stage(
                 total,
                 cache: cache_key,
             };
-            let model = &inner.model;
+            let model = &*inner.model;
             // A sentence's frames in one piece, from one acoustic run.
             let whole_sentence = || {
                 model.acoustic(ids, scales, sid, seed).map(|d| {
@@ -337,35 +337,32 @@ fn acoustic_stage(
                     return;
                 }
             } else if let Some(head) = first.as_ref().map(|f| f.head_frames) {
-                // The first sentence: the head of its frames through a flow window, then the rest.
-                let prior = match model.prior(ids, scales, sid, seed) {
-                    Ok(prior) => prior,
+                // The first sentence: the head of its frames in a window of its own (when the
+                // acoustic model can make frames in windows), then the rest.
+                let windows = match model.frame_windows(ids, scales, sid, seed) {
+                    Ok(windows) => windows,
                     Err(e) => {
                         let _ = tx.send(Err(e));
                         return;
                     }
                 };
-                match prior {
-                    Some(prior) if prior.frames() > head => {
-                        let total = prior.frames();
-                        if !send(model.flow(&prior, 0, head).map(|d| piece(d, 0, total))) {
+                match windows {
+                    Some(w) if w.frames() > head => {
+                        let total = w.frames();
+                        if !send(w.window(0, head).map(|d| piece(d, 0, total))) {
                             return;
                         }
                         wait_for_first_chunk(&mut first);
                         if cancel.load(Ordering::Relaxed) {
                             return;
                         }
-                        if !send(
-                            model
-                                .flow(&prior, head, total)
-                                .map(|d| piece(d, head, total)),
-                        ) {
+                        if !send(w.window(head, total).map(|d| piece(d, head, total))) {
                             return;
                         }
                     }
-                    Some(prior) => {
-                        let total = prior.frames();
-                        if !send(model.flow(&prior, 0, total).map(|d| piece(d, 0, total))) {
+                    Some(w) => {
+                        let total = w.frames();
+                        if !send(w.window(0, total).map(|d| piece(d, 0, total))) {
                             return;
                         }
                     }
@@ -416,12 +413,22 @@ fn vocoder_stage(
     let sample_rate = inner.config.sample_rate;
     let mut start_sample = 0u64;
     let mut first_window = options.first_chunk_frames;
+    // Silence between sentences (voices whose sentences do not end in their own pause): put
+    // before the first chunk of every sentence but the first, so cached audio stays the same.
+    let gap = (inner.config.sentence_silence * sample_rate as f32).round() as usize;
+    let mut last_started: Option<usize> = None;
     let mut current: Option<Assembly> = None;
     for work in rx {
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        let mut send = |samples: Vec<f32>, sentence: usize, sentence_end: bool| -> bool {
+        let mut send = |mut samples: Vec<f32>, sentence: usize, sentence_end: bool| -> bool {
+            if last_started != Some(sentence) {
+                if last_started.is_some() && gap > 0 {
+                    samples.splice(0..0, std::iter::repeat_n(0.0, gap));
+                }
+                last_started = Some(sentence);
+            }
             let len = samples.len() as u64;
             let chunk = AudioChunk {
                 samples,
@@ -511,7 +518,7 @@ fn vocoder_stage(
                 let mut listening = true;
                 let mut kept = a.cache.take();
                 let decoded = decode_in_order(
-                    &inner.model,
+                    &*inner.model,
                     a.data.view(),
                     &a.windows[batch.clone()],
                     a.speaker,

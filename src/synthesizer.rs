@@ -6,11 +6,12 @@ use std::sync::Arc;
 use crate::audio::Audio;
 use crate::cache::{CacheConfig, CacheKey, CacheStats, SentenceCache, SentenceKey, Voicing};
 use crate::error::{Error, Result};
-use crate::frontend::{EspeakPaths, Frontend, Sentence};
-use crate::model::{runtime, PiperModel, Scales, SessionCounts};
+use crate::frontend::zh::MandarinFrontend;
+use crate::frontend::{EspeakPaths, PiperFrontend, Sentence, TextFrontend};
+use crate::model::{runtime, FastSpeech2Model, PiperModel, Scales, SessionCounts, VoiceModel};
 use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames};
 use crate::vocoder::{decode_in_order, plan, StreamOptions};
-use crate::voice::{VoiceConfig, VoicePaths};
+use crate::voice::{find_voice, MelVoiceSpec, VoiceConfig, VoiceFamily, VoicePaths};
 
 /// Largest text accepted by one call, in bytes (128 KiB: about two and a half hours of speech,
 /// whose whole audio is some 800 MB of `f32` samples). Longer texts are split by the caller
@@ -19,6 +20,10 @@ pub const MAX_TEXT_BYTES: usize = 128 << 10;
 
 /// Name of the default voice, fetched by `scripts/fetch_assets.py`.
 pub const DEFAULT_VOICE: &str = "en_US-joe-medium";
+
+/// Name of the Mandarin voice (FastSpeech2 + MB-MelGAN, Baker), fetched by
+/// `scripts/fetch_assets.py --zh`.
+pub const MANDARIN_VOICE: &str = "zh_CN-baker-fastspeech2";
 
 /// Per-call synthesis options; `None` takes the voice's default.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -49,7 +54,7 @@ pub struct SynthesizerBuilder {
     espeak_data: Option<PathBuf>,
     threads: Option<usize>,
     sessions: Option<usize>,
-    stream_options: StreamOptions,
+    stream_options: Option<StreamOptions>,
     cache_bytes: Option<u64>,
     cache_dir: Option<PathBuf>,
     cache_dir_bytes: Option<u64>,
@@ -66,8 +71,9 @@ pub const DEFAULT_REDIS_TTL: std::time::Duration = std::time::Duration::from_sec
 pub const DEFAULT_CACHE_DIR_BYTES: u64 = 1 << 30;
 
 impl SynthesizerBuilder {
-    /// The voice: a directory with one `.onnx` and its `.onnx.json`, or the `.onnx` file.
-    /// Default: the fetched `en_US-joe-medium`.
+    /// The voice: a name from the fetched voices (`en_US-joe-medium`,
+    /// `zh_CN-baker-fastspeech2`), a Piper voice's directory or `.onnx` file, or a directory with
+    /// a `voice.json` (FastSpeech2 + MB-MelGAN). Default: `en_US-joe-medium`.
     pub fn voice(mut self, path: impl Into<PathBuf>) -> Self {
         self.voice = Some(path.into());
         self
@@ -104,9 +110,11 @@ impl SynthesizerBuilder {
         self
     }
 
-    /// How streams cut sentences into vocoder windows (see [`StreamOptions`]).
+    /// How streams cut sentences into vocoder windows (see [`StreamOptions`]). Default:
+    /// [`StreamOptions::default`] with the voice's own vocoder context (8 frames for Piper
+    /// voices, 24 for MB-MelGAN).
     pub fn stream_options(mut self, options: StreamOptions) -> Self {
-        self.stream_options = options;
+        self.stream_options = Some(options);
         self
     }
 
@@ -153,13 +161,22 @@ impl SynthesizerBuilder {
 
     /// Load ONNX Runtime, espeak-ng and the voice; validate them against each other.
     pub fn build(self) -> Result<Synthesizer> {
-        let voice = self
-            .voice
-            .unwrap_or_else(|| assets_dir().join("voices").join(DEFAULT_VOICE));
+        let voice = find_voice(
+            self.voice.as_deref().unwrap_or(Path::new(DEFAULT_VOICE)),
+            &assets_dir(),
+        )?;
         let paths = VoicePaths::locate(&voice)?;
         // Read once: parsed here, hashed into the voice's fingerprint below.
         let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
-        let config = VoiceConfig::from_json(&config_bytes, &paths.config)?;
+        let (config, mel_voice) = match paths.family {
+            VoiceFamily::FastSpeech2 => {
+                let spec = MelVoiceSpec::from_file(&paths.config)?;
+                let mapper =
+                    std::fs::read(&spec.symbols).map_err(|e| Error::io(&spec.symbols, e))?;
+                (spec.config(&mapper)?, Some((spec, mapper)))
+            }
+            _ => (VoiceConfig::from_json(&config_bytes, &paths.config)?, None),
+        };
         let ort_library = self
             .ort_library
             .or_else(|| env_path("ORT_DYLIB_PATH"))
@@ -196,22 +213,47 @@ impl SynthesizerBuilder {
             Some(n) => n,
             None => 1,
         };
-        self.stream_options.validate()?;
-        let frontend = Frontend::new(&config, espeak)?;
+        if let Some(options) = &self.stream_options {
+            options.validate()?;
+        }
+        let workers = self
+            .stream_options
+            .map_or(StreamOptions::default().vocoder_workers, |o| {
+                o.vocoder_workers
+            });
         let env = runtime::environment(&ort_library)?;
         let counts = SessionCounts {
             threads,
             acoustic: sessions,
-            vocoder: sessions.max(self.stream_options.vocoder_workers),
+            vocoder: sessions.max(workers),
         };
-        let model = PiperModel::load(
-            env,
-            &paths.model,
-            &paths.config,
-            &config,
-            counts,
-            !self.no_split,
-        )?;
+        let (frontend, model): (Box<dyn TextFrontend>, Box<dyn VoiceModel>) = match mel_voice {
+            Some((spec, mapper)) => (
+                Box::new(MandarinFrontend::new(&spec, &config, &mapper)?),
+                Box::new(FastSpeech2Model::load(
+                    env,
+                    &spec.acoustic,
+                    &spec.vocoder,
+                    config.num_symbols,
+                    counts,
+                )?),
+            ),
+            None => (
+                Box::new(PiperFrontend::new(&config, espeak)?),
+                Box::new(PiperModel::load(
+                    env,
+                    &paths.model,
+                    &paths.config,
+                    &config,
+                    counts,
+                    !self.no_split,
+                )?),
+            ),
+        };
+        let stream_options = self.stream_options.unwrap_or(StreamOptions {
+            context_frames: model.vocoder_context_frames(),
+            ..StreamOptions::default()
+        });
         let fingerprint = {
             let mut h = blake3::Hasher::new();
             h.update(model.fingerprint().as_bytes());
@@ -241,7 +283,7 @@ impl SynthesizerBuilder {
                 paths,
                 model,
                 frontend,
-                stream_options: self.stream_options,
+                stream_options,
             }),
         })
     }
@@ -262,8 +304,8 @@ fn env_path(name: &str) -> Option<PathBuf> {
 pub(crate) struct Inner {
     pub(crate) config: VoiceConfig,
     pub(crate) paths: VoicePaths,
-    pub(crate) model: PiperModel,
-    pub(crate) frontend: Frontend,
+    pub(crate) model: Box<dyn VoiceModel>,
+    pub(crate) frontend: Box<dyn TextFrontend>,
     pub(crate) stream_options: StreamOptions,
     /// blake3 of the model and the config: part of every sentence's key.
     pub(crate) fingerprint: blake3::Hash,
@@ -362,10 +404,7 @@ impl Synthesizer {
     /// Text to sentences of phonemes and model ids, without synthesizing.
     pub fn phonemize(&self, text: &str) -> Result<Vec<Sentence>> {
         check_text(text)?;
-        let sentences = self
-            .inner
-            .frontend
-            .all_sentences(text, &self.inner.config)?;
+        let sentences = self.inner.frontend.all_sentences(text)?;
         report_missing(&sentences);
         Ok(sentences)
     }
@@ -405,7 +444,7 @@ impl Synthesizer {
         let mut samples = Vec::with_capacity(frames.data.ncols() * self.samples_per_frame());
         let never = std::sync::atomic::AtomicBool::new(false);
         decode_in_order(
-            &self.inner.model,
+            &*self.inner.model,
             frames.data.view(),
             &windows,
             frames.speaker,

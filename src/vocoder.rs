@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use ndarray::{s, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::model::PiperModel;
+use crate::model::VoiceModel;
 
 /// How streams cut sentences into vocoder windows. Sizes are in acoustic frames (256 samples,
 /// 11.6 ms, for 22.05 kHz Piper voices).
@@ -112,7 +112,7 @@ pub(crate) fn plan(frames: usize, first: usize, steady: usize, context: usize) -
 
 /// Decode one window and keep its own samples.
 fn decode_window(
-    model: &PiperModel,
+    model: &dyn VoiceModel,
     frames: ArrayView2<'_, f32>,
     window: Window,
     sid: Option<i64>,
@@ -139,7 +139,7 @@ fn decode_window(
 /// stops between windows. With `workers > 1` windows are decoded concurrently on that many
 /// threads, each borrowing its own vocoder session.
 pub(crate) fn decode_in_order(
-    model: &PiperModel,
+    model: &dyn VoiceModel,
     frames: ArrayView2<'_, f32>,
     windows: &[Window],
     sid: Option<i64>,

@@ -1,4 +1,8 @@
-//! A Piper voice's config (`.onnx.json`) and how a voice is located on disk.
+//! Voice configs and how a voice is located on disk.
+//!
+//! Two families of voice: Piper VITS (one `.onnx` with its `.onnx.json`) and FastSpeech2 +
+//! MB-MelGAN (a directory with a `voice.json` naming an acoustic model, a vocoder, the symbol
+//! table and the pinyin dictionaries). Both become one [`VoiceConfig`].
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,6 +26,20 @@ pub enum PhonemeType {
     Espeak,
     /// The text's own characters are the symbols.
     Text,
+    /// Mandarin: normalized text -> pinyin -> the Baker phone set (`sil`, `#0`, initials and
+    /// toned finals), as the TensorFlowTTS Baker processor does.
+    Pinyin,
+}
+
+/// The kind of model behind a voice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VoiceFamily {
+    /// Piper VITS: one graph, split at load time into acoustic model (ids -> latent frames) and
+    /// HiFi-GAN decoder.
+    PiperVits,
+    /// FastSpeech2 (ids -> 80-band mel) and a separate MB-MelGAN vocoder (mel -> samples).
+    FastSpeech2,
 }
 
 /// Default inference scales of a voice.
@@ -35,9 +53,11 @@ pub struct InferenceDefaults {
     pub noise_w: f32,
 }
 
-/// A parsed, validated Piper voice config.
+/// A parsed, validated voice config.
 #[derive(Debug, Clone)]
 pub struct VoiceConfig {
+    /// The kind of model.
+    pub family: VoiceFamily,
     /// Output sample rate in Hz.
     pub sample_rate: u32,
     /// espeak-ng voice name, e.g. `en-us`.
@@ -54,6 +74,9 @@ pub struct VoiceConfig {
     pub speaker_id_map: HashMap<String, i64>,
     /// Default scales.
     pub inference: InferenceDefaults,
+    /// Silence put between two sentences of a stream, in seconds (0 for Piper voices, whose
+    /// sentences end in their own pause).
+    pub sentence_silence: f32,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +200,8 @@ impl VoiceConfig {
             (_, None) => String::new(),
         };
         Ok(VoiceConfig {
+            family: VoiceFamily::PiperVits,
+            sentence_silence: 0.0,
             sample_rate: raw.audio.sample_rate,
             espeak_voice,
             phoneme_type,
@@ -214,23 +239,239 @@ impl VoiceConfig {
     }
 }
 
+/// The file naming a FastSpeech2 + MB-MelGAN voice's parts, in the voice's directory.
+pub const MEL_VOICE_FILE: &str = "voice.json";
+
+/// A FastSpeech2 + MB-MelGAN voice's `voice.json`: its parts, relative to its directory.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMelVoice {
+    family: String,
+    language: String,
+    sample_rate: u32,
+    acoustic: PathBuf,
+    vocoder: PathBuf,
+    symbols: PathBuf,
+    pinyin: PathBuf,
+    phrases: PathBuf,
+    #[serde(default)]
+    sentence_silence: Option<f32>,
+    #[serde(default)]
+    tone_sandhi: bool,
+}
+
+/// A FastSpeech2 + MB-MelGAN voice's parts, with paths resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MelVoiceSpec {
+    pub sample_rate: u32,
+    pub acoustic: PathBuf,
+    pub vocoder: PathBuf,
+    /// TensorFlowTTS's processor mapper (`symbol_to_id`, `speakers_map`, `pinyin_dict`).
+    pub symbols: PathBuf,
+    /// pypinyin's single-character readings.
+    pub pinyin: PathBuf,
+    /// pypinyin's phrase readings.
+    pub phrases: PathBuf,
+    pub sentence_silence: f32,
+    pub tone_sandhi: bool,
+}
+
+impl MelVoiceSpec {
+    /// Read `voice.json`; its paths are relative to its directory.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let invalid = |reason: String| Error::VoiceConfig {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let raw: RawMelVoice =
+            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if raw.family != "fastspeech2" {
+            return Err(invalid(format!(
+                "family {:?} is not supported (fastspeech2)",
+                raw.family
+            )));
+        }
+        if raw.language != "zh" {
+            return Err(invalid(format!(
+                "language {:?} has no frontend (zh)",
+                raw.language
+            )));
+        }
+        if !(8_000..=192_000).contains(&raw.sample_rate) {
+            return Err(invalid(format!(
+                "sample_rate {} is outside 8000..=192000 Hz",
+                raw.sample_rate
+            )));
+        }
+        let sentence_silence = raw.sentence_silence.unwrap_or(0.0);
+        if !(sentence_silence.is_finite() && (0.0..=5.0).contains(&sentence_silence)) {
+            return Err(invalid(format!(
+                "sentence_silence {sentence_silence} is outside 0..=5 seconds"
+            )));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let part = |p: &Path| -> Result<PathBuf> {
+            let full = dir.join(p);
+            if full.is_file() {
+                Ok(full)
+            } else {
+                Err(Error::VoiceNotFound {
+                    path: full,
+                    reason: format!("named by {} but missing", path.display()),
+                })
+            }
+        };
+        Ok(MelVoiceSpec {
+            sample_rate: raw.sample_rate,
+            acoustic: part(&raw.acoustic)?,
+            vocoder: part(&raw.vocoder)?,
+            symbols: part(&raw.symbols)?,
+            pinyin: part(&raw.pinyin)?,
+            phrases: part(&raw.phrases)?,
+            sentence_silence,
+            tone_sandhi: raw.tone_sandhi,
+        })
+    }
+
+    /// The voice config: symbols and speakers from the mapper, pace defaults of FastSpeech2.
+    pub fn config(&self, mapper: &[u8]) -> Result<VoiceConfig> {
+        #[derive(Deserialize)]
+        struct Mapper {
+            symbol_to_id: HashMap<String, i64>,
+            #[serde(default)]
+            speakers_map: HashMap<String, i64>,
+        }
+        let invalid = |reason: String| Error::VoiceConfig {
+            path: self.symbols.clone(),
+            reason,
+        };
+        let mapper: Mapper = serde_json::from_slice(mapper).map_err(|e| invalid(e.to_string()))?;
+        for required in ["sil", "#0", "eos"] {
+            if !mapper.symbol_to_id.contains_key(required) {
+                return Err(invalid(format!("symbol_to_id has no id for {required:?}")));
+            }
+        }
+        if mapper.symbol_to_id.values().any(|&id| id < 0) {
+            return Err(invalid("symbol_to_id has a negative id".into()));
+        }
+        let num_symbols = mapper
+            .symbol_to_id
+            .values()
+            .max()
+            .map_or(0, |&m| m as usize + 1);
+        let num_speakers = mapper.speakers_map.len().max(1);
+        if let Some((name, id)) = mapper
+            .speakers_map
+            .iter()
+            .find(|(_, &id)| id < 0 || id as usize >= num_speakers)
+        {
+            return Err(invalid(format!(
+                "speaker {name:?} has id {id}, outside 0..{num_speakers}"
+            )));
+        }
+        Ok(VoiceConfig {
+            family: VoiceFamily::FastSpeech2,
+            sample_rate: self.sample_rate,
+            espeak_voice: String::new(),
+            phoneme_type: PhonemeType::Pinyin,
+            phoneme_id_map: mapper
+                .symbol_to_id
+                .into_iter()
+                .map(|(symbol, id)| (symbol, vec![id]))
+                .collect(),
+            num_symbols,
+            num_speakers,
+            speaker_id_map: mapper.speakers_map,
+            // FastSpeech2 draws nothing: only the pace applies (length_scale, its `speed_ratios`).
+            inference: InferenceDefaults {
+                noise_scale: 0.0,
+                length_scale: 1.0,
+                noise_w: 0.0,
+            },
+            sentence_silence: self.sentence_silence,
+        })
+    }
+}
+
+/// The voice named `name` in `assets/voices/`, or `name` itself when it is a path that exists.
+/// A name that is neither is [`Error::VoiceNotFound`], listing the voices there are.
+pub fn find_voice(name: &Path, assets: &Path) -> Result<PathBuf> {
+    if name.exists() {
+        return Ok(name.to_path_buf());
+    }
+    let voices = assets.join("voices");
+    let is_name = name.components().count() == 1;
+    if is_name && voices.join(name).is_dir() {
+        return Ok(voices.join(name));
+    }
+    let available = available_voices(assets);
+    Err(Error::VoiceNotFound {
+        path: name.to_path_buf(),
+        reason: if is_name {
+            format!(
+                "no such file, and no voice of that name in {} (voices there: {})",
+                voices.display(),
+                if available.is_empty() {
+                    "none; run scripts/fetch_assets.py".to_owned()
+                } else {
+                    available.join(", ")
+                }
+            )
+        } else {
+            "no such file or directory".into()
+        },
+    })
+}
+
+/// Names of the voices in `assets/voices/`, sorted.
+pub fn available_voices(assets: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(assets.join("voices"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+}
+
 /// The model and config files of a voice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VoicePaths {
-    /// The `.onnx` model.
+    /// The kind of voice.
+    pub family: VoiceFamily,
+    /// The `.onnx` model (Piper), or the acoustic model (FastSpeech2).
     pub model: PathBuf,
-    /// The `.onnx.json` config.
+    /// The `.onnx.json` config (Piper), or the `voice.json` naming the voice's parts.
     pub config: PathBuf,
 }
 
 impl VoicePaths {
-    /// Locate a voice from a directory holding one `*.onnx` (with its `.onnx.json`), or from the
-    /// `.onnx` file itself (the config is the same path with `.json` appended).
+    /// Locate a voice from a directory holding a `voice.json` (FastSpeech2 + MB-MelGAN) or one
+    /// `*.onnx` with its `.onnx.json` (Piper), or from a Piper `.onnx` file itself (the config
+    /// is the same path with `.json` appended).
     pub fn locate(path: &Path) -> Result<Self> {
         let not_found = |reason: String| Error::VoiceNotFound {
             path: path.to_path_buf(),
             reason,
         };
+        let mel_voice = if path.is_dir() {
+            Some(path.join(MEL_VOICE_FILE))
+        } else if path.file_name().is_some_and(|n| n == MEL_VOICE_FILE) {
+            Some(path.to_path_buf())
+        } else {
+            None
+        };
+        if let Some(config) = mel_voice.filter(|c| c.is_file()) {
+            let spec = MelVoiceSpec::from_file(&config)?;
+            return Ok(VoicePaths {
+                family: VoiceFamily::FastSpeech2,
+                model: spec.acoustic,
+                config,
+            });
+        }
         let model = if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
             let mut models: Vec<PathBuf> = entries
@@ -261,6 +502,10 @@ impl VoicePaths {
                 reason: "the voice config (.onnx.json) is missing".into(),
             });
         }
-        Ok(VoicePaths { model, config })
+        Ok(VoicePaths {
+            family: VoiceFamily::PiperVits,
+            model,
+            config,
+        })
     }
 }

@@ -30,8 +30,9 @@ struct Args {
     /// Headerless 16-bit little-endian PCM instead of WAV.
     #[arg(long)]
     raw: bool,
-    /// Voice: a directory with one .onnx and its .onnx.json, or the .onnx file
-    /// (default: the fetched en_US-joe-medium).
+    /// Voice: a fetched voice's name (en_US-joe-medium, zh_CN-baker-fastspeech2), a Piper
+    /// voice's directory or .onnx file, or a directory with a voice.json (default:
+    /// en_US-joe-medium).
     #[arg(long)]
     voice: Option<PathBuf>,
     /// Phoneme duration multiplier: > 1 is slower.

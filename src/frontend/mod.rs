@@ -8,6 +8,7 @@
 //! must not make one unbounded sentence), and skips symbols the voice lacks, reporting them.
 
 pub mod espeak;
+pub mod zh;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -28,18 +29,41 @@ pub const SEGMENT_BYTES: usize = 2048;
 /// One sentence, ready for the acoustic model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sentence {
-    /// Phonemes, one Unicode scalar value each (after NFD), punctuation included.
-    pub phonemes: Vec<char>,
-    /// Model symbol ids: `^ _ (p _)* $`.
+    /// Phonemes: for Piper voices one Unicode scalar value each (after NFD), punctuation
+    /// included; for Mandarin voices Baker phones (`sil`, `#0`, `zh`, `ong1`, ...).
+    pub phonemes: Vec<String>,
+    /// Model symbol ids: `^ _ (p _)* $` for Piper voices, `sil ... sil eos` for Baker voices.
     pub phoneme_ids: Vec<i64>,
-    /// Phonemes the voice has no id for; they were skipped.
+    /// Phonemes (Piper) or characters of the text (Mandarin) the voice has no symbol for; they
+    /// were skipped.
     pub missing: BTreeSet<char>,
+    /// Whether anything of the sentence is spoken (a sentence of unknown symbols alone is not).
+    pub spoken: bool,
 }
 
 impl Sentence {
     /// Whether any phoneme of the sentence has an id (a sentence without any is not spoken).
     pub fn has_phonemes(&self) -> bool {
-        self.phonemes.iter().any(|p| !self.missing.contains(p))
+        self.spoken
+    }
+}
+
+/// Text to sentences of model ids, for one voice. A third voice family brings its own.
+pub(crate) trait TextFrontend: Send + Sync + std::fmt::Debug {
+    /// Cut `text` into pieces that phonemize exactly as the whole text does, of about
+    /// [`SEGMENT_BYTES`] each, so that a long text starts speaking at once.
+    fn segments<'a>(&self, text: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a>;
+
+    /// Split one segment into sentences of phonemes and ids. Blank text gives no sentence.
+    fn sentences(&self, segment: &str) -> Result<Vec<Sentence>>;
+
+    /// Split all of `text` into sentences, segment by segment.
+    fn all_sentences(&self, text: &str) -> Result<Vec<Sentence>> {
+        let mut all = Vec::new();
+        for segment in self.segments(text) {
+            all.extend(self.sentences(segment)?);
+        }
+        Ok(all)
     }
 }
 
@@ -52,42 +76,40 @@ pub struct EspeakPaths {
     pub data: PathBuf,
 }
 
-/// Text to sentences for one voice.
+/// Text to sentences for a Piper voice: espeak-ng's phonemes, or the text's own characters.
 #[derive(Debug, Clone)]
-pub(crate) struct Frontend {
+pub(crate) struct PiperFrontend {
     espeak: Option<EspeakPaths>,
     espeak_voice: String,
     phoneme_type: PhonemeType,
     linking_glides: bool,
+    phoneme_id_map: HashMap<String, Vec<i64>>,
 }
 
-impl Frontend {
+impl PiperFrontend {
     /// A frontend for `config`; espeak-ng is loaded and the voice checked now, not on first use.
     pub fn new(config: &VoiceConfig, espeak: EspeakPaths) -> Result<Self> {
         let uses_espeak = config.phoneme_type == PhonemeType::Espeak;
         if uses_espeak {
             espeak::check(&espeak.library, &espeak.data, &config.espeak_voice)?;
         }
-        Ok(Frontend {
+        Ok(PiperFrontend {
             espeak: uses_espeak.then_some(espeak),
             linking_glides: config.espeak_voice.starts_with("en")
                 && config.phoneme_id_map.contains_key("\u{2b2}"),
             espeak_voice: config.espeak_voice.clone(),
             phoneme_type: config.phoneme_type.clone(),
+            phoneme_id_map: config.phoneme_id_map.clone(),
         })
     }
+}
 
-    /// Split all of `text` into sentences, segment by segment.
-    pub fn all_sentences(&self, text: &str, config: &VoiceConfig) -> Result<Vec<Sentence>> {
-        let mut all = Vec::new();
-        for segment in segments(text) {
-            all.extend(self.sentences(segment, config)?);
-        }
-        Ok(all)
+impl TextFrontend for PiperFrontend {
+    fn segments<'a>(&self, text: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        Box::new(segments(text))
     }
 
-    /// Split `text` into sentences of phonemes and ids. Empty or blank text gives no sentence.
-    pub fn sentences(&self, text: &str, config: &VoiceConfig) -> Result<Vec<Sentence>> {
+    fn sentences(&self, text: &str) -> Result<Vec<Sentence>> {
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
@@ -101,8 +123,8 @@ impl Frontend {
         };
         Ok(phonemes
             .into_iter()
-            .map(|p| sentence(p, &config.phoneme_id_map))
-            .filter(|s| s.phonemes.iter().any(|p| !p.is_whitespace()))
+            .filter(|p| p.iter().any(|c| !c.is_whitespace()))
+            .map(|p| sentence(p, &self.phoneme_id_map))
             .collect())
     }
 }
@@ -322,12 +344,14 @@ pub fn sentence(phonemes: Vec<char>, map: &HashMap<String, Vec<i64>>) -> Sentenc
     phoneme_ids.extend_from_slice(bos);
     phoneme_ids.extend_from_slice(pad);
     let mut missing = BTreeSet::new();
+    let mut spoken = false;
     let mut buf = [0u8; 4];
     for &p in &phonemes {
         match map.get(&*p.encode_utf8(&mut buf)) {
             Some(ids) => {
                 phoneme_ids.extend_from_slice(ids);
                 phoneme_ids.extend_from_slice(pad);
+                spoken = true;
             }
             None => {
                 missing.insert(p);
@@ -336,9 +360,10 @@ pub fn sentence(phonemes: Vec<char>, map: &HashMap<String, Vec<i64>>) -> Sentenc
     }
     phoneme_ids.extend_from_slice(eos);
     Sentence {
-        phonemes,
+        phonemes: phonemes.into_iter().map(String::from).collect(),
         phoneme_ids,
         missing,
+        spoken,
     }
 }
 

@@ -14,10 +14,10 @@ use rand_distr::{Distribution, StandardNormal};
 
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
-use super::runtime::session_from_memory;
 use super::split::{
     split_flow, split_vits, FrameNoise, SplitModel, TEXT_NOISE_EXTRA, TEXT_NOISE_PER_ID,
 };
+use super::{check_finite, samples_of, sessions, FrameWindows, VoiceModel};
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
 
@@ -89,19 +89,6 @@ pub(crate) struct SessionCounts {
     pub acoustic: usize,
     /// Sessions of the vocoder.
     pub vocoder: usize,
-}
-
-fn sessions(
-    env: &ort::environment::Environment,
-    bytes: &[u8],
-    count: usize,
-    threads: usize,
-    context: &'static str,
-) -> Result<SessionPool> {
-    let sessions = (0..count.max(1))
-        .map(|_| session_from_memory(env, bytes, threads, context))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(SessionPool::new(sessions))
 }
 
 /// A loaded Piper voice model.
@@ -295,68 +282,11 @@ impl PiperModel {
         Ok(())
     }
 
-    /// Whether the graph was split into acoustic model and vocoder.
-    pub fn is_split(&self) -> bool {
-        matches!(self.graphs, Graphs::Split { .. })
-    }
-
-    /// Output samples per frame (0 when the graph is not split).
-    pub fn samples_per_frame(&self) -> usize {
-        self.samples_per_frame
-    }
-
-    /// Channels of a frame (0 when the graph is not split).
-    pub fn frame_channels(&self) -> usize {
-        self.frame_channels
-    }
-
-    /// Phoneme ids -> frames `[channels, frames]`, the model's random draws made from `seed`
-    /// (when the voice's flow is split out; otherwise ONNX Runtime draws). Only for split models.
-    pub fn acoustic(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Array2<f32>> {
-        match self.acoustic_half()? {
-            AcousticHalf::One(pool) => {
-                let sid = sid.filter(|_| self.takes_sid);
-                let frames = pool.with(|session| -> Result<Array2<f32>> {
-                    let inputs = text_inputs(session, ids, scales, sid)?;
-                    let outputs = session
-                        .run(inputs)
-                        .map_err(|e| Error::runtime("running the acoustic model", e))?;
-                    frames_of(&outputs[0], "frames")
-                })?;
-                super::check_frames(frames.ncols(), ids.len())?;
-                check_finite(frames.iter().copied(), "frames")?;
-                Ok(frames)
-            }
-            AcousticHalf::PriorFlow { .. } => {
-                let prior = self
-                    .prior(ids, scales, sid, seed)?
-                    .unwrap_or_else(|| unreachable!("the acoustic half has a prior"));
-                self.flow(&prior, 0, prior.frames())
-            }
-        }
-    }
-
     fn acoustic_half(&self) -> Result<&AcousticHalf> {
         match &self.graphs {
             Graphs::Split { acoustic, .. } => Ok(acoustic),
             Graphs::Whole(_) => Err(Error::NotSplit),
         }
-    }
-
-    /// blake3 of the model file.
-    pub fn fingerprint(&self) -> &blake3::Hash {
-        &self.fingerprint
-    }
-
-    /// Whether the model's random draws come from the seed (the flow is split out).
-    pub fn is_seeded(&self) -> bool {
-        matches!(self.acoustic_half(), Ok(AcousticHalf::PriorFlow { .. }))
     }
 
     /// Run the prior (text encoder, durations) over a sentence and draw its frame noise, when
@@ -497,9 +427,68 @@ impl PiperModel {
             .slice(ndarray::s![.., start - from..end - from])
             .to_owned())
     }
+}
+
+impl VoiceModel for PiperModel {
+    /// Whether the graph was split into acoustic model and vocoder.
+    fn is_split(&self) -> bool {
+        matches!(self.graphs, Graphs::Split { .. })
+    }
+
+    /// Output samples per frame (0 when the graph is not split).
+    fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    /// Channels of a frame (0 when the graph is not split).
+    fn frame_channels(&self) -> usize {
+        self.frame_channels
+    }
+
+    /// Phoneme ids -> frames `[channels, frames]`, the model's random draws made from `seed`
+    /// (when the voice's flow is split out; otherwise ONNX Runtime draws). Only for split models.
+    fn acoustic(
+        &self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+        seed: u64,
+    ) -> Result<Array2<f32>> {
+        match self.acoustic_half()? {
+            AcousticHalf::One(pool) => {
+                let sid = sid.filter(|_| self.takes_sid);
+                let frames = pool.with(|session| -> Result<Array2<f32>> {
+                    let inputs = text_inputs(session, ids, scales, sid)?;
+                    let outputs = session
+                        .run(inputs)
+                        .map_err(|e| Error::runtime("running the acoustic model", e))?;
+                    frames_of(&outputs[0], "frames")
+                })?;
+                super::check_frames(frames.ncols(), ids.len())?;
+                check_finite(frames.iter().copied(), "frames")?;
+                Ok(frames)
+            }
+            AcousticHalf::PriorFlow { .. } => {
+                let prior = self
+                    .prior(ids, scales, sid, seed)?
+                    .unwrap_or_else(|| unreachable!("the acoustic half has a prior"));
+                self.flow(&prior, 0, prior.frames())
+            }
+        }
+    }
+
+    /// blake3 of the model file.
+    fn fingerprint(&self) -> &blake3::Hash {
+        &self.fingerprint
+    }
+
+    /// Whether the model's random draws come from the seed (the flow is split out).
+    fn is_seeded(&self) -> bool {
+        matches!(self.acoustic_half(), Ok(AcousticHalf::PriorFlow { .. }))
+    }
 
     /// Frames `[channels, frames]` -> samples. Only for split models.
-    pub fn vocode(&self, frames: ArrayView2<'_, f32>, sid: Option<i64>) -> Result<Vec<f32>> {
+    fn vocode(&self, frames: ArrayView2<'_, f32>, sid: Option<i64>) -> Result<Vec<f32>> {
         let Graphs::Split {
             vocoder,
             vocoder_takes_sid,
@@ -544,7 +533,7 @@ impl PiperModel {
 
     /// Phoneme ids -> samples through the whole graph (the unsplit fallback, and the reference
     /// the split is tested against).
-    pub fn synthesize_whole(
+    fn synthesize_whole(
         &self,
         ids: &[i64],
         scales: Scales,
@@ -564,6 +553,40 @@ impl PiperModel {
                 self.vocode(frames.view(), sid)
             }
         }
+    }
+
+    /// HiFi-GAN's receptive field: 8 frames of context make a window's samples equal a whole
+    /// decode's within float rounding (the stream-equals-whole tests measure it).
+    fn vocoder_context_frames(&self) -> usize {
+        8
+    }
+
+    fn frame_windows<'a>(
+        &'a self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+        seed: u64,
+    ) -> Result<Option<Box<dyn FrameWindows + 'a>>> {
+        Ok(self.prior(ids, scales, sid, seed)?.map(|prior| {
+            Box::new(PriorWindows { model: self, prior }) as Box<dyn FrameWindows + 'a>
+        }))
+    }
+}
+
+/// A sentence's prior, its frames made by the flow window by window.
+struct PriorWindows<'a> {
+    model: &'a PiperModel,
+    prior: Prior,
+}
+
+impl FrameWindows for PriorWindows<'_> {
+    fn frames(&self) -> usize {
+        self.prior.frames()
+    }
+
+    fn window(&self, start: usize, end: usize) -> Result<Array2<f32>> {
+        self.model.flow(&self.prior, start, end)
     }
 }
 
@@ -624,25 +647,6 @@ fn int64_tensor(values: Vec<i64>) -> Result<DynValue> {
     Ok(Tensor::from_array(Array1::from_vec(values))
         .map_err(|e| Error::runtime("preparing an input", e))?
         .into_dyn())
-}
-
-fn samples_of(value: &DynValue) -> Result<Vec<f32>> {
-    let (_, samples) = value
-        .try_extract_tensor::<f32>()
-        .map_err(|e| Error::runtime("reading the audio", e))?;
-    check_finite(samples.iter().copied(), "output")?;
-    // Every piece of audio leaves the model here: clamp it once, to the range WAV can hold.
-    Ok(samples.iter().map(|s| s.clamp(-1.0, 1.0)).collect())
-}
-
-fn check_finite(mut values: impl Iterator<Item = f32>, name: &str) -> Result<()> {
-    if values.any(|v| !v.is_finite()) {
-        return Err(Error::ModelOutput {
-            name: name.to_owned(),
-            reason: "contains NaN or infinite values".into(),
-        });
-    }
-    Ok(())
 }
 
 /// Check the model's inputs against what a Piper voice needs and the config against the model.

@@ -1,0 +1,301 @@
+//! A FastSpeech2 acoustic model (ids -> 80-band mel) and an MB-MelGAN vocoder (mel -> samples),
+//! two ONNX graphs converted from TensorFlowTTS's TFLite files (see `scripts/convert_zh.py`).
+//!
+//! FastSpeech2 takes `input_ids [1, N]` int32, `speaker_ids [1]` int32 and `speed_ratios`,
+//! `f0_ratios`, `energy_ratios` `[1]` f32; its second output is the post-net mel `[1, T, 80]`.
+//! MB-MelGAN takes `mels [1, T, 80]` and gives `[1, T * hop, 1]`. Neither draws anything: the
+//! same ids give the same samples.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ort::value::{DynValue, Tensor};
+use prost::Message;
+
+use super::onnx::{elem_type_name, ModelProto};
+use super::pool::SessionPool;
+use super::{check_finite, samples_of, sessions, Scales, SessionCounts, VoiceModel};
+use crate::error::{Error, Result};
+
+/// Mel bands the vocoder takes.
+const MEL_BANDS: usize = 80;
+
+/// Fewest frames MB-MelGAN can decode: its residual stacks reflect-pad by up to 27 samples at
+/// 3x the frame rate, which ONNX Runtime refuses on shorter inputs. Shorter windows are padded
+/// with their last frame, and the padding's samples dropped.
+const MIN_VOCODER_FRAMES: usize = 12;
+
+/// The inputs FastSpeech2 must take, with their ONNX element types (int32 = 6, float = 1).
+const ACOUSTIC_INPUTS: [(&str, i32); 5] = [
+    ("input_ids", 6),
+    ("speaker_ids", 6),
+    ("speed_ratios", 1),
+    ("f0_ratios", 1),
+    ("energy_ratios", 1),
+];
+
+/// A loaded FastSpeech2 + MB-MelGAN voice.
+pub(crate) struct FastSpeech2Model {
+    acoustic: SessionPool,
+    vocoder: SessionPool,
+    fingerprint: blake3::Hash,
+    samples_per_frame: usize,
+    num_symbols: usize,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for FastSpeech2Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FastSpeech2Model")
+            .field("path", &self.path)
+            .field("samples_per_frame", &self.samples_per_frame)
+            .finish()
+    }
+}
+
+/// Read and check one graph; its bytes and their hash.
+fn read_graph(path: &Path) -> Result<(Vec<u8>, ModelProto)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let model = ModelProto::decode(bytes.as_slice()).map_err(|e| Error::ModelFormat {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    super::check::check_model(&model).map_err(|reason| Error::ModelFormat {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    Ok((bytes, model))
+}
+
+impl FastSpeech2Model {
+    /// Load both graphs, check their inputs, and measure the vocoder's samples per frame.
+    /// `num_symbols` is the size of the voice's symbol table (ids are checked against it).
+    pub fn load(
+        env: &ort::environment::Environment,
+        acoustic_path: &Path,
+        vocoder_path: &Path,
+        num_symbols: usize,
+        counts: SessionCounts,
+    ) -> Result<Self> {
+        let (acoustic_bytes, acoustic_model) = read_graph(acoustic_path)?;
+        let (vocoder_bytes, vocoder_model) = read_graph(vocoder_path)?;
+        let declared = |model: &ModelProto| -> Vec<(String, i32)> {
+            model
+                .graph
+                .iter()
+                .flat_map(|g| g.input.iter())
+                .map(|i| {
+                    let elem = i.tensor_type().and_then(|t| t.elem_type).unwrap_or(0);
+                    (i.name.clone().unwrap_or_default(), elem)
+                })
+                .collect()
+        };
+        let inputs = declared(&acoustic_model);
+        for (name, elem) in ACOUSTIC_INPUTS {
+            match inputs.iter().find(|(n, _)| n == name) {
+                Some((_, e)) if *e == elem => {}
+                found => {
+                    return Err(Error::ModelInput {
+                        path: acoustic_path.to_path_buf(),
+                        kind: "input",
+                        name: name.into(),
+                        expected: elem_type_name(elem).into(),
+                        found: found.map_or("nothing".into(), |(_, e)| {
+                            format!("{} input", elem_type_name(*e))
+                        }),
+                    })
+                }
+            }
+        }
+        let vocoder_inputs = declared(&vocoder_model);
+        if vocoder_inputs.len() != 1 || vocoder_inputs[0].1 != 1 {
+            return Err(Error::ModelInput {
+                path: vocoder_path.to_path_buf(),
+                kind: "input",
+                name: "mels".into(),
+                expected: "one float input [1, frames, 80]".into(),
+                found: format!("{vocoder_inputs:?}"),
+            });
+        }
+        let fingerprint = {
+            let mut h = blake3::Hasher::new();
+            h.update(&acoustic_bytes);
+            h.update(&vocoder_bytes);
+            h.finalize()
+        };
+        let mut model = FastSpeech2Model {
+            acoustic: sessions(
+                env,
+                &acoustic_bytes,
+                counts.acoustic,
+                counts.threads,
+                "loading the acoustic model (FastSpeech2)",
+            )?,
+            vocoder: sessions(
+                env,
+                &vocoder_bytes,
+                counts.vocoder,
+                counts.threads,
+                "loading the vocoder (MB-MelGAN)",
+            )?,
+            fingerprint,
+            samples_per_frame: 0,
+            num_symbols,
+            path: acoustic_path.to_path_buf(),
+        };
+        const PROBE_FRAMES: usize = 16;
+        let samples = model
+            .vocode(Array2::zeros((MEL_BANDS, PROBE_FRAMES)).view(), None)?
+            .len();
+        if samples == 0 || samples % PROBE_FRAMES != 0 {
+            return Err(Error::ModelOutput {
+                name: "audio".into(),
+                reason: format!("{PROBE_FRAMES} mel frames decoded to {samples} samples"),
+            });
+        }
+        model.samples_per_frame = samples / PROBE_FRAMES;
+        Ok(model)
+    }
+}
+
+fn f32_input(value: f32) -> Result<DynValue> {
+    Ok(Tensor::from_array(Array1::from_vec(vec![value]))
+        .map_err(|e| Error::runtime("preparing an input", e))?
+        .into_dyn())
+}
+
+impl VoiceModel for FastSpeech2Model {
+    fn is_split(&self) -> bool {
+        true
+    }
+
+    fn is_seeded(&self) -> bool {
+        true
+    }
+
+    fn samples_per_frame(&self) -> usize {
+        self.samples_per_frame
+    }
+
+    fn frame_channels(&self) -> usize {
+        MEL_BANDS
+    }
+
+    /// MB-MelGAN's receptive field, measured on the corpus with 8- and 32-frame windows: 24
+    /// frames of context give the whole decode's samples exactly (16 frames: 47 dB SNR; 8: 30 dB).
+    fn vocoder_context_frames(&self) -> usize {
+        24
+    }
+
+    fn fingerprint(&self) -> &blake3::Hash {
+        &self.fingerprint
+    }
+
+    /// The pace is `length_scale`, which is what TensorFlowTTS's `speed_ratios` is despite its
+    /// name (it multiplies the predicted durations: 1.5 is slower); FastSpeech2 draws no noise,
+    /// so the seed and the noise scales play no part.
+    fn acoustic(
+        &self,
+        ids: &[i64],
+        scales: Scales,
+        sid: Option<i64>,
+        _seed: u64,
+    ) -> Result<Array2<f32>> {
+        if let Some(&bad) = ids
+            .iter()
+            .find(|&&id| id < 0 || id as usize >= self.num_symbols)
+        {
+            return Err(Error::ModelOutput {
+                name: "input_ids".into(),
+                reason: format!(
+                    "id {bad} is outside the voice's {} symbols",
+                    self.num_symbols
+                ),
+            });
+        }
+        let ids32: Vec<i32> = ids.iter().map(|&id| id as i32).collect();
+        let input_ids = Tensor::from_array(
+            Array2::from_shape_vec((1, ids32.len()), ids32)
+                .map_err(|e| Error::runtime("preparing ids", e))?,
+        )
+        .map_err(|e| Error::runtime("preparing ids", e))?
+        .into_dyn();
+        let speaker = Tensor::from_array(Array1::from_vec(vec![sid.unwrap_or(0) as i32]))
+            .map_err(|e| Error::runtime("preparing the speaker id", e))?
+            .into_dyn();
+        let inputs: Vec<(&str, DynValue)> = vec![
+            ("input_ids", input_ids),
+            ("speaker_ids", speaker),
+            ("speed_ratios", f32_input(scales.length_scale)?),
+            ("f0_ratios", f32_input(1.0)?),
+            ("energy_ratios", f32_input(1.0)?),
+        ];
+        let mel = self.acoustic.with(|session| -> Result<Array2<f32>> {
+            let outputs = session
+                .run(inputs)
+                .map_err(|e| Error::runtime("running the acoustic model", e))?;
+            if outputs.len() < 2 {
+                return Err(Error::ModelOutput {
+                    name: "mel".into(),
+                    reason: format!("FastSpeech2 gave {} outputs, expected 5", outputs.len()),
+                });
+            }
+            let view = outputs[1]
+                .try_extract_array::<f32>()
+                .map_err(|e| Error::runtime("reading the mel", e))?;
+            if view.ndim() != 3 || view.shape()[0] != 1 || view.shape()[2] != MEL_BANDS {
+                return Err(Error::ModelOutput {
+                    name: "mel".into(),
+                    reason: format!("expected [1, frames, {MEL_BANDS}], got {:?}", view.shape()),
+                });
+            }
+            super::check_frames(view.shape()[1], ids.len())?;
+            // [1, T, 80] -> [80, T]: frames are columns, as everywhere in the pipeline.
+            Ok(view
+                .index_axis(Axis(0), 0)
+                .t()
+                .into_dimensionality::<ndarray::Ix2>()
+                .map_err(|e| Error::runtime("reading the mel", e))?
+                .to_owned())
+        })?;
+        check_finite(mel.iter().copied(), "mel")?;
+        Ok(mel)
+    }
+
+    fn vocode(&self, frames: ArrayView2<'_, f32>, _sid: Option<i64>) -> Result<Vec<f32>> {
+        if frames.nrows() != MEL_BANDS {
+            return Err(Error::ModelOutput {
+                name: "mels".into(),
+                reason: format!(
+                    "the vocoder takes {MEL_BANDS} mel bands, got {}",
+                    frames.nrows()
+                ),
+            });
+        }
+        let count = frames.ncols();
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        // [80, T] -> [1, T', 80], T' >= MIN_VOCODER_FRAMES.
+        let padded = count.max(MIN_VOCODER_FRAMES);
+        let mut mel = ndarray::Array3::<f32>::zeros((1, padded, MEL_BANDS));
+        for t in 0..padded {
+            mel.slice_mut(ndarray::s![0, t, ..])
+                .assign(&frames.column(t.min(count - 1)));
+        }
+        let mels = Tensor::from_array(mel)
+            .map_err(|e| Error::runtime("preparing the mel", e))?
+            .into_dyn();
+        let mut samples = self.vocoder.with(|session| {
+            let name = session.inputs()[0].name().to_owned();
+            let outputs = session
+                .run(vec![(name, mels)])
+                .map_err(|e| Error::runtime("running the vocoder", e))?;
+            samples_of(&outputs[0])
+        })?;
+        if padded != count && self.samples_per_frame != 0 {
+            samples.truncate(count * self.samples_per_frame);
+        }
+        Ok(samples)
+    }
+}
