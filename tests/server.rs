@@ -440,3 +440,35 @@ fn sigterm_lets_in_flight_streams_finish_then_exits_cleanly() {
     let status = child.wait().unwrap();
     assert!(status.success(), "exit status {status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_server_speaks_english_and_mandarin_by_voice_name() {
+    let server = start(&["--voice", "en_US-joe-medium,zh_CN-baker-fastspeech2"]).await;
+    let voices: Value = client()
+        .get(format!("{}/voices", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = voices.to_string();
+    assert!(
+        listed.contains("en_US-joe-medium") && listed.contains("zh_CN-baker-fastspeech2"),
+        "{listed}"
+    );
+    let text = "你好，欢迎收听今天的节目。";
+    let response = speech(
+        &server.base,
+        json!({"input": text, "voice": "zh_CN-baker-fastspeech2", "response_format": "pcm"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let samples = pcm_samples(&response.bytes().await.unwrap());
+    // 11 characters at 4.5 a second, at the Mandarin voice's 24 kHz.
+    let seconds = samples.len() as f64 / 24_000.0;
+    let rms =
+        (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / samples.len() as f64).sqrt();
+    assert!((1.2..5.0).contains(&seconds), "{seconds:.2} s");
+    assert!(rms > 0.02, "RMS {rms}");
+}
