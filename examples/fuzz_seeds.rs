@@ -82,6 +82,23 @@ fn main() -> indextts::Result<()> {
             }
         }
     }
+    for name in [
+        "zh_sentences.txt",
+        "zh_100.txt",
+        "mixed.txt",
+        "normalize_zh.tsv",
+    ] {
+        if let Ok(text) = std::fs::read_to_string(corpus.join(name)) {
+            for line in text.lines().filter(|l| !l.trim().is_empty()).take(12) {
+                write(
+                    &out.join("frontend_zh"),
+                    &format!("text{texts}"),
+                    line.as_bytes(),
+                );
+                texts += 1;
+            }
+        }
+    }
     let tricky = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/en_tricky.txt");
     if let Ok(text) = std::fs::read(&tricky) {
         write(&out.join("frontend"), "tricky", &text);

@@ -4,13 +4,13 @@
 # by examples/fuzz_seeds.rs. A crash fails the run and leaves its input in
 # fuzz/artifacts/TARGET/; make it a regression test. Prints executions and coverage per target.
 #
-#   scripts/fuzz.sh                 # all four targets
+#   scripts/fuzz.sh                 # all five targets
 #   FUZZ_SECONDS=300 scripts/fuzz.sh onnx_model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
-[ "${#targets[@]}" -gt 0 ] || targets=(frontend onnx_model voice_config cache_entry)
+[ "${#targets[@]}" -gt 0 ] || targets=(frontend frontend_zh onnx_model voice_config cache_entry)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz --version 0.13.2
 export RUSTC_BOOTSTRAP=1
 corpus=target/fuzz-corpus
