@@ -108,7 +108,7 @@ typedef enum indextts_status {
    */
   INDEXTTS_MODEL_OUTPUT = 16,
   /**
-   * The voice config (`.onnx.json`) is malformed.
+   * The voice config (`.onnx.json`, `voice.json` or its symbol table) is malformed.
    */
   INDEXTTS_VOICE_CONFIG = 17,
   /**
@@ -116,7 +116,7 @@ typedef enum indextts_status {
    */
   INDEXTTS_VOICE_MISMATCH = 18,
   /**
-   * No voice at the given path.
+   * No voice at the given path or of the given name.
    */
   INDEXTTS_VOICE_NOT_FOUND = 19,
   /**
@@ -430,8 +430,10 @@ enum indextts_status indextts_synthesize_stream(const struct indextts_synthesize
 enum indextts_status indextts_options_default(struct indextts_options *options);
 
 /**
- * Load a voice: `voice_path` is a directory with one `.onnx` and its `.onnx.json`, or the
- * `.onnx` file. `options` may be NULL for all defaults. On success `*out` is a new
+ * Load a voice: `voice_path` is a fetched voice's name (`"en_US-joe-medium"`,
+ * `"zh_CN-baker-fastspeech2"`), a directory with one `.onnx` and its `.onnx.json`, the `.onnx`
+ * file, or a directory with a `voice.json` (FastSpeech2 + MB-MelGAN). `options` may be NULL for
+ * all defaults. On success `*out` is a new
  * synthesizer, freed with `indextts_synthesizer_free()`; on failure `*out` is untouched.
  *
  * ONNX Runtime is one per process: the first synthesizer loads it, and a later one that asks
@@ -487,8 +489,10 @@ enum indextts_status indextts_cache_clear(const struct indextts_synthesizer *syn
 enum indextts_status indextts_options_default(struct indextts_options *options);
 
 /**
- * Load a voice: `voice_path` is a directory with one `.onnx` and its `.onnx.json`, or the
- * `.onnx` file. `options` may be NULL for all defaults. On success `*out` is a new
+ * Load a voice: `voice_path` is a fetched voice's name (`"en_US-joe-medium"`,
+ * `"zh_CN-baker-fastspeech2"`), a directory with one `.onnx` and its `.onnx.json`, the `.onnx`
+ * file, or a directory with a `voice.json` (FastSpeech2 + MB-MelGAN). `options` may be NULL for
+ * all defaults. On success `*out` is a new
  * synthesizer, freed with `indextts_synthesizer_free()`; on failure `*out` is untouched.
  *
  * ONNX Runtime is one per process: the first synthesizer loads it, and a later one that asks

@@ -36,6 +36,7 @@ run_all() { # $1: plain | asan
   local bin=$out/$1
   echo "== C and C++ hosts ($1)"
   "$bin/speak" "$voice" "Hello from C. This sentence came through the C ABI." "$out/$1-speak.wav"
+  "$bin/speak" zh_CN-baker-fastspeech2 "你好，这句话来自C语言。" "$out/$1-speak-zh.wav"
   "$bin/stream" "$voice" "$paragraph" "$out/$1-stream.wav"
   "$bin/callback" "$voice" "$paragraph"
   "$bin/threads" "$voice"

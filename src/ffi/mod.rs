@@ -62,11 +62,11 @@ pub enum indextts_status {
     INDEXTTS_MODEL_INPUT = 15,
     /// A model produced output of the wrong shape or non-finite values.
     INDEXTTS_MODEL_OUTPUT = 16,
-    /// The voice config (`.onnx.json`) is malformed.
+    /// The voice config (`.onnx.json`, `voice.json` or its symbol table) is malformed.
     INDEXTTS_VOICE_CONFIG = 17,
     /// The voice config does not match the model.
     INDEXTTS_VOICE_MISMATCH = 18,
-    /// No voice at the given path.
+    /// No voice at the given path or of the given name.
     INDEXTTS_VOICE_NOT_FOUND = 19,
     /// The voice's graph is not split, so it has no frames.
     INDEXTTS_NOT_SPLIT = 20,

@@ -173,8 +173,10 @@ pub unsafe extern "C" fn indextts_options_default(
     })
 }
 
-/// Load a voice: `voice_path` is a directory with one `.onnx` and its `.onnx.json`, or the
-/// `.onnx` file. `options` may be NULL for all defaults. On success `*out` is a new
+/// Load a voice: `voice_path` is a fetched voice's name (`"en_US-joe-medium"`,
+/// `"zh_CN-baker-fastspeech2"`), a directory with one `.onnx` and its `.onnx.json`, the `.onnx`
+/// file, or a directory with a `voice.json` (FastSpeech2 + MB-MelGAN). `options` may be NULL for
+/// all defaults. On success `*out` is a new
 /// synthesizer, freed with `indextts_synthesizer_free()`; on failure `*out` is untouched.
 ///
 /// ONNX Runtime is one per process: the first synthesizer loads it, and a later one that asks
