@@ -8,6 +8,7 @@ use crate::cache::{CacheConfig, CacheKey, CacheStats, SentenceCache, SentenceKey
 use crate::error::{Error, Result};
 use crate::frontend::zh::MandarinFrontend;
 use crate::frontend::{EspeakPaths, PiperFrontend, Sentence, TextFrontend};
+use crate::model::graph_cache::GraphCache;
 use crate::model::{runtime, FastSpeech2Model, PiperModel, Scales, SessionCounts, VoiceModel};
 use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames};
 use crate::vocoder::{decode_in_order, plan, StreamOptions};
@@ -61,6 +62,7 @@ pub struct SynthesizerBuilder {
     redis_url: Option<String>,
     redis_ttl: Option<std::time::Duration>,
     no_split: bool,
+    graph_cache: Option<Option<PathBuf>>,
 }
 
 /// Default budget of the in-memory sentence cache: 32 MiB (about 6 minutes of 22.05 kHz audio).
@@ -149,6 +151,16 @@ impl SynthesizerBuilder {
     /// How long Redis keeps an entry (default 7 days).
     pub fn redis_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.redis_ttl = Some(ttl);
+        self
+    }
+
+    /// Where split voices keep their compiled graphs (ONNX Runtime's optimized halves), so that
+    /// the next start loads them instead of splitting and optimizing again; `None` turns the
+    /// cache off. Default: `$INDEXTTS_GRAPH_CACHE` (`off` turns it off), else
+    /// `$XDG_CACHE_HOME/indextts/graphs`, else `~/.cache/indextts/graphs`. Entries are keyed by
+    /// the model, its config, the ONNX Runtime build and the CPU's vector features.
+    pub fn graph_cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.graph_cache = Some(dir);
         self
     }
 
@@ -245,8 +257,13 @@ impl SynthesizerBuilder {
                     &paths.model,
                     &paths.config,
                     &config,
+                    &config_bytes,
                     counts,
                     !self.no_split,
+                    self.graph_cache
+                        .unwrap_or_else(default_graph_cache)
+                        .map(GraphCache::new)
+                        .as_ref(),
                 )?),
             ),
         };
@@ -293,6 +310,18 @@ impl SynthesizerBuilder {
 pub fn assets_dir() -> PathBuf {
     env_path("INDEXTTS_ASSETS")
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/assets"))
+}
+
+/// `$INDEXTTS_GRAPH_CACHE` (`off`: none), else `$XDG_CACHE_HOME/indextts/graphs`, else
+/// `~/.cache/indextts/graphs`.
+fn default_graph_cache() -> Option<PathBuf> {
+    match std::env::var_os("INDEXTTS_GRAPH_CACHE") {
+        Some(v) if v == "off" || v == "0" => None,
+        Some(v) if !v.is_empty() => Some(PathBuf::from(v)),
+        _ => env_path("XDG_CACHE_HOME")
+            .or_else(|| env_path("HOME").map(|h| h.join(".cache")))
+            .map(|c| c.join("indextts/graphs")),
+    }
 }
 
 fn env_path(name: &str) -> Option<PathBuf> {

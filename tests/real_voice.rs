@@ -300,3 +300,57 @@ fn acoustic_half_cuts_at_the_flow() {
         "every draw is the library's"
     );
 }
+
+/// A voice loaded from the compiled-graph cache (the optimized halves saved by the first load)
+/// speaks exactly as one split and optimized afresh; a damaged entry is a miss, not an error.
+#[test]
+fn the_compiled_graph_cache_gives_the_same_audio() {
+    let dir = common::scratch("graph-cache");
+    let build = || {
+        Synthesizer::builder()
+            .threads(2)
+            .cache_bytes(0)
+            .graph_cache_dir(Some(dir.clone()))
+            .build()
+            .unwrap()
+    };
+    let text = corpus_text("en_paragraph.txt");
+    let fresh = build()
+        .synthesize(&text, &SynthesisOptions::default())
+        .unwrap();
+    let entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
+    let entry = &entries[0];
+    for part in ["meta.json", "prior.onnx", "flow.onnx", "vocoder.onnx"] {
+        assert!(
+            entry.join(part).is_file(),
+            "{part} missing in {}",
+            entry.display()
+        );
+    }
+    let cached = build()
+        .synthesize(&text, &SynthesisOptions::default())
+        .unwrap();
+    assert_eq!(
+        fresh.samples, cached.samples,
+        "cached graphs changed the audio"
+    );
+
+    // A damaged graph file: the voice is split afresh, speaks the same, and the entry is
+    // written again.
+    let good = std::fs::read(entry.join("vocoder.onnx")).unwrap();
+    std::fs::write(entry.join("vocoder.onnx"), b"not a graph").unwrap();
+    let recovered = build()
+        .synthesize(&text, &SynthesisOptions::default())
+        .unwrap();
+    assert_eq!(fresh.samples, recovered.samples);
+    assert_eq!(
+        std::fs::read(entry.join("vocoder.onnx")).unwrap(),
+        good,
+        "the damaged entry was not replaced"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

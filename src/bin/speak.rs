@@ -60,6 +60,10 @@ struct Args {
     /// acoustic model and vocoder; such a voice has no cache and no frames).
     #[arg(long)]
     whole_graph: bool,
+    /// Do not use the compiled-graph cache (split and optimize the voice afresh, and save
+    /// nothing): the cold start without it.
+    #[arg(long)]
+    no_graph_cache: bool,
     /// Print load time, time to first audio and real-time factor (and debug logs) to standard error.
     #[arg(short, long)]
     verbose: bool,
@@ -101,6 +105,9 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let started = Instant::now();
     let mut builder = Synthesizer::builder().graph_split(!args.whole_graph);
+    if args.no_graph_cache {
+        builder = builder.graph_cache_dir(None);
+    }
     if let Some(voice) = &args.voice {
         builder = builder.voice(voice);
     }

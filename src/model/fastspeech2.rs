@@ -14,7 +14,7 @@ use prost::Message;
 
 use super::onnx::{elem_type_name, ModelProto};
 use super::pool::SessionPool;
-use super::{check_finite, samples_of, sessions, Scales, SessionCounts, VoiceModel};
+use super::{check_finite, samples_of, sessions, Graph, Scales, SessionCounts, VoiceModel};
 use crate::error::{Error, Result};
 
 /// Mel bands the vocoder takes.
@@ -129,6 +129,9 @@ impl FastSpeech2Model {
                 &acoustic_bytes,
                 counts.acoustic,
                 counts.threads,
+                Graph::Fresh {
+                    save_optimized: None,
+                },
                 "loading the acoustic model (FastSpeech2)",
             )?,
             vocoder: sessions(
@@ -136,6 +139,9 @@ impl FastSpeech2Model {
                 &vocoder_bytes,
                 counts.vocoder,
                 counts.threads,
+                Graph::Fresh {
+                    save_optimized: None,
+                },
                 "loading the vocoder (MB-MelGAN)",
             )?,
             fingerprint,

@@ -3,6 +3,7 @@
 
 pub mod check;
 mod fastspeech2;
+pub(crate) mod graph_cache;
 pub mod onnx;
 mod piper;
 mod pool;
@@ -17,6 +18,7 @@ use ndarray::{Array2, ArrayView2};
 use ort::value::DynValue;
 use pool::SessionPool;
 use runtime::session_from_memory;
+pub(crate) use runtime::Graph;
 
 use crate::error::{Error, Result};
 
@@ -108,16 +110,26 @@ pub(crate) fn check_frames(frames: usize, phonemes: usize) -> crate::Result<usiz
     Ok(frames)
 }
 
-/// `count` sessions of one graph, each with `threads` intra-op threads.
+/// `count` sessions of one graph, each with `threads` intra-op threads (the first one writes the
+/// optimized graph, when asked to).
 pub(crate) fn sessions(
     env: &ort::environment::Environment,
     bytes: &[u8],
     count: usize,
     threads: usize,
+    graph: Graph<'_>,
     context: &'static str,
 ) -> Result<SessionPool> {
     let sessions = (0..count.max(1))
-        .map(|_| session_from_memory(env, bytes, threads, context))
+        .map(|i| {
+            let graph = match graph {
+                Graph::Fresh { .. } if i > 0 => Graph::Fresh {
+                    save_optimized: None,
+                },
+                g => g,
+            };
+            session_from_memory(env, bytes, threads, graph, context)
+        })
         .collect::<Result<Vec<_>>>()?;
     Ok(SessionPool::new(sessions))
 }

@@ -1,6 +1,7 @@
 //! A Piper VITS voice as two ONNX Runtime sessions: acoustic (ids -> frames) and vocoder
 //! (frames -> samples), or the whole graph when it cannot be split.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -12,12 +13,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::graph_cache::{self, FlowMeta, GraphCache, SplitMeta};
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
-use super::split::{
-    split_flow, split_vits, FrameNoise, SplitModel, TEXT_NOISE_EXTRA, TEXT_NOISE_PER_ID,
-};
-use super::{check_finite, samples_of, sessions, FrameWindows, VoiceModel};
+use super::split::{split_flow, split_vits, FrameNoise, TEXT_NOISE_EXTRA, TEXT_NOISE_PER_ID};
+use super::{check_finite, samples_of, sessions, FrameWindows, Graph, VoiceModel};
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
 
@@ -113,17 +113,39 @@ impl std::fmt::Debug for PiperModel {
 }
 
 impl PiperModel {
-    /// Read, validate against `config`, split (unless `split` is false) and load the model at `path`.
+    /// Read, validate against `config`, split (unless `split` is false) and load the model at
+    /// `path`. With a compiled-graph `cache`, a model split before (same model, config, ONNX
+    /// Runtime and CPU) loads its optimized halves from there instead.
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
         env: &ort::environment::Environment,
         path: &Path,
         config_path: &Path,
         config: &VoiceConfig,
+        config_bytes: &[u8],
         counts: SessionCounts,
         split: bool,
+        cache: Option<&GraphCache>,
     ) -> Result<Self> {
+        let started = std::time::Instant::now();
         let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
         let fingerprint = blake3::hash(&bytes);
+        let key = graph_cache::key(&fingerprint, config_bytes);
+        if let Some((meta, parts)) = cache.filter(|_| split).and_then(|c| c.load(&key)) {
+            match Self::from_parts(env, path, &meta, &parts, None, counts, fingerprint) {
+                Ok(model) => {
+                    tracing::debug!(
+                        seconds = started.elapsed().as_secs_f64(),
+                        key,
+                        "voice loaded from the compiled-graph cache"
+                    );
+                    return Ok(model);
+                }
+                Err(e) => tracing::warn!(
+                    "compiled-graph cache entry {key} failed ({e}); splitting afresh"
+                ),
+            }
+        }
         let model = ModelProto::decode(bytes.clone()).map_err(|e| Error::ModelFormat {
             path: path.to_path_buf(),
             reason: e.to_string(),
@@ -134,106 +156,197 @@ impl PiperModel {
         })?;
         let takes_sid = validate(&model, path, config_path, config)?;
 
-        if split {
-            // A graph that cannot be cut cleanly is refused, not guessed at: the caller may
-            // choose to run it whole.
-            let parts = split_vits(&model).map_err(|why| Error::ModelFormat {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "cannot split the graph into acoustic model and vocoder: {why} (load it \
-                     with graph_split(false) to run it whole)"
-                ),
-            })?;
-            Self::load_split(env, path, parts, takes_sid, counts, fingerprint)
-        } else {
+        if !split {
             let pool = sessions(
                 env,
                 &bytes,
                 counts.acoustic,
                 counts.threads,
+                Graph::Fresh {
+                    save_optimized: None,
+                },
                 "loading the voice model",
             )?;
-            Ok(PiperModel {
+            return Ok(PiperModel {
                 graphs: Graphs::Whole(pool),
                 fingerprint,
                 takes_sid,
                 samples_per_frame: 0,
                 frame_channels: 0,
                 path: path.to_path_buf(),
-            })
+            });
         }
-    }
-
-    fn load_split(
-        env: &ort::environment::Environment,
-        path: &Path,
-        parts: SplitModel,
-        takes_sid: bool,
-        counts: SessionCounts,
-        fingerprint: blake3::Hash,
-    ) -> Result<Self> {
-        let acoustic = match split_flow(&parts.acoustic) {
+        // A graph that cannot be cut cleanly is refused, not guessed at: the caller may choose to
+        // run it whole.
+        let split_model = split_vits(&model).map_err(|why| Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason: format!(
+                "cannot split the graph into acoustic model and vocoder: {why} (load it with \
+                 graph_split(false) to run it whole)"
+            ),
+        })?;
+        let mut parts = BTreeMap::new();
+        let flow = match split_flow(&split_model.acoustic) {
             Ok(flow) => {
                 tracing::debug!(
                     prior_nodes = flow.node_counts.0,
                     flow_nodes = flow.node_counts.1,
                     "acoustic half cut at its flow"
                 );
-                AcousticHalf::PriorFlow {
-                    frame_noise: flow.frame_noise.clone(),
-                    text_noise: flow.text_noise.clone(),
-                    prior: sessions(
-                        env,
-                        &flow.prior.encode_to_vec(),
-                        counts.acoustic,
-                        counts.threads,
-                        "loading the prior of the voice model",
-                    )?,
-                    flow: sessions(
-                        env,
-                        &flow.flow.encode_to_vec(),
-                        counts.acoustic,
-                        counts.threads,
-                        "loading the flow of the voice model",
-                    )?,
+                parts.insert("prior".to_owned(), flow.prior.encode_to_vec());
+                parts.insert("flow".to_owned(), flow.flow.encode_to_vec());
+                Some(FlowMeta {
                     flow_inputs: flow.flow_inputs,
-                }
+                    frame_noise: flow
+                        .frame_noise
+                        .into_iter()
+                        .map(|n| (n.input, n.like))
+                        .collect(),
+                    text_noise: flow.text_noise,
+                })
             }
             Err(why) => {
                 tracing::debug!("the acoustic half runs whole (no windowed flow): {why}");
-                AcousticHalf::One(sessions(
+                parts.insert("acoustic".to_owned(), split_model.acoustic.encode_to_vec());
+                None
+            }
+        };
+        parts.insert("vocoder".to_owned(), split_model.vocoder.encode_to_vec());
+        tracing::debug!(
+            model = %path.display(),
+            frames = %split_model.frames_tensor,
+            acoustic_nodes = split_model.node_counts.0,
+            vocoder_nodes = split_model.node_counts.1,
+            "split VITS graph"
+        );
+        let meta = SplitMeta {
+            frames_tensor: split_model.frames_tensor,
+            frame_channels: split_model.frame_channels,
+            samples_per_frame: split_model.samples_per_frame,
+            vocoder_takes_sid: !split_model.vocoder_extra_inputs.is_empty(),
+            takes_sid,
+            flow,
+        };
+        let staging = cache.and_then(|c| {
+            c.staging()
+                .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
+                .ok()
+        });
+        // Each part's first session writes its optimized graph into the staging directory.
+        let model = Self::from_parts(
+            env,
+            path,
+            &meta,
+            &parts,
+            Some(staging.as_deref()),
+            counts,
+            fingerprint,
+        );
+        match (cache, &staging) {
+            (Some(cache), Some(dir)) if model.is_ok() => {
+                let names: Vec<&str> = parts.keys().map(String::as_str).collect();
+                cache.commit(&key, dir, meta, &names);
+            }
+            (_, Some(dir)) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            _ => {}
+        }
+        let model = model?;
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "voice split and loaded"
+        );
+        Ok(model)
+    }
+
+    /// Sessions for the split parts (`prior` + `flow`, or `acoustic`; and `vocoder`). `fresh`:
+    /// `None` for parts already optimized (from the cache); `Some(dir)` for parts just split,
+    /// whose optimized graphs go to `dir/NAME.onnx` when `dir` is given.
+    fn from_parts(
+        env: &ort::environment::Environment,
+        path: &Path,
+        meta: &SplitMeta,
+        parts: &BTreeMap<String, Vec<u8>>,
+        fresh: Option<Option<&Path>>,
+        counts: SessionCounts,
+        fingerprint: blake3::Hash,
+    ) -> Result<Self> {
+        let files: BTreeMap<&str, PathBuf> = parts
+            .keys()
+            .filter_map(|name| Some((name.as_str(), fresh??.join(format!("{name}.onnx")))))
+            .collect();
+        let graph = |name: &str| match fresh {
+            None => Graph::Optimized,
+            Some(_) => Graph::Fresh {
+                save_optimized: files.get(name).map(PathBuf::as_path),
+            },
+        };
+        let part = |name: &str| -> Result<&[u8]> {
+            parts
+                .get(name)
+                .map(Vec::as_slice)
+                .ok_or_else(|| Error::ModelFormat {
+                    path: path.to_path_buf(),
+                    reason: format!("the split has no {name} part"),
+                })
+        };
+        let acoustic = match &meta.flow {
+            Some(flow) => AcousticHalf::PriorFlow {
+                frame_noise: flow
+                    .frame_noise
+                    .iter()
+                    .map(|(input, like)| FrameNoise {
+                        input: input.clone(),
+                        like: like.clone(),
+                    })
+                    .collect(),
+                text_noise: flow.text_noise.clone(),
+                prior: sessions(
                     env,
-                    &parts.acoustic.encode_to_vec(),
+                    part("prior")?,
                     counts.acoustic,
                     counts.threads,
-                    "loading the acoustic half of the voice model",
-                )?)
-            }
+                    graph("prior"),
+                    "loading the prior of the voice model",
+                )?,
+                flow: sessions(
+                    env,
+                    part("flow")?,
+                    counts.acoustic,
+                    counts.threads,
+                    graph("flow"),
+                    "loading the flow of the voice model",
+                )?,
+                flow_inputs: flow.flow_inputs.clone(),
+            },
+            None => AcousticHalf::One(sessions(
+                env,
+                part("acoustic")?,
+                counts.acoustic,
+                counts.threads,
+                graph("acoustic"),
+                "loading the acoustic half of the voice model",
+            )?),
         };
         let vocoder = sessions(
             env,
-            &parts.vocoder.encode_to_vec(),
+            part("vocoder")?,
             counts.vocoder,
             counts.threads,
+            graph("vocoder"),
             "loading the vocoder half of the voice model",
         )?;
-        tracing::debug!(
-            model = %path.display(),
-            frames = %parts.frames_tensor,
-            acoustic_nodes = parts.node_counts.0,
-            vocoder_nodes = parts.node_counts.1,
-            "split VITS graph"
-        );
         let mut model = PiperModel {
             fingerprint,
             graphs: Graphs::Split {
                 acoustic,
                 vocoder,
-                vocoder_takes_sid: !parts.vocoder_extra_inputs.is_empty(),
+                vocoder_takes_sid: meta.vocoder_takes_sid,
             },
-            takes_sid,
-            samples_per_frame: parts.samples_per_frame,
-            frame_channels: parts.frame_channels.unwrap_or(0),
+            takes_sid: meta.takes_sid,
+            samples_per_frame: meta.samples_per_frame,
+            frame_channels: meta.frame_channels.unwrap_or(0),
             path: path.to_path_buf(),
         };
         model.measure_frame_geometry()?;

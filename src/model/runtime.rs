@@ -72,17 +72,32 @@ fn same_library(loaded: &'static Loaded, requested: PathBuf) -> Result<&'static 
     }
 }
 
-/// A session for the serialized model `bytes`, fully optimized, on `threads` intra-op threads.
+/// Where a session's graph comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Graph<'a> {
+    /// As split: ONNX Runtime optimizes it fully, and writes the optimized graph to the path
+    /// when one is given (for the compiled-graph cache).
+    Fresh { save_optimized: Option<&'a Path> },
+    /// Already optimized by ONNX Runtime (from the compiled-graph cache): not optimized again.
+    Optimized,
+}
+
+/// A session for the serialized model `bytes` on `threads` intra-op threads.
 pub(crate) fn session_from_memory(
     env: &Environment,
     bytes: &[u8],
     threads: usize,
+    graph: Graph<'_>,
     context: &'static str,
 ) -> Result<Session> {
     let fail = |e: ort::Error<_>| Error::runtime(context, e);
-    Session::builder(env)
+    let level = match graph {
+        Graph::Fresh { .. } => GraphOptimizationLevel::All,
+        Graph::Optimized => GraphOptimizationLevel::Disable,
+    };
+    let mut builder = Session::builder(env)
         .map_err(|e| Error::runtime(context, e))?
-        .with_optimization_level(GraphOptimizationLevel::All)
+        .with_optimization_level(level)
         .map_err(fail)?
         .with_intra_threads(threads)
         .map_err(fail)?
@@ -91,7 +106,14 @@ pub(crate) fn session_from_memory(
         // Measured: the two halves run at once on a stream's two threads; spinning threads of an
         // idle session steal the cores the busy one needs (0.61x -> 0.51x piper-tts's TTFA).
         .with_intra_op_spinning(false)
-        .map_err(fail)?
+        .map_err(fail)?;
+    if let Graph::Fresh {
+        save_optimized: Some(path),
+    } = graph
+    {
+        builder = builder.with_optimized_model_path(path).map_err(fail)?;
+    }
+    builder
         .commit_from_memory(bytes)
         .map_err(|e| Error::runtime(context, e))
 }
