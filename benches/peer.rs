@@ -1,0 +1,502 @@
+//! indextts against piper-tts 1.8.0, side by side in one run: the same voice
+//! (en_US-joe-medium), the same texts, the same thread count (2), runs interleaved, medians.
+//!
+//! - cold start: process start to the first audio byte on standard output, `speak --stream
+//!   --raw` against `piper --output-raw` (CLI against CLI), on the story; with and without the
+//!   compiled-graph cache; and each CLI's peak RSS (wait4's ru_maxrss) over the whole story;
+//! - warm: time to first audio, total time and real-time factor per text, the library's
+//!   `stream()` against piper-tts's Python API (`PiperVoice.synthesize`, scripts/piper_bench.py);
+//! - throughput under concurrency: audio seconds per wall second with 1, 2, 4 and 8 requests for
+//!   the paragraph at once on one synthesizer (one voice object for piper-tts);
+//! - scaling: total time against text length, up to 100 KB (the story repeated).
+//!
+//! Prints a table, writes target/bench/peer.json and draws target/bench/peer.png.
+//!
+//! ```text
+//! scripts/setup.sh --reference
+//! cargo bench --bench peer                     # 10 runs each; 100 KB: 2 runs (~15 min)
+//! cargo bench --bench peer -- --runs 15 --big-runs 3
+//! cargo bench --bench peer -- --quick          # 1 run, no 100 KB (CI, so it never rots)
+//! ```
+//!
+//! The sentence cache is off on both sides: every run synthesizes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{median, root, Args, Peer};
+use indextts::{SynthesisOptions, Synthesizer};
+use plotters::prelude::*;
+use serde_json::json;
+
+const THREADS: usize = 2;
+
+/// One text of the comparison.
+struct Text {
+    name: &'static str,
+    /// The requests of one run (several for `sentence`: each line of en_sentences.txt).
+    requests: Vec<String>,
+    /// Runs of this text (fewer for 100 KB).
+    runs: usize,
+}
+
+impl Text {
+    fn bytes(&self) -> f64 {
+        self.requests.iter().map(String::len).sum::<usize>() as f64 / self.requests.len() as f64
+    }
+}
+
+fn corpus(name: &str) -> String {
+    let path = root().join("../shared/corpus").join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_owned()
+}
+
+/// The story repeated, paragraph by paragraph, up to `bytes`.
+fn repeated_story(bytes: usize) -> String {
+    let story = corpus("en_long.txt");
+    let mut text = String::with_capacity(bytes + story.len());
+    'fill: loop {
+        for paragraph in story.split("\n\n") {
+            if text.len() + paragraph.len() + 2 > bytes {
+                break 'fill;
+            }
+            text.push_str(paragraph);
+            text.push_str("\n\n");
+        }
+    }
+    text.trim_end().to_owned()
+}
+
+/// Seconds to the first chunk and to the last, and samples, of one `stream()`.
+fn ours_stream(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
+    let started = Instant::now();
+    let mut first = None;
+    let mut samples = 0;
+    for chunk in synth
+        .stream(text, &SynthesisOptions::default())
+        .expect("stream")
+    {
+        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+        samples += chunk.expect("chunk").samples.len();
+    }
+    let total = started.elapsed().as_secs_f64();
+    (first.unwrap_or(total), total, samples)
+}
+
+/// `workers` threads streaming `text` at once on one synthesizer: (wall seconds, samples).
+fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usize) {
+    let started = Instant::now();
+    let samples = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| s.spawn(|| ours_stream(synth, text).2))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("worker")).sum()
+    });
+    (started.elapsed().as_secs_f64(), samples)
+}
+
+/// One CLI process: time to its first audio byte, to its exit, and its peak RSS.
+struct CliRun {
+    first_audio: f64,
+    total: f64,
+    peak_rss_kib: u64,
+    audio_bytes: usize,
+}
+
+/// Run `command` with `text` on standard input, reading raw PCM from standard output.
+#[allow(clippy::zombie_processes)] // reaped by wait4 (std's wait gives no rusage)
+fn cli_run(command: &mut Command, text: &str) -> CliRun {
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let mut stdin = child.stdin.take().expect("piped");
+    let input = text.to_owned();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut buf = vec![0u8; 1 << 16];
+    let mut first_audio = None;
+    let mut audio_bytes = 0;
+    loop {
+        let n = stdout.read(&mut buf).expect("reading the CLI's audio");
+        if n == 0 {
+            break;
+        }
+        first_audio.get_or_insert_with(|| started.elapsed().as_secs_f64());
+        audio_bytes += n;
+    }
+    let _ = writer.join();
+    let (status, peak_rss_kib) = wait_with_rusage(child.id());
+    let total = started.elapsed().as_secs_f64();
+    assert!(
+        status == 0 && audio_bytes > 0,
+        "{command:?} exited with status {status} after {audio_bytes} bytes of audio"
+    );
+    CliRun {
+        first_audio: first_audio.unwrap_or(total),
+        total,
+        peak_rss_kib,
+        audio_bytes,
+    }
+}
+
+/// Reap child `pid`: (wait status, its peak RSS in KiB).
+fn wait_with_rusage(pid: u32) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals.
+    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(reaped, pid as libc::pid_t, "wait4");
+    (status, usage.ru_maxrss as u64)
+}
+
+fn speak_command(graph_cache: &Path, use_graph_cache: bool) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_speak"));
+    command
+        .args(["--stream", "--raw", "-o", "-", "--threads"])
+        .arg(THREADS.to_string())
+        .env("INDEXTTS_GRAPH_CACHE", graph_cache);
+    if !use_graph_cache {
+        command.arg("--no-graph-cache");
+    }
+    command
+}
+
+fn piper_command(model: &Path) -> Command {
+    let mut command = Command::new(root().join("target/piper-venv/bin/piper"));
+    command.arg("-m").arg(model).arg("--output-raw");
+    command
+}
+
+#[derive(Default)]
+struct Samples {
+    ours: Vec<f64>,
+    peer: Vec<f64>,
+}
+
+impl Samples {
+    fn medians(self) -> (f64, f64) {
+        (median(self.ours), median(self.peer))
+    }
+}
+
+fn main() {
+    let args = Args::from_env();
+    let quick = args.flag("--quick");
+    let runs: usize = if quick { 1 } else { args.parse("--runs", 10) };
+    let big_runs: usize = args.parse("--big-runs", 2);
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    let graph_cache = out.join("graph-cache");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    let synth = Synthesizer::builder()
+        .threads(THREADS)
+        .cache_bytes(0)
+        .build()
+        .expect("the default voice; run scripts/setup.sh first");
+    let model = synth.voice_paths().model.clone();
+    let sample_rate = f64::from(synth.sample_rate());
+
+    let story = corpus("en_long.txt");
+    let mut texts = vec![
+        Text {
+            name: "sentence",
+            requests: corpus("en_sentences.txt")
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            runs,
+        },
+        Text {
+            name: "paragraph",
+            requests: vec![corpus("en_paragraph.txt")],
+            runs,
+        },
+        Text {
+            name: "story",
+            requests: vec![story.clone()],
+            runs,
+        },
+    ];
+    if !quick && big_runs > 0 {
+        texts.push(Text {
+            name: "100 KB",
+            requests: vec![repeated_story(100 * 1024)],
+            runs: big_runs,
+        });
+    }
+    println!(
+        "indextts {} against piper-tts 1.8.0, en_US-joe-medium, {THREADS} threads, {cores} cores, \
+         {runs} runs interleaved (100 KB: {big_runs}), medians",
+        env!("CARGO_PKG_VERSION")
+    );
+
+    // Cold start and peak RSS: CLI against CLI on the story. The first run of `speak` fills
+    // the compiled-graph cache (its time is reported apart).
+    let _ = std::fs::remove_dir_all(&graph_cache);
+    let first_ever = cli_run(&mut speak_command(&graph_cache, true), &story);
+    let (mut cold_cached, mut cold_fresh, mut cold_peer) =
+        (Samples::default(), Samples::default(), Samples::default());
+    let (mut rss_ours, mut rss_peer, mut cli_total) = (vec![], vec![], Samples::default());
+    for _ in 0..runs {
+        let cached = cli_run(&mut speak_command(&graph_cache, true), &story);
+        let fresh = cli_run(&mut speak_command(&graph_cache, false), &story);
+        let peer = cli_run(&mut piper_command(&model), &story);
+        cold_cached.ours.push(cached.first_audio);
+        cold_fresh.ours.push(fresh.first_audio);
+        cold_peer.peer.push(peer.first_audio);
+        rss_ours.push(cached.peak_rss_kib as f64);
+        rss_peer.push(peer.peak_rss_kib as f64);
+        cli_total.ours.push(cached.total);
+        cli_total.peer.push(peer.total);
+        assert!(
+            cached.audio_bytes > 0 && fresh.audio_bytes > 0,
+            "speak wrote no audio"
+        );
+    }
+    let cold_cached = median(cold_cached.ours);
+    let cold_fresh = median(cold_fresh.ours);
+    let cold_peer = median(cold_peer.peer);
+    let (rss_ours, rss_peer) = (median(rss_ours), median(rss_peer));
+    let (cli_total_ours, cli_total_peer) = cli_total.medians();
+
+    // Warm: the library against piper-tts's Python API, each in a loaded process.
+    let mut peer = Peer::piper(&model, THREADS);
+    for text in &texts[..3] {
+        for request in &text.requests {
+            ours_stream(&synth, request);
+            peer.run(request);
+        }
+    }
+    let mut warm = Vec::new();
+    for text in &texts {
+        let (mut ttfa, mut total, mut audio) = (Samples::default(), Samples::default(), 0.0);
+        for _ in 0..text.runs {
+            audio = 0.0;
+            for request in &text.requests {
+                let (t, tt, n) = ours_stream(&synth, request);
+                ttfa.ours.push(t);
+                total.ours.push(tt);
+                audio += n as f64 / sample_rate;
+                let (t, tt, _) = peer.run(request);
+                ttfa.peer.push(t);
+                total.peer.push(tt);
+            }
+        }
+        let (ttfa, total) = (ttfa.medians(), total.medians());
+        let audio = audio / text.requests.len() as f64;
+        warm.push((text, ttfa, total, audio));
+    }
+
+    // Throughput under concurrency, on the paragraph.
+    let paragraph = corpus("en_paragraph.txt");
+    let mut throughput = Vec::new();
+    for workers in [1, 2, 4, 8] {
+        let (mut ours, mut theirs) = (vec![], vec![]);
+        for _ in 0..runs {
+            let (wall, samples) = ours_concurrent(&synth, &paragraph, workers);
+            ours.push(samples as f64 / sample_rate / wall);
+            let (wall, samples) = peer.concurrent(&paragraph, workers, 1);
+            theirs.push(samples as f64 / sample_rate / wall);
+        }
+        throughput.push((workers, median(ours), median(theirs)));
+    }
+    drop(peer);
+
+    // The table.
+    let ms = |s: f64| format!("{:.0} ms", s * 1e3);
+    println!("\n| figure | indextts | piper-tts 1.8.0 | ratio |");
+    println!("| --- | --- | --- | --- |");
+    let row = |name: &str, ours: String, theirs: String, ratio: f64| {
+        println!("| {name} | {ours} | {theirs} | {ratio:.2}x |");
+    };
+    row(
+        "cold start, CLI to first audio (compiled-graph cache)",
+        ms(cold_cached),
+        ms(cold_peer),
+        cold_cached / cold_peer,
+    );
+    row(
+        "cold start, CLI to first audio (no graph cache)",
+        ms(cold_fresh),
+        ms(cold_peer),
+        cold_fresh / cold_peer,
+    );
+    println!(
+        "| first start ever (fills the graph cache) | {} | | |",
+        ms(first_ever.first_audio)
+    );
+    row(
+        "CLI, whole story (process start to exit)",
+        ms(cli_total_ours),
+        ms(cli_total_peer),
+        cli_total_ours / cli_total_peer,
+    );
+    row(
+        "peak RSS, CLI, story",
+        format!("{:.0} MiB", rss_ours / 1024.0),
+        format!("{:.0} MiB", rss_peer / 1024.0),
+        rss_ours / rss_peer,
+    );
+    for (text, (t_ours, t_peer), (tt_ours, tt_peer), audio) in &warm {
+        row(
+            &format!("time to first audio, {}", text.name),
+            ms(*t_ours),
+            ms(*t_peer),
+            t_ours / t_peer,
+        );
+        row(
+            &format!("total, {} ({audio:.1} s of audio)", text.name),
+            ms(*tt_ours),
+            ms(*tt_peer),
+            tt_ours / tt_peer,
+        );
+        row(
+            &format!("real-time factor, {}", text.name),
+            format!("{:.4}", tt_ours / audio),
+            format!("{:.4}", tt_peer / audio),
+            tt_ours / tt_peer,
+        );
+    }
+    for (workers, ours, theirs) in &throughput {
+        row(
+            &format!("throughput, {workers} concurrent (audio s per s)"),
+            format!("{ours:.1}"),
+            format!("{theirs:.1}"),
+            ours / theirs,
+        );
+    }
+    // Scaling: seconds of synthesis per KB of text, each size against the paragraph's.
+    println!("\n| text | bytes | indextts s/KB | piper-tts s/KB | indextts TTFA |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (text, (t_ours, _), (tt_ours, tt_peer), _) in &warm {
+        let kb = text.bytes() / 1024.0;
+        println!(
+            "| {} | {:.0} | {:.3} | {:.3} | {} |",
+            text.name,
+            text.bytes(),
+            tt_ours / kb,
+            tt_peer / kb,
+            ms(*t_ours)
+        );
+    }
+
+    let report = json!({
+        "machine": {"cores": cores, "threads": THREADS},
+        "runs": runs,
+        "big_runs": big_runs,
+        "cold_start": {
+            "ours_graph_cache": cold_cached,
+            "ours_no_graph_cache": cold_fresh,
+            "ours_first_ever": first_ever.first_audio,
+            "peer": cold_peer,
+            "ratio": cold_cached / cold_peer,
+        },
+        "cli_story_total": {"ours": cli_total_ours, "peer": cli_total_peer},
+        "peak_rss_kib_story": {"ours": rss_ours, "peer": rss_peer, "ratio": rss_ours / rss_peer},
+        "warm": warm.iter().map(|(text, ttfa, total, audio)| json!({
+            "text": text.name,
+            "bytes": text.bytes(),
+            "requests": text.requests.len(),
+            "runs": text.runs,
+            "audio_seconds": audio,
+            "ttfa": {"ours": ttfa.0, "peer": ttfa.1, "ratio": ttfa.0 / ttfa.1},
+            "total": {"ours": total.0, "peer": total.1, "ratio": total.0 / total.1},
+        })).collect::<Vec<_>>(),
+        "throughput_audio_s_per_s": throughput.iter().map(|(w, o, p)| json!({
+            "concurrent": w, "ours": o, "peer": p, "ratio": o / p,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(
+        out.join("peer.json"),
+        serde_json::to_string_pretty(&report).expect("json"),
+    )
+    .expect("target/bench/peer.json");
+    match chart(&out.join("peer.png"), &warm) {
+        Ok(()) => println!("\nwrote target/bench/peer.json and target/bench/peer.png"),
+        Err(e) => println!("\nwrote target/bench/peer.json; no chart: {e}"),
+    }
+}
+
+type Warm<'a> = (&'a Text, (f64, f64), (f64, f64), f64);
+
+/// A line of the chart: its label, colour, and the figure it draws.
+type Series = (&'static str, RGBColor, fn(&Warm<'_>) -> f64);
+
+/// Time to first audio and total time against text length, both engines, log-log.
+fn chart(path: &Path, warm: &[Warm<'_>]) -> Result<(), Box<dyn std::error::Error>> {
+    let font = PathBuf::from("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    let bytes = std::fs::read(&font).map_err(|e| format!("{}: {e}", font.display()))?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into()))
+        .map_err(|_| format!("{}: not a font", font.display()))?;
+    let root_area = BitMapBackend::new(path, (1000, 640)).into_drawing_area();
+    root_area.fill(&WHITE)?;
+    let x_max = warm.iter().map(|w| w.0.bytes()).fold(1.0, f64::max) * 2.0;
+    let x_min = warm.iter().map(|w| w.0.bytes()).fold(f64::MAX, f64::min) / 2.0;
+    let y_max = warm.iter().map(|w| w.2 .1.max(w.2 .0)).fold(0.01, f64::max) * 2.0;
+    let y_min = warm
+        .iter()
+        .map(|w| w.1 .0.min(w.1 .1))
+        .fold(f64::MAX, f64::min)
+        / 2.0;
+    let mut chart = ChartBuilder::on(&root_area)
+        .caption(
+            "indextts vs piper-tts 1.8.0: en_US-joe-medium, 2 threads, medians",
+            ("sans-serif", 22),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x_min..x_max).log_scale(), (y_min..y_max).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("text length (bytes)")
+        .y_desc("seconds")
+        .label_style(("sans-serif", 15))
+        .draw()?;
+    let series: [Series; 4] = [
+        ("indextts total", BLUE, |w| w.2 .0),
+        ("piper-tts total", RED, |w| w.2 .1),
+        ("indextts time to first audio", CYAN, |w| w.1 .0),
+        ("piper-tts time to first audio", MAGENTA, |w| w.1 .1),
+    ];
+    for (label, color, value) in series {
+        let points: Vec<(f64, f64)> = warm.iter().map(|w| (w.0.bytes(), value(w))).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 4, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root_area.present()?;
+    Ok(())
+}
