@@ -324,7 +324,13 @@ fn the_compiled_graph_cache_gives_the_same_audio() {
         .collect();
     assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
     let entry = &entries[0];
-    for part in ["meta.json", "prior.onnx", "flow.onnx", "vocoder.onnx"] {
+    for part in [
+        "meta.json",
+        "prior-0.onnx",
+        "prior-1.onnx",
+        "flow.onnx",
+        "vocoder.onnx",
+    ] {
         assert!(
             entry.join(part).is_file(),
             "{part} missing in {}",

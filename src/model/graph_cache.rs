@@ -4,7 +4,7 @@
 //!
 //! An entry is a directory named by its key: blake3 of the model and of its config, the ONNX
 //! Runtime build, the CPU's vector features (an optimized graph may use layouts for the CPU it
-//! was made on) and [`FORMAT`]. It holds each part's optimized graph (`prior.onnx`, `flow.onnx`,
+//! was made on) and [`FORMAT`]. It holds each part's optimized graph (`prior-0.onnx` ..., `flow.onnx`,
 //! `vocoder.onnx`, or `acoustic.onnx` for an acoustic half that runs whole) and `meta.json`, with
 //! what the split found and the blake3 of each graph. An entry is written to a temporary
 //! directory and renamed into place, so a reader never sees half of one; a file whose hash does
@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// Version of the entry layout and of the split; a change makes old entries misses.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2;
 
 /// What the split found, beside the graphs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,8 @@ pub(crate) struct SplitMeta {
 /// The prior/flow cut's names.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct FlowMeta {
+    /// The prior's pieces (`prior-0.onnx` ...), run in turn.
+    pub prior_pieces: usize,
     pub flow_inputs: Vec<String>,
     /// (flow input, prior output whose shape it takes).
     pub frame_noise: Vec<(String, String)>,
@@ -122,16 +124,24 @@ impl GraphCache {
         if entry.format != FORMAT {
             return self.discard(&dir, "an older format");
         }
-        let mut parts = BTreeMap::new();
-        for (name, hash) in entry.files {
-            let bytes = match std::fs::read(dir.join(format!("{name}.onnx"))) {
-                Ok(bytes) => bytes,
-                Err(e) => return self.discard(&dir, &format!("{name}.onnx: {e}")),
-            };
+        // Read and check the parts on all cores (hashing ~60 MB is most of a cached load's I/O).
+        let files: Vec<(String, String)> = entry.files.into_iter().collect();
+        let read = super::parallel_map(&files, |(name, hash)| {
+            let bytes = std::fs::read(dir.join(format!("{name}.onnx")))
+                .map_err(|e| format!("{name}.onnx: {e}"))?;
             if blake3::hash(&bytes).to_hex().as_str() != hash {
-                return self.discard(&dir, &format!("{name}.onnx does not match its hash"));
+                return Err(format!("{name}.onnx does not match its hash"));
             }
-            parts.insert(name, bytes);
+            Ok((name.clone(), bytes))
+        });
+        let mut parts = BTreeMap::new();
+        for part in read {
+            match part {
+                Ok((name, bytes)) => {
+                    parts.insert(name, bytes);
+                }
+                Err(why) => return self.discard(&dir, &why),
+            }
         }
         Some((entry.meta, parts))
     }
@@ -210,6 +220,7 @@ mod tests {
             vocoder_takes_sid: false,
             takes_sid: false,
             flow: Some(FlowMeta {
+                prior_pieces: 1,
                 flow_inputs: vec!["m_p".into()],
                 frame_noise: vec![("noise".into(), "m_p".into())],
                 text_noise: vec![],

@@ -1,12 +1,12 @@
 //! A Piper VITS voice as two ONNX Runtime sessions: acoustic (ids -> frames) and vocoder
 //! (frames -> samples), or the whole graph when it cannot be split.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis, IxDyn};
-use ort::session::Session;
+use ort::session::{Session, SessionInputValue};
 use ort::value::{DynValue, Tensor};
 use prost::Message;
 use rand_chacha::ChaCha8Rng;
@@ -16,8 +16,11 @@ use rand_distr::{Distribution, StandardNormal};
 use super::graph_cache::{self, FlowMeta, GraphCache, SplitMeta};
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
-use super::split::{split_flow, split_vits, FrameNoise, TEXT_NOISE_EXTRA, TEXT_NOISE_PER_ID};
-use super::{check_finite, samples_of, sessions, FrameWindows, Graph, VoiceModel};
+use super::split::{
+    split_chain, split_flow, split_vits, FrameNoise, CHAIN_PIECE_NODES, TEXT_NOISE_EXTRA,
+    TEXT_NOISE_PER_ID,
+};
+use super::{check_finite, parallel_map, samples_of, sessions, FrameWindows, Graph, VoiceModel};
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
 
@@ -38,7 +41,8 @@ pub(crate) const FLOW_CONTEXT_FRAMES: usize = 32;
 enum AcousticHalf {
     One(SessionPool),
     PriorFlow {
-        prior: SessionPool,
+        /// The prior as a chain of pieces run in turn (see [`split_chain`]).
+        prior: Vec<SessionPool>,
         flow: SessionPool,
         flow_inputs: Vec<String>,
         frame_noise: Vec<FrameNoise>,
@@ -131,7 +135,15 @@ impl PiperModel {
         let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
         let fingerprint = blake3::hash(&bytes);
         let key = graph_cache::key(&fingerprint, config_bytes);
+        tracing::debug!(
+            seconds = started.elapsed().as_secs_f64(),
+            "model read and hashed"
+        );
         if let Some((meta, parts)) = cache.filter(|_| split).and_then(|c| c.load(&key)) {
+            tracing::debug!(
+                seconds = started.elapsed().as_secs_f64(),
+                "compiled-graph cache entry read"
+            );
             match Self::from_parts(env, path, &meta, &parts, None, counts, fingerprint) {
                 Ok(model) => {
                     tracing::debug!(
@@ -193,9 +205,17 @@ impl PiperModel {
                     flow_nodes = flow.node_counts.1,
                     "acoustic half cut at its flow"
                 );
-                parts.insert("prior".to_owned(), flow.prior.encode_to_vec());
+                // The prior in pieces: ONNX Runtime plans small graphs much faster.
+                let chain = split_chain(&flow.prior, CHAIN_PIECE_NODES).unwrap_or_else(|why| {
+                    tracing::debug!("the prior runs in one piece: {why}");
+                    vec![flow.prior.clone()]
+                });
+                for (k, piece) in chain.iter().enumerate() {
+                    parts.insert(prior_part(k), piece.encode_to_vec());
+                }
                 parts.insert("flow".to_owned(), flow.flow.encode_to_vec());
                 Some(FlowMeta {
+                    prior_pieces: chain.len(),
                     flow_inputs: flow.flow_inputs,
                     frame_noise: flow
                         .frame_noise
@@ -272,6 +292,7 @@ impl PiperModel {
         counts: SessionCounts,
         fingerprint: blake3::Hash,
     ) -> Result<Self> {
+        let started = std::time::Instant::now();
         let files: BTreeMap<&str, PathBuf> = parts
             .keys()
             .filter_map(|name| Some((name.as_str(), fresh??.join(format!("{name}.onnx")))))
@@ -291,52 +312,75 @@ impl PiperModel {
                     reason: format!("the split has no {name} part"),
                 })
         };
-        let acoustic = match &meta.flow {
-            Some(flow) => AcousticHalf::PriorFlow {
-                frame_noise: flow
-                    .frame_noise
-                    .iter()
-                    .map(|(input, like)| FrameNoise {
-                        input: input.clone(),
-                        like: like.clone(),
-                    })
-                    .collect(),
-                text_noise: flow.text_noise.clone(),
-                prior: sessions(
-                    env,
-                    part("prior")?,
+        // Every part's sessions, built at once on the machine's cores (each build is mostly
+        // ONNX Runtime's single-threaded planning).
+        let mut names: Vec<(String, usize, &'static str)> = match &meta.flow {
+            Some(flow) => (0..flow.prior_pieces.max(1))
+                .map(|k| {
+                    (
+                        prior_part(k),
+                        counts.acoustic,
+                        "loading the prior of the voice model",
+                    )
+                })
+                .chain([(
+                    "flow".to_owned(),
                     counts.acoustic,
-                    counts.threads,
-                    graph("prior"),
-                    "loading the prior of the voice model",
-                )?,
-                flow: sessions(
-                    env,
-                    part("flow")?,
-                    counts.acoustic,
-                    counts.threads,
-                    graph("flow"),
                     "loading the flow of the voice model",
-                )?,
-                flow_inputs: flow.flow_inputs.clone(),
-            },
-            None => AcousticHalf::One(sessions(
-                env,
-                part("acoustic")?,
+                )])
+                .collect(),
+            None => vec![(
+                "acoustic".to_owned(),
                 counts.acoustic,
-                counts.threads,
-                graph("acoustic"),
                 "loading the acoustic half of the voice model",
-            )?),
+            )],
         };
-        let vocoder = sessions(
-            env,
-            part("vocoder")?,
+        names.push((
+            "vocoder".to_owned(),
             counts.vocoder,
-            counts.threads,
-            graph("vocoder"),
             "loading the vocoder half of the voice model",
-        )?;
+        ));
+        let mut pools = parallel_map(&names, |(name, count, context)| {
+            sessions(
+                env,
+                part(name)?,
+                *count,
+                counts.threads,
+                graph(name),
+                context,
+            )
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+        let vocoder = pools
+            .pop()
+            .unwrap_or_else(|| unreachable!("the vocoder was asked for"));
+        let acoustic = match &meta.flow {
+            Some(flow) => {
+                let flow_pool = pools
+                    .pop()
+                    .unwrap_or_else(|| unreachable!("the flow was asked for"));
+                AcousticHalf::PriorFlow {
+                    frame_noise: flow
+                        .frame_noise
+                        .iter()
+                        .map(|(input, like)| FrameNoise {
+                            input: input.clone(),
+                            like: like.clone(),
+                        })
+                        .collect(),
+                    text_noise: flow.text_noise.clone(),
+                    prior: pools,
+                    flow: flow_pool,
+                    flow_inputs: flow.flow_inputs.clone(),
+                }
+            }
+            None => AcousticHalf::One(
+                pools
+                    .pop()
+                    .unwrap_or_else(|| unreachable!("the acoustic half was asked for")),
+            ),
+        };
         let mut model = PiperModel {
             fingerprint,
             graphs: Graphs::Split {
@@ -349,6 +393,7 @@ impl PiperModel {
             frame_channels: meta.frame_channels.unwrap_or(0),
             path: path.to_path_buf(),
         };
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "sessions built");
         model.measure_frame_geometry()?;
         Ok(model)
     }
@@ -423,36 +468,62 @@ impl PiperModel {
         };
         let sid = sid.filter(|_| self.takes_sid);
         let text_draws = draws(seed, 0, TEXT_NOISE_PER_ID * ids.len() + TEXT_NOISE_EXTRA);
-        let mut inputs = prior.with(|session| -> Result<Vec<(String, ArrayD<f32>)>> {
-            let mut inputs = text_inputs(session, ids, scales, sid)?;
-            for name in text_noise {
-                inputs.push((
-                    name.as_str(),
-                    Tensor::from_array(Array1::from_vec(text_draws.clone()))
-                        .map_err(|e| Error::runtime("preparing the text noise", e))?
-                        .into_dyn(),
-                ));
-            }
-            let outputs = session
-                .run(inputs)
-                .map_err(|e| Error::runtime("running the prior", e))?;
-            flow_inputs
-                .iter()
-                .map(|name| {
-                    let value = outputs
-                        .get(name.as_str())
-                        .ok_or_else(|| Error::ModelOutput {
-                            name: name.clone(),
-                            reason: "missing from the prior's outputs".into(),
+        // Everything the prior's pieces may read; each piece adds what it makes.
+        let mut values: HashMap<String, DynValue> = text_values(ids, scales, sid)?
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        for name in text_noise {
+            values.insert(
+                name.clone(),
+                Tensor::from_array(Array1::from_vec(text_draws.clone()))
+                    .map_err(|e| Error::runtime("preparing the text noise", e))?
+                    .into_dyn(),
+            );
+        }
+        for piece in prior {
+            let made = piece.with(|session| -> Result<Vec<(String, DynValue)>> {
+                let names: Vec<String> = session
+                    .outputs()
+                    .iter()
+                    .map(|o| o.name().to_owned())
+                    .collect();
+                let inputs = session
+                    .inputs()
+                    .iter()
+                    .map(|i| {
+                        let value = values.get(i.name()).ok_or_else(|| Error::ModelOutput {
+                            name: i.name().to_owned(),
+                            reason: "a piece of the prior reads it, but nothing earlier made it"
+                                .into(),
                         })?;
-                    let array = value
-                        .try_extract_array::<f32>()
-                        .map_err(|e| Error::runtime("reading the prior", e))?
-                        .to_owned();
-                    Ok((name.clone(), array))
-                })
-                .collect()
-        })?;
+                        Ok((i.name().to_owned(), SessionInputValue::from(value)))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                let mut outputs = session
+                    .run(inputs)
+                    .map_err(|e| Error::runtime("running the prior", e))?;
+                Ok(names
+                    .into_iter()
+                    .filter_map(|name| outputs.remove(&name).map(|v| (name, v)))
+                    .collect())
+            })?;
+            values.extend(made);
+        }
+        let mut inputs = flow_inputs
+            .iter()
+            .map(|name| {
+                let value = values.get(name).ok_or_else(|| Error::ModelOutput {
+                    name: name.clone(),
+                    reason: "missing from the prior's outputs".into(),
+                })?;
+                let array = value
+                    .try_extract_array::<f32>()
+                    .map_err(|e| Error::runtime("reading the prior", e))?
+                    .to_owned();
+                Ok((name.clone(), array))
+            })
+            .collect::<Result<Vec<_>>>()?;
         // Frames: the last axis of the rank-3 outputs, which must agree.
         let frame_axes: Vec<usize> = inputs
             .iter()
@@ -710,6 +781,17 @@ fn text_inputs(
     scales: Scales,
     sid: Option<i64>,
 ) -> Result<Vec<(&'static str, DynValue)>> {
+    let mut inputs = text_values(ids, scales, sid)?;
+    inputs.retain(|(name, _)| session.inputs().iter().any(|i| i.name() == *name));
+    Ok(inputs)
+}
+
+/// Every text-side input of a Piper voice: ids, their count, the scales and the speaker.
+fn text_values(
+    ids: &[i64],
+    scales: Scales,
+    sid: Option<i64>,
+) -> Result<Vec<(&'static str, DynValue)>> {
     let n = ids.len();
     let input = Tensor::from_array(
         Array2::from_shape_vec((1, n), ids.to_vec())
@@ -734,8 +816,12 @@ fn text_inputs(
     if let Some(sid) = sid {
         inputs.push(("sid", int64_tensor(vec![sid])?));
     }
-    inputs.retain(|(name, _)| session.inputs().iter().any(|i| i.name() == *name));
     Ok(inputs)
+}
+
+/// The graph cache's name of piece `k` of the prior.
+fn prior_part(k: usize) -> String {
+    format!("prior-{k}")
 }
 
 /// A `[1, channels, frames]` output as `[channels, frames]`.
