@@ -269,6 +269,7 @@ impl SynthesizerBuilder {
         };
         let stream_options = self.stream_options.unwrap_or(StreamOptions {
             context_frames: model.vocoder_context_frames(),
+            chunk_frames: model.vocoder_chunk_frames(),
             ..StreamOptions::default()
         });
         let fingerprint = {

@@ -146,6 +146,11 @@ impl GraphCache {
         Some((entry.meta, parts))
     }
 
+    /// Remove the entry for `key` (one that loaded but did not work).
+    pub fn remove(&self, key: &str) {
+        let _ = std::fs::remove_dir_all(self.entry(key));
+    }
+
     /// Remove a damaged entry; always a miss.
     fn discard<T>(&self, dir: &Path, why: &str) -> Option<T> {
         tracing::warn!(dir = %dir.display(), "graph cache entry dropped ({why}); splitting afresh");

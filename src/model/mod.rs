@@ -42,6 +42,12 @@ pub(crate) trait VoiceModel: Send + Sync + std::fmt::Debug {
     /// whole-sentence decode.
     fn vocoder_context_frames(&self) -> usize;
 
+    /// The voice's default vocoder window once a stream is running (frames): large enough that
+    /// the context costs little, small enough that the vocoder's working memory stays bounded.
+    fn vocoder_chunk_frames(&self) -> usize {
+        512
+    }
+
     /// blake3 of the model files.
     fn fingerprint(&self) -> &blake3::Hash;
 
