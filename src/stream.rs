@@ -475,8 +475,9 @@ fn vocoder_stage(
                         } else {
                             Array2::zeros((frames.data.nrows(), total))
                         };
+                        let sentence_samples = total * inner.model.samples_per_frame();
                         Some(Assembly {
-                            cache: cache.map(|key| (key, Vec::new())),
+                            cache: cache.map(|key| (key, Vec::with_capacity(sentence_samples))),
                             sentence: frames.sentence,
                             speaker: frames.speaker,
                             data,

@@ -118,7 +118,7 @@ fn decode_window(
     sid: Option<i64>,
 ) -> Result<Vec<f32>> {
     let hop = model.samples_per_frame();
-    let samples = model.vocode(frames.slice(s![.., window.from..window.to]), sid)?;
+    let mut samples = model.vocode(frames.slice(s![.., window.from..window.to]), sid)?;
     let expected = (window.to - window.from) * hop;
     if samples.len() != expected {
         return Err(Error::ModelOutput {
@@ -130,8 +130,10 @@ fn decode_window(
             ),
         });
     }
-    let keep = (window.start - window.from) * hop..(window.end - window.from) * hop;
-    Ok(samples[keep].to_vec())
+    // The kept samples, trimmed in place: a window's audio is allocated once, by the model.
+    samples.truncate((window.end - window.from) * hop);
+    samples.drain(..(window.start - window.from) * hop);
+    Ok(samples)
 }
 
 /// Decode `windows` of `frames` in order, handing each window's samples to `emit` as soon as it

@@ -433,10 +433,14 @@ impl PiperModel {
         let sid = sid.filter(|_| self.takes_sid);
         let text_draws = draws(seed, 0, TEXT_NOISE_PER_ID * ids.len() + TEXT_NOISE_EXTRA);
         // Everything the prior's pieces may read; each piece adds what it makes.
-        let mut values: HashMap<String, DynValue> = text_values(ids, scales, sid)?
-            .into_iter()
-            .map(|(name, value)| (name.to_owned(), value))
-            .collect();
+        // Sized for the inputs and every piece's outputs, so it never grows during the run.
+        let mut values: HashMap<String, DynValue> =
+            HashMap::with_capacity(8 + text_noise.len() + prior.len() * 32);
+        values.extend(
+            text_values(ids, scales, sid)?
+                .into_iter()
+                .map(|(name, value)| (name.to_owned(), value)),
+        );
         for name in text_noise {
             values.insert(
                 name.clone(),
@@ -452,42 +456,39 @@ impl PiperModel {
                     .iter()
                     .map(|o| o.name().to_owned())
                     .collect();
-                let inputs = session
-                    .inputs()
-                    .iter()
-                    .map(|i| {
-                        let value = values.get(i.name()).ok_or_else(|| Error::ModelOutput {
-                            name: i.name().to_owned(),
-                            reason: "a piece of the prior reads it, but nothing earlier made it"
-                                .into(),
-                        })?;
-                        Ok((i.name().to_owned(), SessionInputValue::from(value)))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                let mut inputs = Vec::with_capacity(session.inputs().len());
+                for input in session.inputs() {
+                    let value = values.get(input.name()).ok_or_else(|| Error::ModelOutput {
+                        name: input.name().to_owned(),
+                        reason: "a piece of the prior reads it, but nothing earlier made it".into(),
+                    })?;
+                    inputs.push((input.name().to_owned(), SessionInputValue::from(value)));
+                }
                 let mut outputs = session
                     .run(inputs)
                     .map_err(|e| Error::runtime("running the prior", e))?;
-                Ok(names
-                    .into_iter()
-                    .filter_map(|name| outputs.remove(&name).map(|v| (name, v)))
-                    .collect())
+                let mut made = Vec::with_capacity(names.len());
+                for name in names {
+                    if let Some(value) = outputs.remove(&name) {
+                        made.push((name, value));
+                    }
+                }
+                Ok(made)
             })?;
             values.extend(made);
         }
-        let mut inputs = flow_inputs
-            .iter()
-            .map(|name| {
-                let value = values.get(name).ok_or_else(|| Error::ModelOutput {
-                    name: name.clone(),
-                    reason: "missing from the prior's outputs".into(),
-                })?;
-                let array = value
-                    .try_extract_array::<f32>()
-                    .map_err(|e| Error::runtime("reading the prior", e))?
-                    .to_owned();
-                Ok((name.clone(), array))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let mut inputs = Vec::with_capacity(flow_inputs.len() + frame_noise.len());
+        for name in flow_inputs {
+            let value = values.get(name).ok_or_else(|| Error::ModelOutput {
+                name: name.clone(),
+                reason: "missing from the prior's outputs".into(),
+            })?;
+            let array = value
+                .try_extract_array::<f32>()
+                .map_err(|e| Error::runtime("reading the prior", e))?
+                .to_owned();
+            inputs.push((name.clone(), array));
+        }
         // Frames: the last axis of the rank-3 outputs, which must agree.
         let frame_axes: Vec<usize> = inputs
             .iter()
