@@ -16,38 +16,24 @@
 //! a sentence never seen before; a repeat is a uniformly chosen earlier request. Both runs get
 //! the same request sequence.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::{percentile, Args};
 use indextts::{SynthesisOptions, Synthesizer};
 use rand_core::{Rng, SeedableRng};
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .cloned()
-    };
-    let quick = args.iter().any(|a| a == "--quick");
+    let args = Args::from_env();
+    let quick = args.flag("--quick");
     let requests: usize = if quick {
         60
     } else {
-        value("--requests")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5_000)
+        args.parse("--requests", 5_000)
     };
-    let repeat: f64 = value("--repeat")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.37);
+    let repeat: f64 = args.parse("--repeat", 0.37);
 
     let templates: Vec<String> = std::fs::read_to_string(
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/traffic_templates.txt"),

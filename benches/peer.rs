@@ -17,6 +17,7 @@
 //! cargo bench --bench peer                     # 10 runs each; 100 KB: 2 runs (~15 min)
 //! cargo bench --bench peer -- --runs 15 --big-runs 3
 //! cargo bench --bench peer -- --quick          # 1 run, no 100 KB (CI, so it never rots)
+//! cargo bench --bench peer -- --sweep          # also: intra-op threads x session pool size
 //! ```
 //!
 //! The sentence cache is off on both sides: every run synthesizes.
@@ -431,6 +432,37 @@ fn main() {
     match chart(&out.join("peer.png"), &warm) {
         Ok(()) => println!("\nwrote target/bench/peer.json and target/bench/peer.png"),
         Err(e) => println!("\nwrote target/bench/peer.json; no chart: {e}"),
+    }
+    if args.flag("--sweep") {
+        drop(synth);
+        sweep(&paragraph, runs, sample_rate);
+    }
+}
+
+/// Intra-op threads per session against the session pool size: the paragraph's total alone,
+/// and throughput with 4 requests at once.
+fn sweep(paragraph: &str, runs: usize, sample_rate: f64) {
+    println!("\n| threads per session | sessions per half | paragraph total | 4 concurrent (audio s per s) |");
+    println!("| --- | --- | --- | --- |");
+    for (threads, sessions) in [(2, 1), (1, 1), (1, 2), (2, 2)] {
+        let synth = Synthesizer::builder()
+            .threads(threads)
+            .sessions(sessions)
+            .cache_bytes(0)
+            .build()
+            .expect("the default voice");
+        ours_stream(&synth, paragraph);
+        let (mut total, mut throughput) = (vec![], vec![]);
+        for _ in 0..runs {
+            total.push(ours_stream(&synth, paragraph).1);
+            let (wall, samples) = ours_concurrent(&synth, paragraph, 4);
+            throughput.push(samples as f64 / sample_rate / wall);
+        }
+        println!(
+            "| {threads} | {sessions} | {:.0} ms | {:.1} |",
+            median(total) * 1e3,
+            median(throughput)
+        );
     }
 }
 

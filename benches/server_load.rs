@@ -14,30 +14,15 @@
 //! itself) and the sentence cache is off unless `--cache` (repeated corpus texts would
 //! otherwise be served from memory, and the figure would not be the synthesis's).
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{percentile, rss_kib, Args};
 use serde_json::json;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 #[derive(Default)]
 struct Outcomes {
@@ -68,19 +53,10 @@ fn corpus_texts() -> Vec<String> {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    let clients = value("--clients").unwrap_or(16) as usize;
-    let seconds = value("--seconds").unwrap_or(60);
-    let cache = args.iter().any(|a| a == "--cache");
+    let args = Args::from_env();
+    let clients: usize = args.parse("--clients", 16);
+    let seconds: u64 = args.parse("--seconds", 60);
+    let cache = args.flag("--cache");
 
     let mut server = Command::new(env!("CARGO_BIN_EXE_indextts-server"));
     server.args([

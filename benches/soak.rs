@@ -9,23 +9,15 @@
 //! cargo bench --bench soak -- --seconds 120 --threads 8   # what CI runs
 //! ```
 
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{rss_kib, Args};
 use indextts::{SynthesisOptions, Synthesizer};
 use rand_core::{Rng, SeedableRng};
-
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
 
 fn texts() -> Vec<String> {
     let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
@@ -57,18 +49,9 @@ struct Counts {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
-    let value = |name: &str| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    let seconds = value("--seconds").unwrap_or(180);
-    let threads = value("--threads").unwrap_or(8) as usize;
+    let args = Args::from_env();
+    let seconds: u64 = args.parse("--seconds", 180);
+    let threads: usize = args.parse("--threads", 8);
     let synth = Synthesizer::builder()
         .threads(1)
         .sessions(2)
@@ -155,7 +138,7 @@ fn main() {
     let mut stalled = false;
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_secs(1));
-        curve.push((start.elapsed().as_secs_f64(), rss_kib()));
+        curve.push((start.elapsed().as_secs_f64(), rss_kib(std::process::id())));
         let progress =
             counts.completed.load(Ordering::Relaxed) + counts.dropped.load(Ordering::Relaxed);
         if progress != last_progress.0 {

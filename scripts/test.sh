@@ -12,7 +12,8 @@ fuzz=$!
 trap 'kill "$fuzz" 2>/dev/null || true' EXIT
 # Benchmarks run once each in quick mode so they never rot; timings are never asserted.
 cargo bench --locked --bench synthesis -- --test >/dev/null
-cargo bench --locked --bench stream_vs_piper -- --quick >/dev/null
+cargo bench --locked --bench stream_vs_piper -- --zh --quick >/dev/null
+cargo bench --locked --bench peer -- --quick >/dev/null
 cargo bench --locked --bench cache_traffic -- --quick >/dev/null
 cargo test --locked --features redis,server "$@"
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
