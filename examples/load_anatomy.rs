@@ -1,32 +1,72 @@
-//! Where a cold start's time goes: reading and splitting the voice, then building each half's
-//! ONNX Runtime session under different settings, each timed on its own (median of 3).
-//!
-//! What it shows on en_US-joe-medium: the prior's session takes ~0.65 s to build and a
-//! pre-optimized graph only brings that to ~0.5 s. ONNX Runtime's verbose log puts ~0.47 s of it
-//! in the allocation planner's memory-reuse plan (between `CreateGraphPartitioner` and
-//! `SaveInitializedTensors`); Python's `enable_mem_reuse = False` removes it (0.2 s, or 0.05 s
-//! from the pre-optimized graph), but ONNX Runtime 1.31's C API, which `ort` binds, has no such
-//! switch (no session config key either), so it cannot be turned off from here.
+//! Where a cold start's time goes: reading and splitting the voice, then building each part's
+//! ONNX Runtime session, fully optimized and from its already-optimized graph (what the
+//! compiled-graph cache loads), each timed on its own (median of 3); and the prior again as the
+//! chain of small graphs the library builds.
 //!
 //! ```text
 //! cargo run --release --example load_anatomy
 //! ```
+//!
+//! What it shows on en_US-joe-medium: the whole prior's session takes ~0.65 s to build, and a
+//! pre-optimized graph only brings that to ~0.5 s. ONNX Runtime's verbose log puts ~0.47 s of it
+//! in the allocation planner's memory-reuse plan (between `CreateGraphPartitioner` and
+//! `SaveInitializedTensors`), which grows faster than linearly with a graph's nodes (548 of the
+//! prior's 2,192 nodes: 44 ms; 1,096: 153 ms; all: 471 ms). Python's `enable_mem_reuse = False`
+//! removes it, but ONNX Runtime 1.31's C API, which `ort` binds, has no such switch (nor a
+//! session config key), so the library cuts the prior into pieces of at most
+//! `CHAIN_PIECE_NODES` nodes instead: each is planned quickly and still reuses memory within
+//! itself. (Memory pattern off, and the ORT format instead of ONNX, made no difference.)
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use indextts::model::onnx::ModelProto;
-use indextts::model::split::{split_flow, split_vits};
+use indextts::model::split::{split_chain, split_flow, split_vits, CHAIN_PIECE_NODES};
+use ort::environment::Environment;
 use ort::session::builder::GraphOptimizationLevel;
 use ort::session::Session;
 use prost::Message;
 
-/// Builds one session.
-type Build<'a> = Box<dyn Fn() -> Result<Session, ort::Error> + 'a>;
+/// Median seconds of three calls of `f`.
+fn timed(f: impl Fn() -> Result<Session, ort::Error>) -> Result<f64, ort::Error> {
+    let mut times = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        drop(f()?);
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[1])
+}
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+/// A session of `bytes` on 2 threads at optimization `level`.
+fn session(
+    env: &Environment,
+    level: GraphOptimizationLevel,
+    bytes: &[u8],
+) -> Result<Session, ort::Error> {
+    Session::builder(env)?
+        .with_optimization_level(level)?
+        .with_intra_threads(2)?
+        .commit_from_memory(bytes)
+}
+
+/// (seconds fully optimized, seconds from the optimized graph) for one part.
+fn part(
+    env: &Environment,
+    bytes: &[u8],
+    scratch: &std::path::Path,
+) -> Result<(f64, f64), Box<dyn std::error::Error>> {
+    let optimized_path = scratch.join("optimized.onnx");
+    Session::builder(env)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
+        .with_optimized_model_path(&optimized_path)?
+        .commit_from_memory(bytes)?;
+    let optimized = std::fs::read(&optimized_path)?;
+    Ok((
+        timed(|| session(env, GraphOptimizationLevel::All, bytes))?,
+        timed(|| session(env, GraphOptimizationLevel::Disable, &optimized))?,
+    ))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,92 +82,45 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = ModelProto::decode(bytes.as_slice())?;
     let parts = split_vits(&model).map_err(|e| format!("{e:?}"))?;
     let flow = split_flow(&parts.acoustic).map_err(|e| format!("{e:?}"))?;
-    let halves = [
-        ("prior", flow.prior.encode_to_vec()),
-        ("flow", flow.flow.encode_to_vec()),
-        ("vocoder", parts.vocoder.encode_to_vec()),
-    ];
     let split = started.elapsed().as_secs_f64();
     println!(
-        "read {:.0} ms, decode + split + encode {:.0} ms",
+        "read {:.0} ms, decode + split {:.0} ms",
         read * 1e3,
         split * 1e3
     );
-    let dir = std::env::temp_dir().join("indextts-load-anatomy");
-    std::fs::create_dir_all(&dir)?;
-    for (name, bytes) in &halves {
-        std::fs::write(dir.join(format!("{name}.onnx")), bytes)?;
-        let optimized = dir.join(format!("{name}.optimized.onnx"));
-        let ort_format = dir.join(format!("{name}.ort"));
-        // Save the optimized graph once, in both formats.
-        Session::builder(&env)?
-            .with_optimization_level(GraphOptimizationLevel::All)?
-            .with_optimized_model_path(&optimized)?
-            .commit_from_memory(bytes)?;
-        Session::builder(&env)?
-            .with_optimization_level(GraphOptimizationLevel::All)?
-            .with_optimized_model_path(&ort_format)?
-            .commit_from_memory(bytes)?;
-        let optimized_bytes = std::fs::read(&optimized)?;
-        let variants: Vec<(&str, Build<'_>)> = vec![
-            (
-                "all optimizations",
-                Box::new(|| {
-                    Session::builder(&env)?
-                        .with_optimization_level(GraphOptimizationLevel::All)?
-                        .with_intra_threads(2)?
-                        .commit_from_memory(bytes)
-                }),
-            ),
-            (
-                "all, memory pattern off",
-                Box::new(|| {
-                    Session::builder(&env)?
-                        .with_optimization_level(GraphOptimizationLevel::All)?
-                        .with_memory_pattern(false)?
-                        .with_intra_threads(2)?
-                        .commit_from_memory(bytes)
-                }),
-            ),
-            (
-                "no optimizations",
-                Box::new(|| {
-                    Session::builder(&env)?
-                        .with_optimization_level(GraphOptimizationLevel::Disable)?
-                        .with_intra_threads(2)?
-                        .commit_from_memory(bytes)
-                }),
-            ),
-            (
-                "pre-optimized .onnx, optimizations off",
-                Box::new(|| {
-                    Session::builder(&env)?
-                        .with_optimization_level(GraphOptimizationLevel::Disable)?
-                        .with_intra_threads(2)?
-                        .commit_from_memory(&optimized_bytes)
-                }),
-            ),
-            (
-                "pre-optimized .ort, optimizations off",
-                Box::new(|| {
-                    Session::builder(&env)?
-                        .with_optimization_level(GraphOptimizationLevel::Disable)?
-                        .with_intra_threads(2)?
-                        .commit_from_file(&ort_format)
-                }),
-            ),
-        ];
-        for (label, build) in &variants {
-            let times: Vec<f64> = (0..3)
-                .map(|_| {
-                    let started = Instant::now();
-                    let session = build().expect("session");
-                    drop(session);
-                    started.elapsed().as_secs_f64()
-                })
-                .collect();
-            println!("{name:8} {label:42} {:6.0} ms", median(times) * 1e3);
-        }
+    let scratch =
+        std::env::temp_dir().join(format!("indextts-load-anatomy-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    println!("| part | nodes | fully optimized | from its optimized graph |");
+    println!("| --- | --- | --- | --- |");
+    let whole_parts = [
+        ("prior (one graph)", &flow.prior),
+        ("flow", &flow.flow),
+        ("vocoder", &parts.vocoder),
+    ];
+    for (name, part_model) in whole_parts {
+        let nodes = part_model.graph.as_ref().map_or(0, |g| g.node.len());
+        let (all, cached) = part(&env, &part_model.encode_to_vec(), &scratch)?;
+        println!(
+            "| {name} | {nodes} | {:.0} ms | {:.0} ms |",
+            all * 1e3,
+            cached * 1e3
+        );
     }
+    let chain = split_chain(&flow.prior, CHAIN_PIECE_NODES).map_err(|e| format!("{e:?}"))?;
+    let (mut all, mut cached) = (0.0, 0.0);
+    for piece in &chain {
+        let (a, c) = part(&env, &piece.encode_to_vec(), &scratch)?;
+        all += a;
+        cached += c;
+    }
+    println!(
+        "| prior as {} pieces of <= {CHAIN_PIECE_NODES} nodes (sum, one thread) | {} | {:.0} ms | {:.0} ms |",
+        chain.len(),
+        flow.prior.graph.as_ref().map_or(0, |g| g.node.len()),
+        all * 1e3,
+        cached * 1e3
+    );
+    let _ = std::fs::remove_dir_all(&scratch);
     Ok(())
 }
