@@ -1,5 +1,6 @@
-//! Load time, synthesis time and audio duration for a text, medians of N runs: the figures the
-//! README quotes.
+//! Load time (in a process whose ONNX Runtime is already loaded; the compiled-graph cache as
+//! configured, `INDEXTTS_GRAPH_CACHE=off` for none), synthesis time and audio duration for a
+//! text, medians of N runs, the sentence cache off: the figures the README quotes.
 //!
 //! ```text
 //! scripts/setup.sh && cargo run --release --example paragraph_timing -- ../shared/corpus/en_paragraph.txt 5
@@ -29,7 +30,8 @@ fn main() -> indextts::Result<()> {
     let mut synth = None;
     for _ in 0..runs {
         let started = Instant::now();
-        synth = Some(Synthesizer::builder().threads(2).build()?);
+        // The sentence cache off: with it, every run after the first would time look-ups.
+        synth = Some(Synthesizer::builder().threads(2).cache_bytes(0).build()?);
         loads.push(started.elapsed().as_secs_f64());
     }
     let synth = synth.expect("at least one run");
