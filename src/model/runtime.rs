@@ -53,6 +53,9 @@ pub(crate) fn environment(path: &Path) -> Result<&'static Environment> {
             path: requested.clone(),
             reason: e.to_string(),
         })?;
+    if let Err(reason) = register_shared_arena(&env) {
+        tracing::warn!("one shared CPU arena for all sessions is unavailable: {reason}");
+    }
     tracing::debug!(path = %requested.display(), "loaded ONNX Runtime");
     let loaded = RUNTIME.get_or_init(|| Loaded {
         path: requested,
@@ -70,6 +73,62 @@ fn same_library(loaded: &'static Loaded, requested: PathBuf) -> Result<&'static 
             requested,
         })
     }
+}
+
+/// Register one CPU arena with the environment, for every session to share (each asks for it
+/// with `session.use_env_allocators`). A voice is a chain of sessions run in turn (the prior's
+/// pieces, the flow, the vocoder); with an arena each, every one held the peak of its own largest
+/// input for good, and RSS crept up as longer sentences arrived. Extensions are the size asked
+/// for (`arena_extend_strategy` 1), not the next power of two.
+fn register_shared_arena(env: &Environment) -> std::result::Result<(), String> {
+    use ort::sys::{OrtAllocatorType, OrtMemType, OrtStatusPtr};
+    use ort::AsPointer;
+
+    let api = ort::api();
+    // The message of a failed call, its status released.
+    let check = |status: OrtStatusPtr| -> std::result::Result<(), String> {
+        if status.0.is_null() {
+            return Ok(());
+        }
+        // SAFETY: a non-null status from the API; its message is read before it is released.
+        let message = unsafe {
+            let text = std::ffi::CStr::from_ptr((api.GetErrorMessage)(status.0))
+                .to_string_lossy()
+                .into_owned();
+            (api.ReleaseStatus)(status.0);
+            text
+        };
+        Err(message)
+    };
+    let mut info = std::ptr::null_mut();
+    // SAFETY: `info` is a valid out-pointer; the enums are the API's own.
+    check(unsafe {
+        (api.CreateCpuMemoryInfo)(
+            OrtAllocatorType::OrtArenaAllocator,
+            OrtMemType::OrtMemTypeDefault,
+            &mut info,
+        )
+    })?;
+    let keys = [c"arena_extend_strategy".as_ptr()];
+    let values = [1usize];
+    let mut arena = std::ptr::null_mut();
+    // SAFETY: one key and one value, both arrays alive for the call; `arena` a valid out-pointer.
+    let made = check(unsafe {
+        (api.CreateArenaCfgV2)(keys.as_ptr(), values.as_ptr(), keys.len(), &mut arena)
+    });
+    let registered = made.and_then(|()| {
+        // SAFETY: the environment outlives every session (it lives in a static); `info` and
+        // `arena` were created above and are only read by the call.
+        check(unsafe { (api.CreateAndRegisterAllocator)(env.ptr().cast_mut(), info, arena) })
+    });
+    // SAFETY: each was created above (or is null), and the API copies what it keeps.
+    unsafe {
+        if !arena.is_null() {
+            (api.ReleaseArenaCfg)(arena);
+        }
+        (api.ReleaseMemoryInfo)(info);
+    }
+    registered
 }
 
 /// Where a session's graph comes from.
@@ -111,6 +170,9 @@ pub(crate) fn session_from_memory(
         // a plan and block per shape seen; off, the story's peak RSS fell 245 -> 213 MB and
         // synthesis was no slower (5.11 -> 4.95 s).
         .with_memory_pattern(false)
+        .map_err(fail)?
+        // The environment's one arena (see `register_shared_arena`), when it has one.
+        .with_env_allocators()
         .map_err(fail)?;
     if let Graph::Fresh {
         save_optimized: Some(path),
