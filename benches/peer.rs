@@ -108,7 +108,6 @@ struct CliRun {
     first_audio: f64,
     total: f64,
     peak_rss_kib: u64,
-    audio_bytes: usize,
 }
 
 /// Run `command` with `text` on standard input, reading raw PCM from standard output.
@@ -149,7 +148,6 @@ fn cli_run(command: &mut Command, text: &str) -> CliRun {
         first_audio: first_audio.unwrap_or(total),
         total,
         peak_rss_kib,
-        audio_bytes,
     }
 }
 
@@ -258,28 +256,23 @@ fn main() {
     };
     let _ = std::fs::remove_dir_all(&graph_cache);
     let first_ever = cli_run(&mut speak_command(&graph_cache, true), &cli_text);
-    let (mut cold_cached, mut cold_fresh, mut cold_peer) =
-        (Samples::default(), Samples::default(), Samples::default());
+    let (mut cold_cached, mut cold_fresh, mut cold_peer) = (vec![], vec![], vec![]);
     let (mut rss_ours, mut rss_peer, mut cli_total) = (vec![], vec![], Samples::default());
     for _ in 0..runs {
+        // Each run checks its exit status and that it wrote audio (cli_run).
         let cached = cli_run(&mut speak_command(&graph_cache, true), &cli_text);
         let fresh = cli_run(&mut speak_command(&graph_cache, false), &cli_text);
         let peer = cli_run(&mut piper_command(&model), &cli_text);
-        cold_cached.ours.push(cached.first_audio);
-        cold_fresh.ours.push(fresh.first_audio);
-        cold_peer.peer.push(peer.first_audio);
+        cold_cached.push(cached.first_audio);
+        cold_fresh.push(fresh.first_audio);
+        cold_peer.push(peer.first_audio);
         rss_ours.push(cached.peak_rss_kib as f64);
         rss_peer.push(peer.peak_rss_kib as f64);
         cli_total.ours.push(cached.total);
         cli_total.peer.push(peer.total);
-        assert!(
-            cached.audio_bytes > 0 && fresh.audio_bytes > 0,
-            "speak wrote no audio"
-        );
     }
-    let cold_cached = median(cold_cached.ours);
-    let cold_fresh = median(cold_fresh.ours);
-    let cold_peer = median(cold_peer.peer);
+    let (cold_cached, cold_fresh, cold_peer) =
+        (median(cold_cached), median(cold_fresh), median(cold_peer));
     let (rss_ours, rss_peer) = (median(rss_ours), median(rss_peer));
     let (cli_total_ours, cli_total_peer) = cli_total.medians();
 
