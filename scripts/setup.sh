@@ -9,7 +9,10 @@
 #                                  and Chromium + Node for the web player's test
 #
 # Everything fetched is pinned by version and sha256 (models/manifest.json,
-# scripts/piper-requirements.txt); nothing is downloaded at run time.
+# scripts/piper-requirements.txt); nothing is downloaded at run time. Runs of this script
+# take turns (a lock in target/), so CI may start one in the background and the test script
+# another: the second waits, then finds everything in place. The independent downloads (the
+# Debian packages, the Mandarin conversion venv, the piper-tts venv) run side by side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,42 +24,50 @@ for arg in "$@"; do
   esac
 done
 
-# System packages: only what is missing, so a set-up machine never waits for apt.
+mkdir -p target
+exec 9>target/.setup.lock
+flock 9
+
+apt_install() { # PACKAGE...: install with apt-get
+  echo "setup.sh: installing $*" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# System packages: only what is missing, so a set-up machine never waits for apt. What the
+# asset fetch itself needs comes first.
 missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
-# The Redis cache level's tests run against a real server.
-if [ "$reference" = 1 ]; then
+[ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+command -v cargo >/dev/null 2>&1 || { echo "setup.sh: cargo (Rust) is required" >&2; exit 1; }
+
+if [ "$reference" = 0 ]; then
+  python3 scripts/fetch_assets.py
+  exit 0
+fi
+
+# The tests' packages: the Redis cache level's real server, the C ABI hosts' toolchains, the
+# web player's browser and Node, the side-by-side bench's chart font (benches/peer.rs).
+reference_packages() {
+  local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
   command -v go >/dev/null 2>&1 || missing+=(golang-go)
   command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
   command -v make >/dev/null 2>&1 || missing+=(make)
-  # The web player's test: Debian's Chromium, driven by playwright-core from npm.
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
-  # The side-by-side bench's chart labels (benches/peer.rs).
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
-fi
-if [ "${#missing[@]}" -gt 0 ]; then
-  echo "setup.sh: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-command -v cargo >/dev/null 2>&1 || { echo "setup.sh: cargo (Rust) is required" >&2; exit 1; }
+  [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
+}
 
-if [ "$reference" = 1 ]; then
-  # The Mandarin voice too: the tests speak it, and compare it with its reference processor.
-  python3 scripts/fetch_assets.py --zh
-else
-  python3 scripts/fetch_assets.py
-fi
-
-if [ "$reference" = 1 ]; then
-  venv=target/piper-venv
+# The peer the tests compare against, in its pinned venv.
+piper_venv() {
+  local venv=target/piper-venv want
   want=$(sha256sum scripts/piper-requirements.txt | cut -d' ' -f1)
   if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
     echo "setup.sh: installing the piper-tts reference into $venv" >&2
@@ -65,4 +76,24 @@ if [ "$reference" = 1 ]; then
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/piper-requirements.txt
     echo "$want" > "$venv/.requirements.sha256"
   fi
-fi
+}
+
+# The three are independent: apt, the asset fetch (with the Mandarin voice's conversion venv)
+# and the piper-tts venv run at once, and each one's failure fails the set-up.
+reference_packages > target/setup-apt.log 2>&1 &
+apt=$!
+piper_venv > target/setup-piper.log 2>&1 &
+piper=$!
+status=0
+python3 scripts/fetch_assets.py --zh || status=$?
+for job in "apt:$apt" "piper-tts venv:$piper"; do
+  if ! wait "${job#*:}"; then
+    log=target/setup-apt.log
+    [ "${job%%:*}" = apt ] || log=target/setup-piper.log
+    cat "$log" >&2
+    echo "setup.sh: ${job%%:*} failed" >&2
+    status=1
+  fi
+done
+cat target/setup-apt.log target/setup-piper.log >&2
+exit "$status"

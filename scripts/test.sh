@@ -2,33 +2,55 @@
 # The whole test suite, setting up whatever is missing first (assets, the piper-tts reference).
 # Ends with the wall time of each phase.
 #
-#   scripts/test.sh
+#   scripts/test.sh                  # extra arguments go to `cargo test`
+#
+# One build serves every cargo step: the release profile (benches inherit it) and one feature
+# set, so no crate is compiled twice for a different profile or feature set. Set-up runs while
+# that build compiles; fuzzing runs beside the tests; the load test and the soak, whose bounds
+# are measured, have the machine to themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/phases.sh
-trap 'phase_table scripts/test.sh' EXIT
-phase "setup --reference" scripts/setup.sh --reference
-# Fuzzing runs on its own core while the rest goes on (each target single-threaded, 60 s).
+# The feature set of every build; scripts/fuzz.sh and scripts/test_web.sh take it too.
+export INDEXTTS_FEATURES=redis,server
+cargo=(--locked --release --features "$INDEXTTS_FEATURES")
 mkdir -p target
-phase_start "fuzzing (background)"
+fuzz=
+cleanup() {
+  [ -z "$fuzz" ] || kill "$fuzz" 2>/dev/null || true
+  phase_table scripts/test.sh
+}
+trap cleanup EXIT
+
+phase_start "set-up (beside the build)"
+scripts/setup.sh --reference >target/setup.out 2>&1 &
+setup=$!
+phase "build: everything, release" cargo build "${cargo[@]}" --all-targets
+wait "$setup" || { cat target/setup.out; echo "setup failed" >&2; exit 1; }
+phase_end "set-up (beside the build)"
+grep -h '^fetch_assets: \|^setup.sh: ' target/setup.out || true
+
+# Fuzzing runs beside the tests on its own core (each target single-threaded, 60 s).
+phase_start "fuzzing (beside the tests)"
 scripts/fuzz.sh >target/fuzz.out 2>&1 &
 fuzz=$!
-trap 'kill "$fuzz" 2>/dev/null || true; phase_table scripts/test.sh' EXIT
 # Benchmarks run once each in quick mode so they never rot; timings are never asserted.
-phase "bench synthesis --test" cargo bench --locked --bench synthesis -- --test >/dev/null
-phase "bench stream_vs_piper --quick" cargo bench --locked --bench stream_vs_piper -- --zh --quick >/dev/null
-phase "bench peer --quick" cargo bench --locked --bench peer -- --quick >/dev/null
-phase "bench cache_traffic --quick" cargo bench --locked --bench cache_traffic -- --quick >/dev/null
-phase "cargo test" cargo test --locked --features redis,server "$@"
+phase "bench synthesis --test" cargo bench "${cargo[@]}" --bench synthesis -- --test >/dev/null
+phase "bench stream_vs_piper --quick" cargo bench "${cargo[@]}" --bench stream_vs_piper -- --zh --quick >/dev/null
+phase "bench peer --quick" cargo bench "${cargo[@]}" --bench peer -- --quick >/dev/null
+phase "bench cache_traffic --quick" cargo bench "${cargo[@]}" --bench cache_traffic -- --quick >/dev/null
+phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
 phase "C/C++/Go hosts, valgrind" scripts/test_hosts.sh
-# The server: its web player in headless Chromium, then 16 clients for 60 s on loopback.
+# The server's web player in headless Chromium.
 phase "web player (Chromium)" scripts/test_web.sh
-phase "server load test" cargo bench --locked --features server --bench server_load
-# Hardening: the soak (8 threads, dropped streams, an evicting cache), the tests under ASan,
-# and the fuzzers' results.
-phase "soak" cargo bench --locked --bench soak -- --seconds 120
-phase "tests under ASan" scripts/test_sanitizers.sh
 wait "$fuzz" || { cat target/fuzz.out; echo "fuzzing failed" >&2; exit 1; }
-phase_end "fuzzing (background)"
+fuzz=
+phase_end "fuzzing (beside the tests)"
 grep '^fuzz ' target/fuzz.out
+# Measured bounds, alone on the machine: 16 clients for 60 s on loopback; the soak (8 threads,
+# dropped streams, an evicting cache).
+phase "server load test" cargo bench "${cargo[@]}" --bench server_load
+phase "soak" cargo bench "${cargo[@]}" --bench soak -- --seconds 120
+# The tests under AddressSanitizer (an instrumented build of its own).
+phase "tests under ASan" scripts/test_sanitizers.sh
