@@ -230,10 +230,10 @@ fn parallel_decode(text: &str, runs: usize) {
         let synth = Synthesizer::builder()
             .threads(threads)
             .stream_options(StreamOptions {
-                first_chunk_frames: chunk,
-                chunk_frames: chunk,
-                context_frames: 8,
-                vocoder_workers: workers,
+                first_chunk_frames: Some(chunk),
+                chunk_frames: Some(chunk),
+                context_frames: Some(8),
+                vocoder_workers: Some(workers),
             })
             .build()
             .unwrap();
@@ -260,10 +260,10 @@ fn parallel_decode(text: &str, runs: usize) {
 fn sweep(text: &str, runs: usize) {
     parallel_decode(text, runs);
     let reference = build(StreamOptions {
-        first_chunk_frames: 1 << 20,
-        chunk_frames: 1 << 20,
-        context_frames: 0,
-        vocoder_workers: 1,
+        first_chunk_frames: Some(1 << 20),
+        chunk_frames: Some(1 << 20),
+        context_frames: Some(0),
+        vocoder_workers: Some(1),
     });
     let d = StreamOptions::default();
     let mut variants = vec![("default".to_string(), d)];
@@ -271,7 +271,7 @@ fn sweep(text: &str, runs: usize) {
         variants.push((
             format!("first_chunk_frames {first}"),
             StreamOptions {
-                first_chunk_frames: first,
+                first_chunk_frames: Some(first),
                 ..d
             },
         ));
@@ -280,7 +280,7 @@ fn sweep(text: &str, runs: usize) {
         variants.push((
             format!("chunk_frames {chunk}"),
             StreamOptions {
-                chunk_frames: chunk,
+                chunk_frames: Some(chunk),
                 ..d
             },
         ));
@@ -289,7 +289,7 @@ fn sweep(text: &str, runs: usize) {
         variants.push((
             format!("context_frames {context}"),
             StreamOptions {
-                context_frames: context,
+                context_frames: Some(context),
                 ..d
             },
         ));
@@ -298,7 +298,7 @@ fn sweep(text: &str, runs: usize) {
         variants.push((
             format!("vocoder_workers {workers}"),
             StreamOptions {
-                vocoder_workers: workers,
+                vocoder_workers: Some(workers),
                 ..d
             },
         ));

@@ -241,19 +241,22 @@ typedef struct indextts_options {
    */
   uint32_t sessions;
   /**
-   * Acoustic frames in a stream's first vocoder window (default 8; 256 samples per frame).
+   * Acoustic frames in a stream's first vocoder window (default 0: the voice's own, 8 for
+   * every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one).
    */
   uint32_t first_chunk_frames;
   /**
-   * Frames per vocoder window once a stream runs (default 512).
+   * Frames per vocoder window once a stream runs (default 0: the voice's own, 128 for Piper
+   * voices, 512 for the Mandarin voice).
    */
   uint32_t chunk_frames;
   /**
-   * Context frames decoded on each side of a window and dropped (default 8).
+   * Context frames decoded on each side of a window and dropped (default 0: the voice's
+   * own, 8 for Piper voices, 24 for the Mandarin voice; a voice cannot be asked for none).
    */
   uint32_t context_frames;
   /**
-   * Windows of one sentence decoded at once (default 1).
+   * Windows of one sentence decoded at once (default 0: the voice's own, 1).
    */
   uint32_t vocoder_workers;
   /**
@@ -277,6 +280,12 @@ typedef struct indextts_options {
    * Seconds Redis keeps an entry (default 7 days).
    */
   uint64_t redis_ttl_seconds;
+  /**
+   * Where split voices keep their compiled graphs between starts: a directory, or "off" for
+   * none (default NULL: `$INDEXTTS_GRAPH_CACHE`, else `$XDG_CACHE_HOME/indextts/graphs`,
+   * else `~/.cache/indextts/graphs`). Added in 0.2; older hosts' structs end before it.
+   */
+  const char *graph_cache;
 } indextts_options;
 
 /**

@@ -73,7 +73,9 @@ public:
     Options &cache_dir(std::string dir) { cache_dir_ = std::move(dir); return *this; }
     /// A Redis URL for the shared cache level.
     Options &redis_url(std::string url) { redis_url_ = std::move(url); return *this; }
-    /// Frames in a stream's first vocoder window.
+    /// Where compiled graphs are kept between starts ("off": none; unset: the default place).
+    Options &graph_cache(std::string dir) { graph_cache_ = std::move(dir); return *this; }
+    /// Frames in a stream's first vocoder window (0: the voice's own).
     Options &first_chunk_frames(uint32_t n) { raw_.first_chunk_frames = n; return *this; }
     /// Windows of one sentence decoded at once.
     Options &vocoder_workers(uint32_t n) { raw_.vocoder_workers = n; return *this; }
@@ -84,12 +86,13 @@ public:
         o.ort_library = ort_library_.empty() ? nullptr : ort_library_.c_str();
         o.cache_dir = cache_dir_.empty() ? nullptr : cache_dir_.c_str();
         o.redis_url = redis_url_.empty() ? nullptr : redis_url_.c_str();
+        o.graph_cache = graph_cache_.empty() ? nullptr : graph_cache_.c_str();
         return o;
     }
 
 private:
     indextts_options raw_{};
-    std::string ort_library_, cache_dir_, redis_url_;
+    std::string ort_library_, cache_dir_, redis_url_, graph_cache_;
 };
 
 /// Per-call options, starting from the voice's own scales (Synthesizer::default_options()).

@@ -6,7 +6,7 @@ use std::task::{Context, Poll};
 
 use crate::error::Result;
 use crate::stream::AudioChunk;
-use crate::synthesizer::{SynthesisOptions, Synthesizer};
+use crate::{SynthesisOptions, Synthesizer};
 
 /// Chunks queued between the blocking reader and the async consumer.
 const ASYNC_QUEUE: usize = 4;

@@ -2,19 +2,10 @@
 //! model's random draws, which is derived from it, so that a sentence sounds the same every time
 //! and a cached sentence equals a fresh one.
 
-use crate::model::Scales;
+use crate::model::Voicing;
 
 /// Bumped whenever what the key covers, or how audio is derived from it, changes.
 pub const CACHE_FORMAT_VERSION: u32 = 1;
-
-/// The per-call choices that shape a sentence's audio, resolved against the voice's defaults.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Voicing {
-    pub scales: Scales,
-    pub sid: Option<i64>,
-    /// The caller's seed, if any.
-    pub seed: Option<u64>,
-}
 
 /// A strong hash of everything that determines a sentence's audio: format version, voice
 /// fingerprint (model and config content), phoneme ids, speaker, scales and seed.
@@ -811,6 +802,7 @@ impl Drop for SentenceCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Scales;
 
     fn voicing(seed: Option<u64>) -> Voicing {
         Voicing {

@@ -46,11 +46,14 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod assets;
 #[cfg(feature = "async")]
 mod async_stream;
 mod audio;
 pub(crate) mod cache;
+mod engine;
 mod error;
+mod family;
 mod ffi;
 pub mod frontend;
 pub mod model;
@@ -63,19 +66,21 @@ pub mod testkit;
 mod vocoder;
 pub mod voice;
 
+pub use assets::{asset_dirs, assets_dir};
 #[cfg(feature = "async")]
 pub use async_stream::AsyncAudioStream;
 pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
 pub use cache::{decode_entry, CacheStats, EntryError, LevelStats, CACHE_FORMAT_VERSION};
+pub use engine::{SynthesisOptions, MAX_TEXT_BYTES};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
 pub use model::MAX_SENTENCE_FRAMES;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{
-    assets_dir, SynthesisOptions, Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES,
-    DEFAULT_CACHE_DIR_BYTES, DEFAULT_REDIS_TTL, DEFAULT_VOICE, MANDARIN_VOICE, MAX_TEXT_BYTES,
+    Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_DIR_BYTES,
+    DEFAULT_REDIS_TTL, DEFAULT_VOICE, MANDARIN_VOICE,
 };
-pub use vocoder::StreamOptions;
+pub use vocoder::{StreamOptions, StreamWindows};
 pub use voice::{
     available_voices, find_voice, InferenceDefaults, PhonemeType, VoiceConfig, VoiceFamily,
     VoicePaths,

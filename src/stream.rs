@@ -22,10 +22,11 @@ use std::thread::JoinHandle;
 
 use ndarray::Array2;
 
-use crate::cache::{CacheKey, Voicing};
+use crate::cache::CacheKey;
+use crate::engine::{report_missing, Engine};
 use crate::error::{Error, Result};
-use crate::synthesizer::{report_missing, Inner};
-use crate::vocoder::{decode_in_order, plan};
+use crate::model::{Pipeline, Utterance, Voicing};
+use crate::vocoder::{decode_in_order, plan, Window};
 
 /// Sentences of frames queued between the acoustic model and the vocoder.
 const FRAME_QUEUE: usize = 2;
@@ -162,7 +163,7 @@ impl std::fmt::Debug for FrameStream {
 
 /// Start the stages for `text`; options were checked by the caller.
 pub(crate) fn audio_stream(
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
     text: String,
     voicing: Voicing,
 ) -> Result<AudioStream> {
@@ -173,22 +174,27 @@ pub(crate) fn audio_stream(
     // model does not compete with the first window for the cores.
     let (first_out_tx, first_out_rx) = sync_channel::<()>(1);
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
-        let (inner, cancel) = (Arc::clone(&inner), Arc::clone(&cancel));
+        let (engine, cancel) = (Arc::clone(&engine), Arc::clone(&cancel));
         let work_tx = work_tx.clone();
         move || {
-            let first = FirstSentence {
-                head_frames: inner.stream_options.first_chunk_frames
-                    + inner.stream_options.context_frames,
-                first_out: first_out_rx,
+            let windows = engine.windows();
+            let output = Output::Audio {
+                first: Some(FirstSentence {
+                    head_frames: windows.first_chunk_frames + windows.context_frames,
+                    first_out: first_out_rx,
+                }),
             };
-            acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, Some(first), true);
+            acoustic_stage(&engine, &text, voicing, &cancel, &work_tx, output);
         }
     })?;
     drop(work_tx);
     let vocoder = spawn_stage("indextts-vocoder", &chunk_tx, {
         let cancel = Arc::clone(&cancel);
         let chunk_tx = chunk_tx.clone();
-        move || vocoder_stage(&inner, work_rx, &cancel, &chunk_tx, first_out_tx)
+        move || {
+            let emitter = Emitter::new(&engine, &chunk_tx, first_out_tx);
+            vocoder_stage(&engine, work_rx, &cancel, emitter)
+        }
     })?;
     drop(chunk_tx);
     Ok(AudioStream(Pipe {
@@ -201,7 +207,7 @@ pub(crate) fn audio_stream(
 
 /// Start the acoustic stage alone for `text`; the caller checked that the voice has frames.
 pub(crate) fn frame_stream(
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
     text: String,
     voicing: Voicing,
 ) -> Result<FrameStream> {
@@ -210,7 +216,7 @@ pub(crate) fn frame_stream(
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let cancel = Arc::clone(&cancel);
         let work_tx = work_tx.clone();
-        move || acoustic_stage(&inner, &text, voicing, &cancel, &work_tx, None, false)
+        move || acoustic_stage(&engine, &text, voicing, &cancel, &work_tx, Output::Frames)
     })?;
     drop(work_tx);
     Ok(FrameStream(Pipe {
@@ -255,23 +261,52 @@ struct FirstSentence {
     first_out: Receiver<()>,
 }
 
-/// Text -> sentences -> frames (or whole audio for an unsplit voice), in order.
+/// What the acoustic stage hands on.
+enum Output {
+    /// For the vocoder stage: cached sentences come as audio; the stream's first sentence
+    /// (while `first` is set) has its head made in a window of its own.
+    Audio { first: Option<FirstSentence> },
+    /// For a caller that vocodes elsewhere: every sentence's frames whole, no cache.
+    Frames,
+}
+
+impl Output {
+    /// Frames the first window needs, while the stream's first sentence is being made.
+    fn head_frames(&self) -> Option<usize> {
+        match self {
+            Output::Audio { first: Some(f) } => Some(f.head_frames),
+            _ => None,
+        }
+    }
+
+    /// Block until the vocoder has sent the stream's first chunk (or stopped); then never again.
+    fn wait_for_first_chunk(&mut self) {
+        if let Output::Audio { first } = self {
+            if let Some(first) = first.take() {
+                let _ = first.first_out.recv();
+            }
+        }
+    }
+}
+
+/// Whether the stage goes on after a step.
+type Going = bool;
+
+/// Text -> sentences -> frames (or audio), in order.
 fn acoustic_stage(
-    inner: &Inner,
+    engine: &Engine,
     text: &str,
     voicing: Voicing,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
-    mut first: Option<FirstSentence>,
-    audio_out: bool,
+    mut output: Output,
 ) {
-    let Voicing { scales, sid, .. } = voicing;
     let mut index = 0;
-    for segment in inner.frontend.segments(text) {
+    for segment in engine.frontend().segments(text) {
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        let sentences = match inner.frontend.sentences(segment) {
+        let sentences = match engine.frontend().sentences(segment) {
             Ok(s) => s,
             Err(e) => {
                 let _ = tx.send(Err(e));
@@ -283,108 +318,167 @@ fn acoustic_stage(
             if cancel.load(Ordering::Relaxed) {
                 return;
             }
-            let ids = &sentence.phoneme_ids;
-            let key = inner.sentence_key(ids, &voicing);
-            let seed = key.seed();
-            // Frame streams want frames, not audio: only audio streams use the cache.
-            let cache_key = if audio_out {
-                inner.cache_key(&key, first.is_some())
-            } else {
-                None
+            let step = SentenceStep {
+                engine,
+                index,
+                ids: &sentence.phoneme_ids,
+                voicing,
+                cancel,
+                tx,
             };
-            if let Some(hit) = cache_key.as_ref().and_then(|k| inner.cache.get(k)) {
-                let work = Work::Audio {
-                    sentence: index,
-                    samples: hit.to_vec(),
-                };
-                if tx.send(Ok(work)).is_err() {
-                    return;
-                }
-                wait_for_first_chunk(&mut first);
-                index += 1;
-                continue;
-            }
-            let send = |work: Result<Work>| -> bool {
-                let failed = work.is_err();
-                tx.send(work).is_ok() && !failed
-            };
-            let piece = |data: Array2<f32>, start: usize, total: usize| Work::Piece {
-                frames: Frames {
-                    sentence: index,
-                    data,
-                    speaker: sid,
-                },
-                start,
-                total,
-                cache: cache_key,
-            };
-            let model = &*inner.model;
-            // A sentence's frames in one piece, from one acoustic run.
-            let whole_sentence = || {
-                model.acoustic(ids, scales, sid, seed).map(|d| {
-                    let total = d.ncols();
-                    piece(d, 0, total)
-                })
-            };
-            if !model.is_split() {
-                let audio = model
-                    .synthesize_whole(ids, scales, sid, seed)
-                    .map(|samples| Work::Audio {
-                        sentence: index,
-                        samples,
-                    });
-                if !send(audio) {
-                    return;
-                }
-            } else if let Some(head) = first.as_ref().map(|f| f.head_frames) {
-                // The first sentence: the head of its frames in a window of its own (when the
-                // acoustic model can make frames in windows), then the rest.
-                let windows = match model.frame_windows(ids, scales, sid, seed) {
-                    Ok(windows) => windows,
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        return;
-                    }
-                };
-                match windows {
-                    Some(w) if w.frames() > head => {
-                        let total = w.frames();
-                        if !send(w.window(0, head).map(|d| piece(d, 0, total))) {
-                            return;
-                        }
-                        wait_for_first_chunk(&mut first);
-                        if cancel.load(Ordering::Relaxed) {
-                            return;
-                        }
-                        if !send(w.window(head, total).map(|d| piece(d, head, total))) {
-                            return;
-                        }
-                    }
-                    Some(w) => {
-                        let total = w.frames();
-                        if !send(w.window(0, total).map(|d| piece(d, 0, total))) {
-                            return;
-                        }
-                    }
-                    None => {
-                        if !send(whole_sentence()) {
-                            return;
-                        }
-                    }
-                }
-            } else if !send(whole_sentence()) {
+            if !step.run(&mut output) {
                 return;
             }
-            wait_for_first_chunk(&mut first);
+            output.wait_for_first_chunk();
             index += 1;
         }
     }
 }
 
-/// Block until the vocoder has sent the stream's first chunk (or stopped); then never again.
-fn wait_for_first_chunk(first: &mut Option<FirstSentence>) {
-    if let Some(first) = first.take() {
-        let _ = first.first_out.recv();
+/// One sentence of the acoustic stage.
+struct SentenceStep<'a> {
+    engine: &'a Engine,
+    index: usize,
+    ids: &'a [i64],
+    voicing: Voicing,
+    cancel: &'a AtomicBool,
+    tx: &'a SyncSender<Result<Work>>,
+}
+
+impl SentenceStep<'_> {
+    /// Hand on the sentence's audio or frames: from the cache, the whole model, or the
+    /// acoustic model (the first sentence's head first).
+    fn run(&self, output: &mut Output) -> Going {
+        let key = self.engine.sentence_key(self.ids, &self.voicing);
+        let utterance = Utterance {
+            ids: self.ids,
+            scales: self.voicing.scales,
+            sid: self.voicing.sid,
+            seed: key.seed(),
+        };
+        // Frame streams want frames, not audio: only audio streams use the cache.
+        let cache = match output {
+            Output::Audio { first } => self.engine.cache_key(&key, first.is_some()),
+            Output::Frames => None,
+        };
+        if let Some(hit) = cache.as_ref().and_then(|k| self.engine.cache().get(k)) {
+            return self.send(Ok(self.audio(hit.to_vec())));
+        }
+        let model = match self.engine.pipeline() {
+            Pipeline::Whole(model) => {
+                return self.send(model.synthesize(utterance).map(|s| self.audio(s)));
+            }
+            Pipeline::Split(model) => model,
+        };
+        let piece = |data: Array2<f32>, start: usize, total: usize| Work::Piece {
+            frames: Frames {
+                sentence: self.index,
+                data,
+                speaker: self.voicing.sid,
+            },
+            start,
+            total,
+            cache,
+        };
+        let whole_sentence = || {
+            model.acoustic(utterance).map(|d| {
+                let total = d.ncols();
+                piece(d, 0, total)
+            })
+        };
+        let Some(head) = output.head_frames() else {
+            return self.send(whole_sentence());
+        };
+        // The stream's first sentence: the head of its frames in a window of its own (when the
+        // acoustic model can make frames in windows), then the rest.
+        match model.frame_windows(utterance) {
+            Err(e) => self.send(Err(e)),
+            Ok(Some(w)) if w.frames() > head => {
+                let total = w.frames();
+                if !self.send(w.window(0, head).map(|d| piece(d, 0, total))) {
+                    return false;
+                }
+                output.wait_for_first_chunk();
+                !self.cancel.load(Ordering::Relaxed)
+                    && self.send(w.window(head, total).map(|d| piece(d, head, total)))
+            }
+            Ok(Some(w)) => {
+                let total = w.frames();
+                self.send(w.window(0, total).map(|d| piece(d, 0, total)))
+            }
+            Ok(None) => self.send(whole_sentence()),
+        }
+    }
+
+    fn audio(&self, samples: Vec<f32>) -> Work {
+        Work::Audio {
+            sentence: self.index,
+            samples,
+        }
+    }
+
+    /// Send `work`; false when the stream is over (the listener left, or `work` was an error).
+    fn send(&self, work: Result<Work>) -> Going {
+        let failed = work.is_err();
+        self.tx.send(work).is_ok() && !failed
+    }
+}
+
+/// Numbers the audio and hands it to the listener: each chunk's place in the stream, the
+/// silence between sentences, and the signal that the first chunk is out.
+struct Emitter<'a> {
+    tx: &'a SyncSender<Result<AudioChunk>>,
+    sample_rate: u32,
+    start_sample: u64,
+    /// Silence put before the first chunk of every sentence but the first (voices whose
+    /// sentences do not end in their own pause), so cached audio stays the same.
+    gap: usize,
+    last_started: Option<usize>,
+    first_out: Option<SyncSender<()>>,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(
+        engine: &Engine,
+        tx: &'a SyncSender<Result<AudioChunk>>,
+        first_out: SyncSender<()>,
+    ) -> Self {
+        Emitter {
+            tx,
+            sample_rate: engine.sample_rate(),
+            start_sample: 0,
+            gap: engine.sentence_gap(),
+            last_started: None,
+            first_out: Some(first_out),
+        }
+    }
+
+    /// Send a chunk of `sentence`; false when the listener is gone.
+    fn send(&mut self, mut samples: Vec<f32>, sentence: usize, sentence_end: bool) -> Going {
+        if self.last_started != Some(sentence) {
+            if self.last_started.is_some() && self.gap > 0 {
+                samples.splice(0..0, std::iter::repeat_n(0.0, self.gap));
+            }
+            self.last_started = Some(sentence);
+        }
+        let len = samples.len() as u64;
+        let chunk = AudioChunk {
+            samples,
+            sample_rate: self.sample_rate,
+            sentence,
+            start_sample: self.start_sample,
+            sentence_end,
+        };
+        self.start_sample += len;
+        let sent = self.tx.send(Ok(chunk)).is_ok();
+        if let Some(first_out) = self.first_out.take() {
+            let _ = first_out.try_send(());
+        }
+        sent
+    }
+
+    fn fail(&self, error: Error) {
+        let _ = self.tx.send(Err(error));
     }
 }
 
@@ -395,166 +489,172 @@ struct Assembly {
     sentence: usize,
     speaker: Option<i64>,
     data: Array2<f32>,
+    /// Frames `0..available` have arrived.
     available: usize,
-    windows: Vec<crate::vocoder::Window>,
+    windows: Vec<Window>,
+    /// Windows `0..decoded` have been decoded.
     decoded: usize,
+}
+
+impl Assembly {
+    /// A sentence of `total` frames whose first piece is `frames` (taken whole when it is the
+    /// whole sentence), cut into windows whose first one is `first_window` frames.
+    fn start(
+        mut frames: Frames,
+        total: usize,
+        first_window: usize,
+        windows: crate::vocoder::StreamWindows,
+        samples_per_frame: usize,
+        cache: Option<CacheKey>,
+    ) -> Assembly {
+        let whole = frames.data.ncols() == total;
+        let data = if whole {
+            std::mem::replace(&mut frames.data, Array2::zeros((0, 0)))
+        } else {
+            Array2::zeros((frames.data.nrows(), total))
+        };
+        let mut assembly = Assembly {
+            cache: cache.map(|key| (key, Vec::with_capacity(total * samples_per_frame))),
+            sentence: frames.sentence,
+            speaker: frames.speaker,
+            data,
+            available: if whole { total } else { 0 },
+            windows: plan(
+                total,
+                first_window,
+                windows.chunk_frames,
+                windows.context_frames,
+            ),
+            decoded: 0,
+        };
+        if !whole {
+            assembly.add(&frames, 0);
+        }
+        assembly
+    }
+
+    /// Put the piece `frames`, which starts at frame `start`, in place.
+    fn add(&mut self, frames: &Frames, start: usize) {
+        let total = self.data.ncols();
+        let end = (start + frames.data.ncols()).min(total);
+        self.data
+            .slice_mut(ndarray::s![.., start..end])
+            .assign(&frames.data.slice(ndarray::s![.., ..end - start]));
+        self.available = end;
+    }
+
+    /// The windows whose frames have all arrived and that are not decoded yet.
+    fn ready(&self) -> std::ops::Range<usize> {
+        let ready = self.windows[self.decoded..]
+            .iter()
+            .take_while(|w| w.to <= self.available)
+            .count();
+        self.decoded..self.decoded + ready
+    }
 }
 
 /// Frames -> windows -> audio chunks, in order.
 fn vocoder_stage(
-    inner: &Inner,
+    engine: &Engine,
     rx: Receiver<Result<Work>>,
     cancel: &AtomicBool,
-    tx: &SyncSender<Result<AudioChunk>>,
-    first_out: SyncSender<()>,
+    mut emitter: Emitter<'_>,
 ) {
-    let mut first_out = Some(first_out);
-    let options = inner.stream_options;
-    let sample_rate = inner.config.sample_rate;
-    let mut start_sample = 0u64;
-    let mut first_window = options.first_chunk_frames;
-    // Silence between sentences (voices whose sentences do not end in their own pause): put
-    // before the first chunk of every sentence but the first, so cached audio stays the same.
-    let gap = (inner.config.sentence_silence * sample_rate as f32).round() as usize;
-    let mut last_started: Option<usize> = None;
+    let windows = engine.windows();
+    let samples_per_frame = engine
+        .pipeline()
+        .split()
+        .map_or(0, |m| m.samples_per_frame());
+    // Only the stream's first window is small: later sentences are decoded while earlier ones
+    // play.
+    let mut first_window = windows.first_chunk_frames;
     let mut current: Option<Assembly> = None;
     for work in rx {
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        let mut send = |mut samples: Vec<f32>, sentence: usize, sentence_end: bool| -> bool {
-            if last_started != Some(sentence) {
-                if last_started.is_some() && gap > 0 {
-                    samples.splice(0..0, std::iter::repeat_n(0.0, gap));
-                }
-                last_started = Some(sentence);
-            }
-            let len = samples.len() as u64;
-            let chunk = AudioChunk {
-                samples,
-                sample_rate,
-                sentence,
-                start_sample,
-                sentence_end,
-            };
-            start_sample += len;
-            let sent = tx.send(Ok(chunk)).is_ok();
-            if let Some(first_out) = first_out.take() {
-                let _ = first_out.try_send(());
-            }
-            sent
-        };
-        let result = match work {
-            Err(e) => Err(e),
+        let (frames, start, total, cache) = match work {
+            Err(e) => return emitter.fail(e),
             Ok(Work::Audio { sentence, samples }) => {
-                if !send(samples, sentence, true) {
+                if !emitter.send(samples, sentence, true) {
                     return;
                 }
-                Ok(())
+                continue;
             }
             Ok(Work::Piece {
-                mut frames,
+                frames,
                 start,
                 total,
                 cache,
-            }) => {
-                let whole = start == 0 && frames.data.ncols() == total;
-                let assembly = match current.take() {
-                    _ if start == 0 => {
-                        let windows = plan(
-                            total,
-                            first_window,
-                            options.chunk_frames,
-                            options.context_frames,
-                        );
-                        // Only the stream's first window is small: later sentences are decoded
-                        // while earlier ones play.
-                        first_window = options.chunk_frames;
-                        let data = if whole {
-                            std::mem::replace(&mut frames.data, Array2::zeros((0, 0)))
-                        } else {
-                            Array2::zeros((frames.data.nrows(), total))
-                        };
-                        let sentence_samples = total * inner.model.samples_per_frame();
-                        Some(Assembly {
-                            cache: cache.map(|key| (key, Vec::with_capacity(sentence_samples))),
-                            sentence: frames.sentence,
-                            speaker: frames.speaker,
-                            data,
-                            available: 0,
-                            windows,
-                            decoded: 0,
-                        })
-                    }
-                    Some(a) if a.sentence == frames.sentence && a.available == start => Some(a),
-                    _ => None,
-                };
-                let Some(mut a) = assembly else {
-                    let _ = tx.send(Err(Error::Internal {
-                        reason: format!(
-                            "frames of sentence {} arrived out of order",
-                            frames.sentence
-                        ),
-                    }));
-                    return;
-                };
-                let end = if whole {
-                    total
-                } else {
-                    (start + frames.data.ncols()).min(total)
-                };
-                if !whole {
-                    a.data
-                        .slice_mut(ndarray::s![.., start..end])
-                        .assign(&frames.data.slice(ndarray::s![.., ..end - start]));
-                }
-                a.available = end;
-                let ready = a.windows[a.decoded..]
-                    .iter()
-                    .take_while(|w| w.to <= a.available)
-                    .count();
-                let batch = a.decoded..a.decoded + ready;
-                let ends_sentence = batch.end == a.windows.len();
-                let sentence = a.sentence;
-                let mut listening = true;
-                let mut kept = a.cache.take();
-                let decoded = decode_in_order(
-                    &*inner.model,
-                    a.data.view(),
-                    &a.windows[batch.clone()],
-                    a.speaker,
-                    options.vocoder_workers,
-                    cancel,
-                    |samples, last| {
-                        if let Some((_, audio)) = &mut kept {
-                            audio.extend_from_slice(&samples);
-                        }
-                        listening = send(samples, sentence, last && ends_sentence);
-                        listening
-                    },
+            }) => (frames, start, total, cache),
+        };
+        let mut a = match current.take() {
+            _ if start == 0 => {
+                let a = Assembly::start(
+                    frames,
+                    total,
+                    first_window,
+                    windows,
+                    samples_per_frame,
+                    cache,
                 );
-                a.cache = kept;
-                // Only a whole sentence goes into the cache: not one cut short by a listener that
-                // left, a cancel or an error.
-                let whole = a.data.ncols() * inner.model.samples_per_frame();
-                if decoded.is_ok() && ends_sentence && listening {
-                    if let Some((key, audio)) = a.cache.take().filter(|(_, a)| a.len() == whole) {
-                        inner.cache.put(key, audio.into());
-                    }
-                }
-                if !listening {
-                    return;
-                }
-                a.decoded = batch.end;
-                if !ends_sentence {
-                    current = Some(a);
-                }
-                decoded
+                first_window = windows.chunk_frames;
+                a
+            }
+            Some(mut a) if a.sentence == frames.sentence && a.available == start => {
+                a.add(&frames, start);
+                a
+            }
+            _ => {
+                return emitter.fail(Error::Internal {
+                    reason: format!(
+                        "frames of sentence {} arrived out of order",
+                        frames.sentence
+                    ),
+                })
             }
         };
-        if let Err(e) = result {
-            let _ = tx.send(Err(e));
+        let Some(model) = engine.pipeline().split() else {
+            return emitter.fail(Error::NotSplit);
+        };
+        let batch = a.ready();
+        let ends_sentence = batch.end == a.windows.len();
+        let sentence = a.sentence;
+        let mut listening = true;
+        let mut kept = a.cache.take();
+        let decoded = decode_in_order(
+            model,
+            a.data.view(),
+            &a.windows[batch.clone()],
+            a.speaker,
+            windows.vocoder_workers,
+            cancel,
+            |samples, last| {
+                if let Some((_, audio)) = &mut kept {
+                    audio.extend_from_slice(&samples);
+                }
+                listening = emitter.send(samples, sentence, last && ends_sentence);
+                listening
+            },
+        );
+        a.cache = kept;
+        // Only a whole sentence goes into the cache: not one cut short by a listener that
+        // left, a cancel or an error.
+        let whole = a.data.ncols() * samples_per_frame;
+        if decoded.is_ok() && ends_sentence && listening {
+            if let Some((key, audio)) = a.cache.take().filter(|(_, a)| a.len() == whole) {
+                engine.cache().put(key, audio.into());
+            }
+        }
+        if !listening {
             return;
+        }
+        if let Err(e) = decoded {
+            return emitter.fail(e);
+        }
+        a.decoded = batch.end;
+        if !ends_sentence {
+            current = Some(a);
         }
     }
 }

@@ -1,23 +1,21 @@
-//! The builder, the shared `Synthesizer`, and whole-text synthesis.
+//! The builder and the shared `Synthesizer`: what a caller holds. The voice is located and
+//! loaded by its family (`family/`); calls go to the engine (`engine.rs`) and its streams.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::assets::{self, env_path};
 use crate::audio::Audio;
-use crate::cache::{CacheConfig, CacheKey, CacheStats, SentenceCache, SentenceKey, Voicing};
+use crate::cache::{CacheConfig, CacheStats, SentenceCache};
+use crate::engine::{check_text, report_missing, Engine, SynthesisOptions};
 use crate::error::{Error, Result};
-use crate::frontend::zh::MandarinFrontend;
-use crate::frontend::{EspeakPaths, PiperFrontend, Sentence, TextFrontend};
+use crate::family::{self, LoadOptions};
+use crate::frontend::{EspeakPaths, Sentence};
 use crate::model::graph_cache::GraphCache;
-use crate::model::{runtime, FastSpeech2Model, PiperModel, Scales, SessionCounts, VoiceModel};
+use crate::model::{runtime, SessionCounts};
 use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames};
-use crate::vocoder::{decode_in_order, plan, StreamOptions};
-use crate::voice::{find_voice, MelVoiceSpec, VoiceConfig, VoiceFamily, VoicePaths};
-
-/// Largest text accepted by one call, in bytes (128 KiB: about two and a half hours of speech,
-/// whose whole audio is some 800 MB of `f32` samples). Longer texts are split by the caller
-/// (chapters, paragraphs) and streamed call after call.
-pub const MAX_TEXT_BYTES: usize = 128 << 10;
+use crate::vocoder::{decode_in_order, plan, StreamOptions, StreamWindows};
+use crate::voice::{find_voice_in, VoiceConfig, VoicePaths};
 
 /// Name of the default voice, fetched by `scripts/fetch_assets.py`.
 pub const DEFAULT_VOICE: &str = "en_US-joe-medium";
@@ -26,30 +24,13 @@ pub const DEFAULT_VOICE: &str = "en_US-joe-medium";
 /// `scripts/fetch_assets.py --zh`.
 pub const MANDARIN_VOICE: &str = "zh_CN-baker-fastspeech2";
 
-/// Per-call synthesis options; `None` takes the voice's default.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SynthesisOptions {
-    /// Phoneme duration multiplier, > 0: 1.0 is the voice's pace, 1.5 is slower.
-    pub length_scale: Option<f32>,
-    /// Prior noise, >= 0: variation in voice quality (0 is deterministic).
-    pub noise_scale: Option<f32>,
-    /// Duration noise, >= 0: variation in rhythm (0 is deterministic).
-    pub noise_w: Option<f32>,
-    /// Speaker name or id, for multi-speaker voices.
-    pub speaker: Option<String>,
-    /// Seed of the model's random draws. `None`: derived from each sentence (its phonemes,
-    /// the voice, speaker and scales), so a sentence sounds the same every time. The same seed
-    /// gives the same samples, bit for bit, across calls, runs and processes that use the same
-    /// number of ONNX Runtime threads (a different count rounds reductions differently).
-    pub seed: Option<u64>,
-}
-
 /// Builds a [`Synthesizer`]. Paths left unset come from the environment, then from the
-/// project's fetched assets (`models/assets`, or `$INDEXTTS_ASSETS`).
+/// fetched assets (see [`SynthesizerBuilder::assets_dir`]).
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct SynthesizerBuilder {
     voice: Option<PathBuf>,
+    assets_dir: Option<PathBuf>,
     ort_library: Option<PathBuf>,
     espeak_library: Option<PathBuf>,
     espeak_data: Option<PathBuf>,
@@ -78,6 +59,14 @@ impl SynthesizerBuilder {
     /// a `voice.json` (FastSpeech2 + MB-MelGAN). Default: `en_US-joe-medium`.
     pub fn voice(mut self, path: impl Into<PathBuf>) -> Self {
         self.voice = Some(path.into());
+        self
+    }
+
+    /// Where the fetched assets (ONNX Runtime, espeak-ng, the voices named by name) are.
+    /// Default: `$INDEXTTS_ASSETS`, else `$XDG_DATA_HOME/indextts` (`~/.local/share/indextts`),
+    /// then the checkout the library was built in, when it exists (see [`asset_dirs`](crate::asset_dirs)).
+    pub fn assets_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.assets_dir = Some(dir.into());
         self
     }
 
@@ -112,9 +101,9 @@ impl SynthesizerBuilder {
         self
     }
 
-    /// How streams cut sentences into vocoder windows (see [`StreamOptions`]). Default:
-    /// [`StreamOptions::default`] with the voice's own vocoder context (8 frames for Piper
-    /// voices, 24 for MB-MelGAN).
+    /// How streams cut sentences into vocoder windows (see [`StreamOptions`]): each field left
+    /// `None` takes the voice's own value (Piper voices: windows of 128 frames with 8 of
+    /// context; MB-MelGAN: 512 with 24).
     pub fn stream_options(mut self, options: StreamOptions) -> Self {
         self.stream_options = Some(options);
         self
@@ -173,35 +162,34 @@ impl SynthesizerBuilder {
 
     /// Load ONNX Runtime, espeak-ng and the voice; validate them against each other.
     pub fn build(self) -> Result<Synthesizer> {
-        let voice = find_voice(
+        let dirs = self.assets_dir.map_or_else(assets::asset_dirs, |d| vec![d]);
+        let voice = find_voice_in(
             self.voice.as_deref().unwrap_or(Path::new(DEFAULT_VOICE)),
-            &assets_dir(),
+            &dirs,
         )?;
-        let paths = VoicePaths::locate(&voice)?;
-        // Read once: parsed here, hashed into the voice's fingerprint below.
-        let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
-        let (config, mel_voice) = match paths.family {
-            VoiceFamily::FastSpeech2 => {
-                let spec = MelVoiceSpec::from_file(&paths.config)?;
-                let mapper =
-                    std::fs::read(&spec.symbols).map_err(|e| Error::io(&spec.symbols, e))?;
-                (spec.config(&mapper)?, Some((spec, mapper)))
-            }
-            _ => (VoiceConfig::from_json(&config_bytes, &paths.config)?, None),
+        let (family, paths) = family::locate(&voice)?;
+        let ort_library = match self.ort_library.or_else(|| env_path("ORT_DYLIB_PATH")) {
+            Some(path) => path,
+            None => assets::find(&dirs, assets::ORT_LIBRARY)
+                .map_err(|(path, reason)| Error::RuntimeLoad { path, reason })?,
         };
-        let ort_library = self
-            .ort_library
-            .or_else(|| env_path("ORT_DYLIB_PATH"))
-            .unwrap_or_else(|| assets_dir().join("onnxruntime/libonnxruntime.so.1.31.1"));
+        let espeak_asset =
+            |set: Option<PathBuf>, var: &str, relative: &str| match set.or_else(|| env_path(var)) {
+                Some(path) => Ok(path),
+                None => assets::find(&dirs, relative)
+                    .map_err(|(path, reason)| Error::Phonemizer { path, reason }),
+            };
         let espeak = EspeakPaths {
-            library: self
-                .espeak_library
-                .or_else(|| env_path("INDEXTTS_ESPEAK_LIBRARY"))
-                .unwrap_or_else(|| assets_dir().join("espeak-ng/libespeak-ng.so.1.52.0")),
-            data: self
-                .espeak_data
-                .or_else(|| env_path("INDEXTTS_ESPEAK_DATA"))
-                .unwrap_or_else(|| assets_dir().join("espeak-ng/espeak-ng-data")),
+            library: espeak_asset(
+                self.espeak_library,
+                "INDEXTTS_ESPEAK_LIBRARY",
+                assets::ESPEAK_LIBRARY,
+            )?,
+            data: espeak_asset(
+                self.espeak_data,
+                "INDEXTTS_ESPEAK_DATA",
+                assets::ESPEAK_DATA,
+            )?,
         };
         let threads = match self.threads {
             Some(0) => {
@@ -225,62 +213,32 @@ impl SynthesizerBuilder {
             Some(n) => n,
             None => 1,
         };
-        if let Some(options) = &self.stream_options {
-            options.validate()?;
-        }
-        let workers = self
-            .stream_options
-            .map_or(StreamOptions::default().vocoder_workers, |o| {
-                o.vocoder_workers
-            });
+        let stream_options = self.stream_options.unwrap_or_default();
+        // What the caller set is checked before the voice loads (every family's windows are
+        // valid, so any will do for that).
+        let workers = stream_options.resolve(ANY_WINDOWS)?.vocoder_workers;
         let env = runtime::environment(&ort_library)?;
-        let counts = SessionCounts {
-            threads,
-            acoustic: sessions,
-            vocoder: sessions.max(workers),
-        };
-        let (frontend, model): (Box<dyn TextFrontend>, Box<dyn VoiceModel>) = match mel_voice {
-            Some((spec, mapper)) => (
-                Box::new(MandarinFrontend::new(&spec, &config, &mapper)?),
-                Box::new(FastSpeech2Model::load(
-                    env,
-                    &spec.acoustic,
-                    &spec.vocoder,
-                    config.num_symbols,
-                    counts,
-                )?),
-            ),
-            None => (
-                Box::new(PiperFrontend::new(&config, espeak)?),
-                Box::new(PiperModel::load(
-                    env,
-                    &paths.model,
-                    &paths.config,
-                    &config,
-                    &config_bytes,
-                    counts,
-                    !self.no_split,
-                    self.graph_cache
-                        .unwrap_or_else(default_graph_cache)
-                        .map(GraphCache::new)
-                        .as_ref(),
-                )?),
-            ),
-        };
-        let stream_options = self.stream_options.unwrap_or(StreamOptions {
-            context_frames: model.vocoder_context_frames(),
-            chunk_frames: model.vocoder_chunk_frames(),
-            ..StreamOptions::default()
-        });
-        let fingerprint = {
-            let mut h = blake3::Hasher::new();
-            h.update(model.fingerprint().as_bytes());
-            h.update(&config_bytes);
-            h.finalize()
-        };
+        let voice = family.load(
+            &paths,
+            &LoadOptions {
+                env,
+                counts: SessionCounts {
+                    threads,
+                    acoustic: sessions,
+                    vocoder: sessions.max(workers),
+                },
+                espeak,
+                graph_split: !self.no_split,
+                graph_cache: self
+                    .graph_cache
+                    .unwrap_or_else(default_graph_cache)
+                    .map(GraphCache::new),
+            },
+        )?;
+        let windows = stream_options.resolve(voice.windows)?;
         // Cached audio is only honest when a seed fixes the draws.
         let cache = SentenceCache::new(
-            &if model.is_seeded() {
+            &if voice.pipeline.is_seeded() {
                 CacheConfig {
                     memory_bytes: self.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
                     dir: self.cache_dir,
@@ -291,27 +249,22 @@ impl SynthesizerBuilder {
             } else {
                 CacheConfig::default()
             },
-            config.sample_rate,
+            voice.config.sample_rate,
         )?;
         Ok(Synthesizer {
-            inner: Arc::new(Inner {
-                cache,
-                fingerprint,
-                config,
-                paths,
-                model,
-                frontend,
-                stream_options,
-            }),
+            engine: Arc::new(Engine::new(voice, paths, windows, cache)),
         })
     }
 }
 
-/// The directory of fetched assets: `$INDEXTTS_ASSETS`, else this checkout's `models/assets`.
-pub fn assets_dir() -> PathBuf {
-    env_path("INDEXTTS_ASSETS")
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("models/assets"))
-}
+/// Valid windows of no voice in particular: what a caller's stream options are checked against
+/// before the voice, whose own values fill the unset fields, is loaded.
+const ANY_WINDOWS: StreamWindows = StreamWindows {
+    first_chunk_frames: family::FIRST_CHUNK_FRAMES,
+    chunk_frames: 512,
+    context_frames: 8,
+    vocoder_workers: 1,
+};
 
 /// `$INDEXTTS_GRAPH_CACHE` (`off`: none), else `$XDG_CACHE_HOME/indextts/graphs`, else
 /// `~/.cache/indextts/graphs`.
@@ -325,61 +278,19 @@ fn default_graph_cache() -> Option<PathBuf> {
     }
 }
 
-fn env_path(name: &str) -> Option<PathBuf> {
-    std::env::var_os(name)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: VoiceConfig,
-    pub(crate) paths: VoicePaths,
-    pub(crate) model: Box<dyn VoiceModel>,
-    pub(crate) frontend: Box<dyn TextFrontend>,
-    pub(crate) stream_options: StreamOptions,
-    /// blake3 of the model and the config: part of every sentence's key.
-    pub(crate) fingerprint: blake3::Hash,
-    pub(crate) cache: SentenceCache,
-}
-
-impl Inner {
-    /// The key of a sentence's audio (and so its seed).
-    pub(crate) fn sentence_key(&self, phoneme_ids: &[i64], voicing: &Voicing) -> SentenceKey {
-        SentenceKey::new(&self.fingerprint, phoneme_ids, voicing)
-    }
-
-    /// The cache key of a sentence decoded as a stream's first sentence or not (the first one
-    /// is decoded in smaller windows), when the cache is on.
-    pub(crate) fn cache_key(&self, sentence: &SentenceKey, first: bool) -> Option<CacheKey> {
-        if !self.cache.is_enabled() {
-            return None;
-        }
-        let o = self.stream_options;
-        let first_frames = if first {
-            o.first_chunk_frames as u64
-        } else {
-            0
-        };
-        Some(CacheKey::new(
-            sentence,
-            &[first_frames, o.chunk_frames as u64, o.context_frames as u64],
-        ))
-    }
-}
-
 /// A loaded voice, ready to speak. Cheap to clone; clones share the model. `Send + Sync`:
 /// one synthesizer can serve many threads.
 #[derive(Clone)]
 pub struct Synthesizer {
-    inner: Arc<Inner>,
+    engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for Synthesizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Synthesizer")
-            .field("voice", &self.inner.paths.model)
-            .field("sample_rate", &self.inner.config.sample_rate)
-            .field("model", &self.inner.model)
+            .field("voice", &self.engine.paths().model)
+            .field("sample_rate", &self.engine.sample_rate())
+            .field("pipeline", self.engine.pipeline())
             .finish()
     }
 }
@@ -392,49 +303,56 @@ impl Synthesizer {
 
     /// The voice's config.
     pub fn config(&self) -> &VoiceConfig {
-        &self.inner.config
+        self.engine.config()
     }
 
     /// The voice's files.
     pub fn voice_paths(&self) -> &VoicePaths {
-        &self.inner.paths
+        self.engine.paths()
     }
 
     /// Output sample rate in Hz.
     pub fn sample_rate(&self) -> u32 {
-        self.inner.config.sample_rate
+        self.engine.sample_rate()
     }
 
     /// Whether a seed fixes the voice's random draws (true for Piper VITS voices, whose flow is
     /// split out; a voice that runs whole draws inside ONNX Runtime).
     pub fn is_seeded(&self) -> bool {
-        self.inner.model.is_seeded()
+        self.engine.pipeline().is_seeded()
     }
 
-    /// Whether the voice's graph was split into acoustic model and vocoder.
+    /// Whether the voice runs as acoustic model + vocoder (a Piper voice's graph was split).
     pub fn is_split(&self) -> bool {
-        self.inner.model.is_split()
+        self.engine.pipeline().split().is_some()
     }
 
-    /// Output samples per acoustic frame (0 when the graph is not split).
+    /// Output samples per acoustic frame (0 when the voice is not split).
     pub fn samples_per_frame(&self) -> usize {
-        self.inner.model.samples_per_frame()
+        self.engine
+            .pipeline()
+            .split()
+            .map_or(0, |m| m.samples_per_frame())
     }
 
-    /// Channels of an acoustic frame (0 when the graph is not split).
+    /// Channels of an acoustic frame (0 when the voice is not split).
     pub fn frame_channels(&self) -> usize {
-        self.inner.model.frame_channels()
+        self.engine
+            .pipeline()
+            .split()
+            .map_or(0, |m| m.frame_channels())
     }
 
-    /// The stream options this synthesizer was built with.
-    pub fn stream_options(&self) -> StreamOptions {
-        self.inner.stream_options
+    /// The stream windows this synthesizer uses: the builder's [`StreamOptions`], with every
+    /// field left unset taken from the voice.
+    pub fn stream_options(&self) -> StreamWindows {
+        self.engine.windows()
     }
 
     /// Text to sentences of phonemes and model ids, without synthesizing.
     pub fn phonemize(&self, text: &str) -> Result<Vec<Sentence>> {
         check_text(text)?;
-        let sentences = self.inner.frontend.all_sentences(text)?;
+        let sentences = self.engine.frontend().all_sentences(text)?;
         report_missing(&sentences);
         Ok(sentences)
     }
@@ -444,8 +362,8 @@ impl Synthesizer {
     /// length are checked now; errors later end the stream after one `Err`.
     pub fn stream(&self, text: &str, options: &SynthesisOptions) -> Result<AudioStream> {
         check_text(text)?;
-        let voicing = self.resolve(options)?;
-        audio_stream(Arc::clone(&self.inner), text.to_owned(), voicing)
+        let voicing = self.engine.resolve(options)?;
+        audio_stream(Arc::clone(&self.engine), text.to_owned(), voicing)
     }
 
     /// The acoustic model's frames for `text`, one [`Frames`] per sentence, before the vocoder:
@@ -455,30 +373,28 @@ impl Synthesizer {
         if !self.is_split() {
             return Err(Error::NotSplit);
         }
-        let voicing = self.resolve(options)?;
-        frame_stream(Arc::clone(&self.inner), text.to_owned(), voicing)
+        let voicing = self.engine.resolve(options)?;
+        frame_stream(Arc::clone(&self.engine), text.to_owned(), voicing)
     }
 
     /// Decode frames to audio with the chunked vocoder (windows of `chunk_frames`).
     pub fn vocode(&self, frames: &Frames) -> Result<Audio> {
-        if !self.is_split() {
-            return Err(Error::NotSplit);
-        }
-        let options = self.inner.stream_options;
+        let model = self.engine.pipeline().split().ok_or(Error::NotSplit)?;
+        let w = self.engine.windows();
         let windows = plan(
             frames.data.ncols(),
-            options.chunk_frames,
-            options.chunk_frames,
-            options.context_frames,
+            w.chunk_frames,
+            w.chunk_frames,
+            w.context_frames,
         );
-        let mut samples = Vec::with_capacity(frames.data.ncols() * self.samples_per_frame());
+        let mut samples = Vec::with_capacity(frames.data.ncols() * model.samples_per_frame());
         let never = std::sync::atomic::AtomicBool::new(false);
         decode_in_order(
-            &*self.inner.model,
+            model,
             frames.data.view(),
             &windows,
             frames.speaker,
-            options.vocoder_workers,
+            w.vocoder_workers,
             &never,
             |chunk, _| {
                 samples.extend(chunk);
@@ -493,12 +409,12 @@ impl Synthesizer {
 
     /// What the sentence cache did, per level.
     pub fn cache_stats(&self) -> CacheStats {
-        self.inner.cache.stats()
+        self.engine.cache().stats()
     }
 
     /// Empty every level of the sentence cache (the disk directory's entries too).
     pub fn clear_cache(&self) {
-        self.inner.cache.clear();
+        self.engine.cache().clear();
     }
 
     /// Synthesize `texts` ahead of time so that they are cached (a template's fixed phrases, an
@@ -513,7 +429,7 @@ impl Synthesizer {
                 chunk?;
             }
         }
-        self.inner.cache.flush();
+        self.engine.cache().flush();
         Ok(())
     }
 
@@ -528,82 +444,5 @@ impl Synthesizer {
             samples,
             sample_rate: self.sample_rate(),
         })
-    }
-
-    /// Check `options` and fill in the voice's defaults.
-    fn resolve(&self, options: &SynthesisOptions) -> Result<Voicing> {
-        let defaults = self.inner.config.inference;
-        let scales = Scales {
-            noise_scale: options.noise_scale.unwrap_or(defaults.noise_scale),
-            length_scale: options.length_scale.unwrap_or(defaults.length_scale),
-            noise_w: options.noise_w.unwrap_or(defaults.noise_w),
-        };
-        let invalid = |name: &'static str, value: f32, reason: &'static str| Error::InvalidOption {
-            name,
-            value: value.to_string(),
-            reason,
-        };
-        if !(scales.length_scale.is_finite()
-            && scales.length_scale > 0.0
-            && scales.length_scale <= 10.0)
-        {
-            return Err(invalid(
-                "length_scale",
-                scales.length_scale,
-                "must be a number in (0, 10]",
-            ));
-        }
-        for (name, value) in [
-            ("noise_scale", scales.noise_scale),
-            ("noise_w", scales.noise_w),
-        ] {
-            if !(value.is_finite() && (0.0..=10.0).contains(&value)) {
-                return Err(invalid(name, value, "must be a number in [0, 10]"));
-            }
-        }
-        let sid = match &options.speaker {
-            Some(name) => Some(self.inner.config.speaker_id(name)?),
-            None if self.inner.config.num_speakers > 1 => Some(0),
-            None => None,
-        };
-        Ok(Voicing {
-            scales,
-            sid,
-            seed: options.seed,
-        })
-    }
-}
-
-/// `text` is within [`MAX_TEXT_BYTES`] and not blank.
-pub(crate) fn check_text(text: &str) -> Result<()> {
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(Error::TextTooLong {
-            len: text.len(),
-            max: MAX_TEXT_BYTES,
-        });
-    }
-    if text.trim().is_empty() {
-        return Err(Error::EmptyText { len: text.len() });
-    }
-    Ok(())
-}
-
-/// Log each symbol the voice lacks once per process.
-pub(crate) fn report_missing(sentences: &[Sentence]) {
-    use std::collections::BTreeSet;
-    use std::sync::Mutex;
-    static REPORTED: Mutex<BTreeSet<char>> = Mutex::new(BTreeSet::new());
-    if sentences.iter().all(|s| s.missing.is_empty()) {
-        return;
-    }
-    let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
-    for c in sentences.iter().flat_map(|s| s.missing.iter()) {
-        if reported.insert(*c) {
-            tracing::warn!(
-                symbol = %c,
-                codepoint = format!("U+{:04X}", u32::from(*c)),
-                "the voice has no id for this phoneme; it is skipped"
-            );
-        }
     }
 }

@@ -14,35 +14,57 @@ use std::sync::mpsc;
 use ndarray::{s, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::model::VoiceModel;
+use crate::model::SplitModel;
 
-/// How streams cut sentences into vocoder windows. Sizes are in acoustic frames (256 samples,
-/// 11.6 ms, for 22.05 kHz Piper voices).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How streams cut sentences into vocoder windows, as a caller asks for it. Sizes are in
+/// acoustic frames (256 samples, 11.6 ms, for 22.05 kHz Piper voices; 300 samples for the
+/// Mandarin voice). A field left `None` takes the voice's own value: each family knows the
+/// context its vocoder needs and the window that keeps its memory bounded, so
+/// `StreamOptions::default()` is "the voice's defaults", never one family's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct StreamOptions {
     /// Frames in the first window of a stream: small, so that first audio comes fast.
+    pub first_chunk_frames: Option<usize>,
+    /// Frames per window once the stream is running; windows grow 4-fold from the first size
+    /// up to this.
+    pub chunk_frames: Option<usize>,
+    /// Context frames decoded on each side of a window and dropped.
+    pub context_frames: Option<usize>,
+    /// Windows of one sentence decoded at once, each on its own vocoder session (1: one after
+    /// another).
+    pub vocoder_workers: Option<usize>,
+}
+
+/// Stream windows resolved for one voice: what its streams use
+/// ([`Synthesizer::stream_options`](crate::Synthesizer::stream_options)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamWindows {
+    /// Frames in the first window of a stream.
     pub first_chunk_frames: usize,
-    /// Frames per window once the stream is running; windows grow 4-fold from the first size up to this.
+    /// Frames per window once the stream is running.
     pub chunk_frames: usize,
     /// Context frames decoded on each side of a window and dropped.
     pub context_frames: usize,
-    /// Windows of one sentence decoded at once, each on its own vocoder session (1: one after another).
+    /// Windows of one sentence decoded at once.
     pub vocoder_workers: usize,
 }
 
-impl Default for StreamOptions {
-    fn default() -> Self {
-        StreamOptions {
-            first_chunk_frames: 8,
-            chunk_frames: 512,
-            context_frames: 8,
-            vocoder_workers: 1,
-        }
+impl StreamOptions {
+    /// Every field left unset takes `voice`'s value; the result is checked.
+    pub fn resolve(&self, voice: StreamWindows) -> Result<StreamWindows> {
+        let windows = StreamWindows {
+            first_chunk_frames: self.first_chunk_frames.unwrap_or(voice.first_chunk_frames),
+            chunk_frames: self.chunk_frames.unwrap_or(voice.chunk_frames),
+            context_frames: self.context_frames.unwrap_or(voice.context_frames),
+            vocoder_workers: self.vocoder_workers.unwrap_or(voice.vocoder_workers),
+        };
+        windows.validate()?;
+        Ok(windows)
     }
 }
 
-impl StreamOptions {
-    pub(crate) fn validate(&self) -> Result<()> {
+impl StreamWindows {
+    fn validate(&self) -> Result<()> {
         let invalid =
             |name: &'static str, value: usize, reason: &'static str| Error::InvalidOption {
                 name,
@@ -112,7 +134,7 @@ pub(crate) fn plan(frames: usize, first: usize, steady: usize, context: usize) -
 
 /// Decode one window and keep its own samples.
 fn decode_window(
-    model: &dyn VoiceModel,
+    model: &dyn SplitModel,
     frames: ArrayView2<'_, f32>,
     window: Window,
     sid: Option<i64>,
@@ -141,7 +163,7 @@ fn decode_window(
 /// stops between windows. With `workers > 1` windows are decoded concurrently on that many
 /// threads, each borrowing its own vocoder session.
 pub(crate) fn decode_in_order(
-    model: &dyn VoiceModel,
+    model: &dyn SplitModel,
     frames: ArrayView2<'_, f32>,
     windows: &[Window],
     sid: Option<i64>,
@@ -252,17 +274,34 @@ mod tests {
     }
 
     #[test]
-    fn options_are_validated() {
-        assert!(StreamOptions::default().validate().is_ok());
-        let bad = StreamOptions {
-            chunk_frames: 0,
+    fn unset_options_take_the_voices_values_and_are_validated() {
+        let voice = StreamWindows {
+            first_chunk_frames: 8,
+            chunk_frames: 128,
+            context_frames: 24,
+            vocoder_workers: 1,
+        };
+        assert_eq!(StreamOptions::default().resolve(voice).unwrap(), voice);
+        let asked = StreamOptions {
+            chunk_frames: Some(256),
             ..Default::default()
         };
-        assert!(bad.validate().is_err());
+        assert_eq!(
+            asked.resolve(voice).unwrap(),
+            StreamWindows {
+                chunk_frames: 256,
+                ..voice
+            }
+        );
         let bad = StreamOptions {
-            vocoder_workers: 0,
+            chunk_frames: Some(0),
             ..Default::default()
         };
-        assert!(bad.validate().is_err());
+        assert!(bad.resolve(voice).is_err());
+        let bad = StreamOptions {
+            vocoder_workers: Some(0),
+            ..Default::default()
+        };
+        assert!(bad.resolve(voice).is_err());
     }
 }

@@ -260,6 +260,16 @@ struct RawMelVoice {
     tone_sandhi: bool,
 }
 
+/// TensorFlowTTS's processor mapper of a FastSpeech2 voice.
+#[derive(Deserialize)]
+pub(crate) struct Mapper {
+    pub symbol_to_id: HashMap<String, i64>,
+    #[serde(default)]
+    pub speakers_map: HashMap<String, i64>,
+    /// Pinyin syllable -> (initial, final).
+    pub pinyin_dict: HashMap<String, (String, String)>,
+}
+
 /// A FastSpeech2 + MB-MelGAN voice's parts, with paths resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MelVoiceSpec {
@@ -279,13 +289,17 @@ pub(crate) struct MelVoiceSpec {
 impl MelVoiceSpec {
     /// Read `voice.json`; its paths are relative to its directory.
     pub fn from_file(path: &Path) -> Result<Self> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_json(&bytes, path)
+    }
+
+    /// Parse a `voice.json` read from `path` (its parts are found relative to its directory).
+    pub fn from_json(bytes: &[u8], path: &Path) -> Result<Self> {
         let invalid = |reason: String| Error::VoiceConfig {
             path: path.to_path_buf(),
             reason,
         };
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        let raw: RawMelVoice =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        let raw: RawMelVoice = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
         if raw.family != "fastspeech2" {
             return Err(invalid(format!(
                 "family {:?} is not supported (fastspeech2)",
@@ -334,19 +348,15 @@ impl MelVoiceSpec {
         })
     }
 
-    /// The voice config: symbols and speakers from the mapper, pace defaults of FastSpeech2.
-    pub fn config(&self, mapper: &[u8]) -> Result<VoiceConfig> {
-        #[derive(Deserialize)]
-        struct Mapper {
-            symbol_to_id: HashMap<String, i64>,
-            #[serde(default)]
-            speakers_map: HashMap<String, i64>,
-        }
+    /// Read TensorFlowTTS's processor mapper (the `symbols` file), once: the config takes its
+    /// symbols and speakers, the Mandarin frontend its syllable table.
+    pub fn read_mapper(&self) -> Result<Mapper> {
         let invalid = |reason: String| Error::VoiceConfig {
             path: self.symbols.clone(),
             reason,
         };
-        let mapper: Mapper = serde_json::from_slice(mapper).map_err(|e| invalid(e.to_string()))?;
+        let bytes = std::fs::read(&self.symbols).map_err(|e| Error::io(&self.symbols, e))?;
+        let mapper: Mapper = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         for required in ["sil", "#0", "eos"] {
             if !mapper.symbol_to_id.contains_key(required) {
                 return Err(invalid(format!("symbol_to_id has no id for {required:?}")));
@@ -355,6 +365,15 @@ impl MelVoiceSpec {
         if mapper.symbol_to_id.values().any(|&id| id < 0) {
             return Err(invalid("symbol_to_id has a negative id".into()));
         }
+        Ok(mapper)
+    }
+
+    /// The voice config: symbols and speakers from the mapper, pace defaults of FastSpeech2.
+    pub fn config(&self, mapper: &Mapper) -> Result<VoiceConfig> {
+        let invalid = |reason: String| Error::VoiceConfig {
+            path: self.symbols.clone(),
+            reason,
+        };
         let num_symbols = mapper
             .symbol_to_id
             .values()
@@ -377,12 +396,12 @@ impl MelVoiceSpec {
             phoneme_type: PhonemeType::Pinyin,
             phoneme_id_map: mapper
                 .symbol_to_id
-                .into_iter()
-                .map(|(symbol, id)| (symbol, vec![id]))
+                .iter()
+                .map(|(symbol, &id)| (symbol.clone(), vec![id]))
                 .collect(),
             num_symbols,
             num_speakers,
-            speaker_id_map: mapper.speakers_map,
+            speaker_id_map: mapper.speakers_map.clone(),
             // FastSpeech2 draws nothing: only the pace applies (length_scale, its `speed_ratios`).
             inference: InferenceDefaults {
                 noise_scale: 0.0,
@@ -397,21 +416,43 @@ impl MelVoiceSpec {
 /// The voice named `name` in `assets/voices/`, or `name` itself when it is a path that exists.
 /// A name that is neither is [`Error::VoiceNotFound`], listing the voices there are.
 pub fn find_voice(name: &Path, assets: &Path) -> Result<PathBuf> {
+    find_voice_in(name, &[assets.to_path_buf()])
+}
+
+/// The voice named `name` in the first of `dirs` whose `voices/` has it, or `name` itself when
+/// it is a path that exists; else [`Error::VoiceNotFound`] naming every place looked and the
+/// voices there are.
+pub(crate) fn find_voice_in(name: &Path, dirs: &[PathBuf]) -> Result<PathBuf> {
     if name.exists() {
         return Ok(name.to_path_buf());
     }
-    let voices = assets.join("voices");
     let is_name = name.components().count() == 1;
-    if is_name && voices.join(name).is_dir() {
-        return Ok(voices.join(name));
+    if is_name {
+        if let Some(found) = dirs
+            .iter()
+            .map(|d| d.join("voices").join(name))
+            .find(|v| v.is_dir())
+        {
+            return Ok(found);
+        }
     }
-    let available = available_voices(assets);
+    let mut available: Vec<String> = dirs.iter().flat_map(|d| available_voices(d)).collect();
+    available.sort();
+    available.dedup();
+    let places: Vec<String> = dirs
+        .iter()
+        .map(|d| d.join("voices").display().to_string())
+        .collect();
     Err(Error::VoiceNotFound {
         path: name.to_path_buf(),
         reason: if is_name {
             format!(
                 "no such file, and no voice of that name in {} (voices there: {})",
-                voices.display(),
+                if places.is_empty() {
+                    "any assets directory (set INDEXTTS_ASSETS)".to_owned()
+                } else {
+                    places.join(", ")
+                },
                 if available.is_empty() {
                     "none; run scripts/fetch_assets.py".to_owned()
                 } else {
@@ -451,61 +492,8 @@ pub struct VoicePaths {
 impl VoicePaths {
     /// Locate a voice from a directory holding a `voice.json` (FastSpeech2 + MB-MelGAN) or one
     /// `*.onnx` with its `.onnx.json` (Piper), or from a Piper `.onnx` file itself (the config
-    /// is the same path with `.json` appended).
+    /// is the same path with `.json` appended): each voice family is asked in turn.
     pub fn locate(path: &Path) -> Result<Self> {
-        let not_found = |reason: String| Error::VoiceNotFound {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let mel_voice = if path.is_dir() {
-            Some(path.join(MEL_VOICE_FILE))
-        } else if path.file_name().is_some_and(|n| n == MEL_VOICE_FILE) {
-            Some(path.to_path_buf())
-        } else {
-            None
-        };
-        if let Some(config) = mel_voice.filter(|c| c.is_file()) {
-            let spec = MelVoiceSpec::from_file(&config)?;
-            return Ok(VoicePaths {
-                family: VoiceFamily::FastSpeech2,
-                model: spec.acoustic,
-                config,
-            });
-        }
-        let model = if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|e| Error::io(path, e))?;
-            let mut models: Vec<PathBuf> = entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
-                .collect();
-            models.sort();
-            match models.len() {
-                1 => models.remove(0),
-                0 => return Err(not_found("the directory holds no .onnx model".into())),
-                n => {
-                    return Err(not_found(format!(
-                        "the directory holds {n} .onnx models; name one"
-                    )))
-                }
-            }
-        } else if path.is_file() {
-            path.to_path_buf()
-        } else {
-            return Err(not_found("no such file or directory".into()));
-        };
-        let mut config = model.clone().into_os_string();
-        config.push(".json");
-        let config = PathBuf::from(config);
-        if !config.is_file() {
-            return Err(Error::VoiceNotFound {
-                path: config,
-                reason: "the voice config (.onnx.json) is missing".into(),
-            });
-        }
-        Ok(VoicePaths {
-            family: VoiceFamily::PiperVits,
-            model,
-            config,
-        })
+        crate::family::locate(path).map(|(_, paths)| paths)
     }
 }

@@ -60,10 +60,10 @@ fn split_graph_equals_whole_graph() {
     let split = Synthesizer::builder()
         .threads(2)
         .stream_options(indextts::StreamOptions {
-            first_chunk_frames: 1 << 20,
-            chunk_frames: 1 << 20,
-            context_frames: 0,
-            vocoder_workers: 1,
+            first_chunk_frames: Some(1 << 20),
+            chunk_frames: Some(1 << 20),
+            context_frames: Some(0),
+            vocoder_workers: Some(1),
         })
         .build()
         .unwrap();

@@ -48,38 +48,38 @@ fn texts() -> Vec<String> {
 fn stream_equals_one_window_decode() {
     // The reference: frames decoded in one window (chunk larger than any sentence, no context).
     let whole = voice_with(StreamOptions {
-        first_chunk_frames: 1 << 20,
-        chunk_frames: 1 << 20,
-        context_frames: 0,
-        vocoder_workers: 1,
+        first_chunk_frames: Some(1 << 20),
+        chunk_frames: Some(1 << 20),
+        context_frames: Some(0),
+        vocoder_workers: Some(1),
     });
     let configs = [
         ("default", StreamOptions::default()),
         (
             "1-frame chunks",
             StreamOptions {
-                first_chunk_frames: 1,
-                chunk_frames: 1,
-                context_frames: 16,
-                vocoder_workers: 1,
+                first_chunk_frames: Some(1),
+                chunk_frames: Some(1),
+                context_frames: Some(16),
+                vocoder_workers: Some(1),
             },
         ),
         (
             "8/32 frames, 2 workers",
             StreamOptions {
-                first_chunk_frames: 8,
-                chunk_frames: 32,
-                context_frames: 16,
-                vocoder_workers: 2,
+                first_chunk_frames: Some(8),
+                chunk_frames: Some(32),
+                context_frames: Some(16),
+                vocoder_workers: Some(2),
             },
         ),
         (
             "chunk larger than the sentence",
             StreamOptions {
-                first_chunk_frames: 4096,
-                chunk_frames: 4096,
-                context_frames: 16,
-                vocoder_workers: 1,
+                first_chunk_frames: Some(4096),
+                chunk_frames: Some(4096),
+                context_frames: Some(16),
+                vocoder_workers: Some(1),
             },
         ),
     ];
@@ -87,7 +87,7 @@ fn stream_equals_one_window_decode() {
         let streamed = voice_with(options);
         let (mut worst_snr, mut worst_diff) = (f64::INFINITY, 0.0f32);
         // One-frame windows decode 33 frames per frame kept: two sentences are enough there.
-        let texts = if options.chunk_frames == 1 {
+        let texts = if options.chunk_frames == Some(1) {
             texts()[..2].to_vec()
         } else {
             texts()
@@ -250,7 +250,7 @@ fn stream_checks_its_arguments_before_starting() {
     ));
     assert!(Synthesizer::builder()
         .stream_options(StreamOptions {
-            chunk_frames: 0,
+            chunk_frames: Some(0),
             ..Default::default()
         })
         .build()

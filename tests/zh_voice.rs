@@ -236,16 +236,16 @@ fn stream_in_mel_windows_equals_whole_sentences() {
     // Small windows (8, then 32 frames: 100 ms and 400 ms) with the voice's default context
     // against one window per sentence.
     let small = zh_voice_with(Some(StreamOptions {
-        first_chunk_frames: 8,
-        chunk_frames: 32,
-        context_frames: zh_voice().stream_options().context_frames,
-        vocoder_workers: 2,
+        first_chunk_frames: Some(8),
+        chunk_frames: Some(32),
+        context_frames: Some(zh_voice().stream_options().context_frames),
+        vocoder_workers: Some(2),
     }));
     let whole = zh_voice_with(Some(StreamOptions {
-        first_chunk_frames: 100_000,
-        chunk_frames: 100_000,
-        context_frames: 0,
-        vocoder_workers: 1,
+        first_chunk_frames: Some(100_000),
+        chunk_frames: Some(100_000),
+        context_frames: Some(0),
+        vocoder_workers: Some(1),
     }));
     let mut texts = corpus_lines("zh_sentences.txt");
     texts.push(corpus_text("zh_100.txt"));

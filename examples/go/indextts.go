@@ -96,6 +96,8 @@ type Options struct {
 	CacheDir string
 	// A Redis URL for the shared cache level ("": none).
 	RedisURL string
+	// Where compiled graphs are kept between starts ("": the default place, "off": none).
+	GraphCache string
 }
 
 // SynthesisOptions are per-call options; nil takes the voice's own.
@@ -161,6 +163,7 @@ func New(voicePath string, opts *Options) (*Synthesizer, error) {
 	raw.ort_library = strs.of(opts.OrtLibrary)
 	raw.cache_dir = strs.of(opts.CacheDir)
 	raw.redis_url = strs.of(opts.RedisURL)
+	raw.graph_cache = strs.of(opts.GraphCache)
 	voice := C.CString(voicePath)
 	defer C.free(unsafe.Pointer(voice))
 	var ptr *C.indextts_synthesizer

@@ -14,7 +14,7 @@ use prost::Message;
 
 use super::onnx::{elem_type_name, ModelProto};
 use super::pool::SessionPool;
-use super::{check_finite, samples_of, sessions, Graph, Scales, SessionCounts, VoiceModel};
+use super::{check_finite, samples_of, sessions, Graph, SessionCounts, SplitModel, Utterance};
 use crate::error::{Error, Result};
 
 /// Mel bands the vocoder takes.
@@ -38,7 +38,6 @@ const ACOUSTIC_INPUTS: [(&str, i32); 5] = [
 pub(crate) struct FastSpeech2Model {
     acoustic: SessionPool,
     vocoder: SessionPool,
-    fingerprint: blake3::Hash,
     samples_per_frame: usize,
     num_symbols: usize,
     path: PathBuf,
@@ -68,15 +67,16 @@ fn read_graph(path: &Path) -> Result<(Vec<u8>, ModelProto)> {
 }
 
 impl FastSpeech2Model {
-    /// Load both graphs, check their inputs, and measure the vocoder's samples per frame.
-    /// `num_symbols` is the size of the voice's symbol table (ids are checked against it).
+    /// Load both graphs, check their inputs, and measure the vocoder's samples per frame; the
+    /// model and the blake3 of both graphs. `num_symbols` is the size of the voice's symbol
+    /// table (ids are checked against it).
     pub fn load(
         env: &ort::environment::Environment,
         acoustic_path: &Path,
         vocoder_path: &Path,
         num_symbols: usize,
         counts: SessionCounts,
-    ) -> Result<Self> {
+    ) -> Result<(Self, blake3::Hash)> {
         let (acoustic_bytes, acoustic_model) = read_graph(acoustic_path)?;
         let (vocoder_bytes, vocoder_model) = read_graph(vocoder_path)?;
         let declared = |model: &ModelProto| -> Vec<(String, i32)> {
@@ -144,7 +144,6 @@ impl FastSpeech2Model {
                 },
                 "loading the vocoder (MB-MelGAN)",
             )?,
-            fingerprint,
             samples_per_frame: 0,
             num_symbols,
             path: acoustic_path.to_path_buf(),
@@ -160,7 +159,7 @@ impl FastSpeech2Model {
             });
         }
         model.samples_per_frame = samples / PROBE_FRAMES;
-        Ok(model)
+        Ok((model, fingerprint))
     }
 }
 
@@ -170,11 +169,8 @@ fn f32_input(value: f32) -> Result<DynValue> {
         .into_dyn())
 }
 
-impl VoiceModel for FastSpeech2Model {
-    fn is_split(&self) -> bool {
-        true
-    }
-
+impl SplitModel for FastSpeech2Model {
+    /// FastSpeech2 and MB-MelGAN draw nothing.
     fn is_seeded(&self) -> bool {
         true
     }
@@ -187,26 +183,13 @@ impl VoiceModel for FastSpeech2Model {
         MEL_BANDS
     }
 
-    /// MB-MelGAN's receptive field, measured on the corpus with 8- and 32-frame windows: 24
-    /// frames of context give the whole decode's samples exactly (16 frames: 47 dB SNR; 8: 30 dB).
-    fn vocoder_context_frames(&self) -> usize {
-        24
-    }
-
-    fn fingerprint(&self) -> &blake3::Hash {
-        &self.fingerprint
-    }
-
     /// The pace is `length_scale`, which is what TensorFlowTTS's `speed_ratios` is despite its
     /// name (it multiplies the predicted durations: 1.5 is slower); FastSpeech2 draws no noise,
     /// so the seed and the noise scales play no part.
-    fn acoustic(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        _seed: u64,
-    ) -> Result<Array2<f32>> {
+    fn acoustic(&self, u: Utterance<'_>) -> Result<Array2<f32>> {
+        let Utterance {
+            ids, scales, sid, ..
+        } = u;
         if let Some(&bad) = ids
             .iter()
             .find(|&&id| id < 0 || id as usize >= self.num_symbols)

@@ -11,7 +11,7 @@ pub(crate) mod runtime;
 pub mod split;
 
 pub(crate) use fastspeech2::FastSpeech2Model;
-pub(crate) use piper::{PiperModel, Scales, SessionCounts};
+pub(crate) use piper::PiperModel;
 
 use ndarray::{Array2, ArrayView2};
 
@@ -22,70 +22,109 @@ pub(crate) use runtime::Graph;
 
 use crate::error::{Error, Result};
 
-/// A loaded voice model: an acoustic model (ids -> frames) and a vocoder (frames -> samples).
-/// Streams, the chunked vocoder and the cache see voices only through this trait, so a new
-/// family of voice is a new implementation of it and of [`TextFrontend`](crate::frontend).
-pub(crate) trait VoiceModel: Send + Sync + std::fmt::Debug {
-    /// Whether the voice runs as acoustic model + vocoder (false: only whole synthesis).
-    fn is_split(&self) -> bool;
+/// The inference scales of a sentence, in Piper's order (FastSpeech2 takes only the pace).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Scales {
+    pub noise_scale: f32,
+    pub length_scale: f32,
+    pub noise_w: f32,
+}
 
-    /// Whether the same ids and seed always give the same samples (so caching is honest).
-    fn is_seeded(&self) -> bool;
+/// How many sessions of each model to keep, and their threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionCounts {
+    /// Intra-op threads of each session.
+    pub threads: usize,
+    /// Sessions of the acoustic model (or of the whole graph).
+    pub acoustic: usize,
+    /// Sessions of the vocoder.
+    pub vocoder: usize,
+}
 
-    /// Output samples per frame (0 when not split).
-    fn samples_per_frame(&self) -> usize;
+/// The per-call choices that shape a sentence's audio, resolved against the voice's defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Voicing {
+    pub scales: Scales,
+    pub sid: Option<i64>,
+    /// The caller's seed, if any (else each sentence's seed comes from its key).
+    pub seed: Option<u64>,
+}
 
-    /// Channels of a frame (0 when not split).
-    fn frame_channels(&self) -> usize;
+/// One sentence as every model takes it: phoneme ids and how to voice them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Utterance<'a> {
+    pub ids: &'a [i64],
+    pub scales: Scales,
+    /// Speaker id, for multi-speaker voices.
+    pub sid: Option<i64>,
+    /// Seed of the model's random draws (for models whose draws are ours).
+    pub seed: u64,
+}
 
-    /// Frames of context a vocoder window needs on each side for its kept samples to equal a
-    /// whole-sentence decode.
-    fn vocoder_context_frames(&self) -> usize;
+/// How a loaded voice turns a sentence into audio: the shape of its pipeline, as a type.
+/// Streams, the chunked vocoder and the cache see models only through it, so a new family of
+/// voice implements one of the two traits (and a [`TextFrontend`](crate::frontend::TextFrontend)).
+#[derive(Debug)]
+pub(crate) enum Pipeline {
+    /// An acoustic model (ids -> frames) and a vocoder (frames -> samples): streams decode a
+    /// sentence's frames in windows, and callers may take the frames themselves.
+    Split(Box<dyn SplitModel>),
+    /// One model from ids to samples: a sentence's audio comes at once.
+    Whole(Box<dyn WholeModel>),
+}
 
-    /// The voice's default vocoder window once a stream is running (frames): large enough that
-    /// the context costs little, small enough that the vocoder's working memory stays bounded.
-    fn vocoder_chunk_frames(&self) -> usize {
-        512
+impl Pipeline {
+    /// The acoustic model and vocoder, when the pipeline has them.
+    pub fn split(&self) -> Option<&dyn SplitModel> {
+        match self {
+            Pipeline::Split(model) => Some(&**model),
+            Pipeline::Whole(_) => None,
+        }
     }
 
-    /// blake3 of the model files.
-    fn fingerprint(&self) -> &blake3::Hash;
+    /// Whether the same ids and seed always give the same samples (so caching is honest).
+    pub fn is_seeded(&self) -> bool {
+        match self {
+            Pipeline::Split(model) => model.is_seeded(),
+            Pipeline::Whole(model) => model.is_seeded(),
+        }
+    }
+}
+
+/// A voice model run as acoustic model + vocoder.
+pub(crate) trait SplitModel: Send + Sync + std::fmt::Debug {
+    /// Output samples per frame (the vocoder's hop).
+    fn samples_per_frame(&self) -> usize;
+
+    /// Channels of a frame.
+    fn frame_channels(&self) -> usize;
+
+    /// Whether the model's random draws come from the seed (or it draws nothing).
+    fn is_seeded(&self) -> bool;
 
     /// Phoneme ids -> frames `[channels, frames]`.
-    fn acoustic(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Array2<f32>>;
+    fn acoustic(&self, utterance: Utterance<'_>) -> Result<Array2<f32>>;
 
     /// A sentence's frames made window by window, for a stream's first sentence, when the
-    /// acoustic model can do that (Piper's flow); `None` to take [`VoiceModel::acoustic`].
+    /// acoustic model can do that (Piper's flow); `None` to take [`SplitModel::acoustic`].
     fn frame_windows<'a>(
         &'a self,
-        _ids: &[i64],
-        _scales: Scales,
-        _sid: Option<i64>,
-        _seed: u64,
+        _utterance: Utterance<'_>,
     ) -> Result<Option<Box<dyn FrameWindows + 'a>>> {
         Ok(None)
     }
 
     /// Frames `[channels, frames]` -> samples in `[-1, 1]`.
     fn vocode(&self, frames: ArrayView2<'_, f32>, sid: Option<i64>) -> Result<Vec<f32>>;
+}
 
-    /// Phoneme ids -> samples in one go (the only way for a voice that is not split).
-    fn synthesize_whole(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Vec<f32>> {
-        let frames = self.acoustic(ids, scales, sid, seed)?;
-        self.vocode(frames.view(), sid)
-    }
+/// A voice model run whole: phoneme ids -> samples in one go.
+pub(crate) trait WholeModel: Send + Sync + std::fmt::Debug {
+    /// Whether the same ids and seed always give the same samples.
+    fn is_seeded(&self) -> bool;
+
+    /// Phoneme ids -> samples in `[-1, 1]`.
+    fn synthesize(&self, utterance: Utterance<'_>) -> Result<Vec<f32>>;
 }
 
 /// A sentence whose frames can be made in windows after one shared step.

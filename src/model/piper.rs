@@ -21,17 +21,12 @@ use super::split::{
     split_chain, split_flow, split_vits, FrameNoise, CHAIN_PIECE_NODES, TEXT_NOISE_EXTRA,
     TEXT_NOISE_PER_ID,
 };
-use super::{check_finite, parallel_map, samples_of, sessions, FrameWindows, Graph, VoiceModel};
+use super::{
+    check_finite, parallel_map, samples_of, sessions, FrameWindows, Graph, Pipeline, Scales,
+    SessionCounts, SplitModel, Utterance, WholeModel,
+};
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
-
-/// The three inference scales Piper models take, in the model's order.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Scales {
-    pub noise_scale: f32,
-    pub length_scale: f32,
-    pub noise_w: f32,
-}
 
 /// Frames of context on each side of a flow window. VITS's flow is 4 coupling layers, each a
 /// WaveNet of 4 convolutions of kernel 5 (dilation 1): a frame depends on at most 4 * 4 * 2 = 32
@@ -76,31 +71,11 @@ fn draws(seed: u64, stream: u64, count: usize) -> Vec<f32> {
         .collect()
 }
 
-enum Graphs {
-    Split {
-        acoustic: AcousticHalf,
-        vocoder: SessionPool,
-        vocoder_takes_sid: bool,
-    },
-    Whole(SessionPool),
-}
-
-/// How many sessions of each half to keep, and their threads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SessionCounts {
-    /// Intra-op threads of each session.
-    pub threads: usize,
-    /// Sessions of the acoustic half (or of the whole graph).
-    pub acoustic: usize,
-    /// Sessions of the vocoder.
-    pub vocoder: usize,
-}
-
-/// A loaded Piper voice model.
+/// A Piper voice split into acoustic half and HiFi-GAN decoder.
 pub(crate) struct PiperModel {
-    graphs: Graphs,
-    /// blake3 of the model file's bytes.
-    fingerprint: blake3::Hash,
+    acoustic: AcousticHalf,
+    vocoder: SessionPool,
+    vocoder_takes_sid: bool,
     takes_sid: bool,
     samples_per_frame: usize,
     frame_channels: usize,
@@ -111,16 +86,48 @@ impl std::fmt::Debug for PiperModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PiperModel")
             .field("path", &self.path)
-            .field("split", &self.is_split())
             .field("samples_per_frame", &self.samples_per_frame)
             .finish()
     }
 }
 
+/// A Piper voice run as its whole graph (`graph_split(false)`, as Piper itself runs it): ONNX
+/// Runtime draws the noise, so the seed plays no part.
+pub(crate) struct PiperWhole {
+    pool: SessionPool,
+    takes_sid: bool,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for PiperWhole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PiperWhole")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl WholeModel for PiperWhole {
+    fn is_seeded(&self) -> bool {
+        false
+    }
+
+    fn synthesize(&self, u: Utterance<'_>) -> Result<Vec<f32>> {
+        self.pool.with(|session| {
+            let inputs = text_inputs(session, u.ids, u.scales, u.sid.filter(|_| self.takes_sid))?;
+            let outputs = session
+                .run(inputs)
+                .map_err(|e| Error::runtime("running the voice model", e))?;
+            samples_of(&outputs[0])
+        })
+    }
+}
+
 impl PiperModel {
     /// Read, validate against `config`, split (unless `split` is false) and load the model at
-    /// `path`. With a compiled-graph `cache`, a model split before (same model, config, ONNX
-    /// Runtime and CPU) loads its optimized halves from there instead.
+    /// `path`; the pipeline and the blake3 of the model file. With a compiled-graph `cache`, a
+    /// model split before (same model, config, ONNX Runtime and CPU) loads its optimized halves
+    /// from there instead.
     #[allow(clippy::too_many_arguments)]
     pub fn load(
         env: &ort::environment::Environment,
@@ -131,19 +138,19 @@ impl PiperModel {
         counts: SessionCounts,
         split: bool,
         cache: Option<&GraphCache>,
-    ) -> Result<Self> {
+    ) -> Result<(Pipeline, blake3::Hash)> {
         let started = std::time::Instant::now();
         if let Some(cache) = cache.filter(|_| split) {
             // Hashed as a stream: a cache hit never holds the whole model in memory.
             let fingerprint = hash_file(path)?;
             let key = graph_cache::key(&fingerprint, config_bytes);
-            if let Some(model) = Self::load_cached(env, path, cache, &key, counts, fingerprint) {
+            if let Some(model) = Self::load_cached(env, path, cache, &key, counts) {
                 tracing::debug!(
                     seconds = started.elapsed().as_secs_f64(),
                     key,
                     "voice loaded from the compiled-graph cache"
                 );
-                return Ok(model);
+                return Ok((Pipeline::Split(Box::new(model)), fingerprint));
             }
         }
         let bytes = Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
@@ -171,14 +178,12 @@ impl PiperModel {
                 },
                 "loading the voice model",
             )?;
-            return Ok(PiperModel {
-                graphs: Graphs::Whole(pool),
-                fingerprint,
+            let whole = PiperWhole {
+                pool,
                 takes_sid,
-                samples_per_frame: 0,
-                frame_channels: 0,
                 path: path.to_path_buf(),
-            });
+            };
+            return Ok((Pipeline::Whole(Box::new(whole)), fingerprint));
         }
         drop(bytes);
         // The decoded model is gone once its parts are serialized: sessions are built without it.
@@ -190,15 +195,7 @@ impl PiperModel {
         });
         let names: Vec<String> = parts.keys().cloned().collect();
         // Each part's first session writes its optimized graph into the staging directory.
-        let model = Self::from_parts(
-            env,
-            path,
-            &meta,
-            parts,
-            Some(staging.as_deref()),
-            counts,
-            fingerprint,
-        );
+        let model = Self::from_parts(env, path, &meta, parts, Some(staging.as_deref()), counts);
         match (cache, &staging) {
             (Some(cache), Some(dir)) if model.is_ok() => {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -214,7 +211,7 @@ impl PiperModel {
             seconds = started.elapsed().as_secs_f64(),
             "voice split and loaded"
         );
-        Ok(model)
+        Ok((Pipeline::Split(Box::new(model)), fingerprint))
     }
 
     /// The voice from its compiled-graph cache entry, or `None` (a miss, or an entry that
@@ -225,10 +222,9 @@ impl PiperModel {
         cache: &GraphCache,
         key: &str,
         counts: SessionCounts,
-        fingerprint: blake3::Hash,
     ) -> Option<Self> {
         let (meta, parts) = cache.load(key)?;
-        match Self::from_parts(env, path, &meta, parts, None, counts, fingerprint) {
+        match Self::from_parts(env, path, &meta, parts, None, counts) {
             Ok(model) => Some(model),
             Err(e) => {
                 tracing::warn!("compiled-graph cache entry {key} failed ({e}); splitting afresh");
@@ -248,7 +244,6 @@ impl PiperModel {
         parts: BTreeMap<String, Vec<u8>>,
         fresh: Option<Option<&Path>>,
         counts: SessionCounts,
-        fingerprint: blake3::Hash,
     ) -> Result<Self> {
         let started = std::time::Instant::now();
         let files: BTreeMap<String, PathBuf> = parts
@@ -346,12 +341,9 @@ impl PiperModel {
             ),
         };
         let mut model = PiperModel {
-            fingerprint,
-            graphs: Graphs::Split {
-                acoustic,
-                vocoder,
-                vocoder_takes_sid: meta.vocoder_takes_sid,
-            },
+            acoustic,
+            vocoder,
+            vocoder_takes_sid: meta.vocoder_takes_sid,
             takes_sid: meta.takes_sid,
             samples_per_frame: meta.samples_per_frame,
             frame_channels: meta.frame_channels.unwrap_or(0),
@@ -371,7 +363,12 @@ impl PiperModel {
             length_scale: 1.0,
             noise_w: 0.0,
         };
-        let frames = self.acoustic(&[0, 0, 0], scales, sid, 0)?;
+        let frames = self.acoustic(Utterance {
+            ids: &[0, 0, 0],
+            scales,
+            sid,
+            seed: 0,
+        })?;
         let channels = frames.nrows();
         if self.frame_channels != 0 && self.frame_channels != channels {
             return Err(Error::ModelOutput {
@@ -404,29 +401,22 @@ impl PiperModel {
         Ok(())
     }
 
-    fn acoustic_half(&self) -> Result<&AcousticHalf> {
-        match &self.graphs {
-            Graphs::Split { acoustic, .. } => Ok(acoustic),
-            Graphs::Whole(_) => Err(Error::NotSplit),
-        }
-    }
-
     /// Run the prior (text encoder, durations) over a sentence and draw its frame noise, when
     /// the acoustic half is cut at its flow; `None` when it runs whole.
-    pub fn prior(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Option<Prior>> {
+    pub fn prior(&self, u: Utterance<'_>) -> Result<Option<Prior>> {
+        let Utterance {
+            ids,
+            scales,
+            sid,
+            seed,
+        } = u;
         let AcousticHalf::PriorFlow {
             prior,
             flow_inputs,
             frame_noise,
             text_noise,
             ..
-        } = self.acoustic_half()?
+        } = &self.acoustic
         else {
             return Ok(None);
         };
@@ -530,8 +520,10 @@ impl PiperModel {
     /// Frames `start..end` of a sentence from its prior, running the flow over that window plus
     /// [`FLOW_CONTEXT_FRAMES`] on each side.
     pub fn flow(&self, prior: &Prior, start: usize, end: usize) -> Result<Array2<f32>> {
-        let AcousticHalf::PriorFlow { flow, .. } = self.acoustic_half()? else {
-            return Err(Error::NotSplit);
+        let AcousticHalf::PriorFlow { flow, .. } = &self.acoustic else {
+            return Err(Error::Internal {
+                reason: "the flow was asked for, but the acoustic half runs whole".into(),
+            });
         };
         let total = prior.frames();
         let (start, end) = (start.min(total), end.min(total));
@@ -578,78 +570,56 @@ impl PiperModel {
     }
 }
 
-impl VoiceModel for PiperModel {
-    /// Whether the graph was split into acoustic model and vocoder.
-    fn is_split(&self) -> bool {
-        matches!(self.graphs, Graphs::Split { .. })
-    }
-
-    /// Output samples per frame (0 when the graph is not split).
+impl SplitModel for PiperModel {
     fn samples_per_frame(&self) -> usize {
         self.samples_per_frame
     }
 
-    /// Channels of a frame (0 when the graph is not split).
     fn frame_channels(&self) -> usize {
         self.frame_channels
     }
 
-    /// Phoneme ids -> frames `[channels, frames]`, the model's random draws made from `seed`
-    /// (when the voice's flow is split out; otherwise ONNX Runtime draws). Only for split models.
-    fn acoustic(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Array2<f32>> {
-        match self.acoustic_half()? {
+    /// Whether the model's random draws come from the seed (the flow is split out; otherwise
+    /// ONNX Runtime draws inside the acoustic half).
+    fn is_seeded(&self) -> bool {
+        matches!(self.acoustic, AcousticHalf::PriorFlow { .. })
+    }
+
+    /// Phoneme ids -> frames `[channels, frames]`, the model's random draws made from the seed
+    /// when the voice's flow is split out.
+    fn acoustic(&self, u: Utterance<'_>) -> Result<Array2<f32>> {
+        match &self.acoustic {
             AcousticHalf::One(pool) => {
-                let sid = sid.filter(|_| self.takes_sid);
+                let sid = u.sid.filter(|_| self.takes_sid);
                 let frames = pool.with(|session| -> Result<Array2<f32>> {
-                    let inputs = text_inputs(session, ids, scales, sid)?;
+                    let inputs = text_inputs(session, u.ids, u.scales, sid)?;
                     let outputs = session
                         .run(inputs)
                         .map_err(|e| Error::runtime("running the acoustic model", e))?;
                     frames_of(&outputs[0], "frames")
                 })?;
-                super::check_frames(frames.ncols(), ids.len())?;
+                super::check_frames(frames.ncols(), u.ids.len())?;
                 check_finite(frames.iter().copied(), "frames")?;
                 Ok(frames)
             }
             AcousticHalf::PriorFlow { .. } => {
                 let prior = self
-                    .prior(ids, scales, sid, seed)?
+                    .prior(u)?
                     .unwrap_or_else(|| unreachable!("the acoustic half has a prior"));
                 self.flow(&prior, 0, prior.frames())
             }
         }
     }
 
-    /// blake3 of the model file.
-    fn fingerprint(&self) -> &blake3::Hash {
-        &self.fingerprint
+    fn frame_windows<'a>(&'a self, u: Utterance<'_>) -> Result<Option<Box<dyn FrameWindows + 'a>>> {
+        Ok(self.prior(u)?.map(|prior| {
+            Box::new(PriorWindows { model: self, prior }) as Box<dyn FrameWindows + 'a>
+        }))
     }
 
-    /// Whether the model's random draws come from the seed (the flow is split out).
-    fn is_seeded(&self) -> bool {
-        matches!(self.acoustic_half(), Ok(AcousticHalf::PriorFlow { .. }))
-    }
-
-    /// Frames `[channels, frames]` -> samples. Only for split models.
+    /// Frames `[channels, frames]` -> samples.
     fn vocode(&self, frames: ArrayView2<'_, f32>, sid: Option<i64>) -> Result<Vec<f32>> {
-        let Graphs::Split {
-            vocoder,
-            vocoder_takes_sid,
-            ..
-        } = &self.graphs
-        else {
-            return Err(Error::ModelOutput {
-                name: "frames".into(),
-                reason: "this voice's graph could not be split; it has no vocoder".into(),
-            });
-        };
-        if self.frame_channels != 0 && frames.nrows() != self.frame_channels {
+        if frames.nrows() != self.frame_channels {
             return Err(Error::ModelOutput {
                 name: "frames".into(),
                 reason: format!(
@@ -662,12 +632,12 @@ impl VoiceModel for PiperModel {
         let batched = Tensor::from_array(frames.insert_axis(Axis(0)).to_owned())
             .map_err(|e| Error::runtime("preparing the frames", e))?
             .into_dyn();
-        let sid = if *vocoder_takes_sid {
+        let sid = if self.vocoder_takes_sid {
             Some(int64_tensor(vec![sid.unwrap_or(0)])?)
         } else {
             None
         };
-        vocoder.with(|session| {
+        self.vocoder.with(|session| {
             let frames_name = session.inputs()[0].name().to_owned();
             let mut inputs: Vec<(String, DynValue)> = vec![(frames_name, batched)];
             if let Some(sid) = sid {
@@ -678,55 +648,6 @@ impl VoiceModel for PiperModel {
                 .map_err(|e| Error::runtime("running the vocoder", e))?;
             samples_of(&outputs[0])
         })
-    }
-
-    /// Phoneme ids -> samples through the whole graph (the unsplit fallback, and the reference
-    /// the split is tested against).
-    fn synthesize_whole(
-        &self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Vec<f32>> {
-        match &self.graphs {
-            Graphs::Whole(pool) => pool.with(|session| {
-                let inputs = text_inputs(session, ids, scales, sid.filter(|_| self.takes_sid))?;
-                let outputs = session
-                    .run(inputs)
-                    .map_err(|e| Error::runtime("running the voice model", e))?;
-                samples_of(&outputs[0])
-            }),
-            Graphs::Split { .. } => {
-                let frames = self.acoustic(ids, scales, sid, seed)?;
-                self.vocode(frames.view(), sid)
-            }
-        }
-    }
-
-    /// HiFi-GAN's receptive field: 8 frames of context make a window's samples equal a whole
-    /// decode's within float rounding (the stream-equals-whole tests measure it).
-    fn vocoder_context_frames(&self) -> usize {
-        8
-    }
-
-    /// Measured on en_US-joe-medium (story, 5 runs): 128-frame windows took the same time as
-    /// 512 (4.95 s vs 5.11 s) and cut the story's peak RSS from 335 to 213 MB (HiFi-GAN's
-    /// activations grow with the window: 256 samples x 32+ channels per frame).
-    fn vocoder_chunk_frames(&self) -> usize {
-        128
-    }
-
-    fn frame_windows<'a>(
-        &'a self,
-        ids: &[i64],
-        scales: Scales,
-        sid: Option<i64>,
-        seed: u64,
-    ) -> Result<Option<Box<dyn FrameWindows + 'a>>> {
-        Ok(self.prior(ids, scales, sid, seed)?.map(|prior| {
-            Box::new(PriorWindows { model: self, prior }) as Box<dyn FrameWindows + 'a>
-        }))
     }
 }
 

@@ -350,7 +350,7 @@ fn options_for(
         ));
     }
     // The library's own checks (empty text), now rather than once the task runs.
-    crate::synthesizer::check_text(text)?;
+    crate::engine::check_text(text)?;
     let mut options = SynthesisOptions::default();
     if let Some(speed) = speed {
         if !(speed.is_finite() && (0.25..=4.0).contains(&speed)) {

@@ -99,9 +99,17 @@ int main(int argc, char **argv) {
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_ARGUMENT,
            "struct_size");
     indextts_options_default(&options);
-    options.chunk_frames = 0;
+    /* 0 leaves a window size to the voice; an out-of-range one is refused. */
+    options.vocoder_workers = 65;
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
-           "chunk_frames");
+           "vocoder_workers");
+    indextts_options_default(&options);
+    options.context_frames = 5000;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
+           "context_frames");
+    indextts_options_default(&options);
+    options.graph_cache = "\xff\xfe";
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_UTF8, "graph_cache");
     indextts_options_default(&options);
     options.redis_url = "\xff\xfe";
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_UTF8, "redis_url");

@@ -28,11 +28,10 @@ mod pinyin;
 use std::collections::{BTreeSet, HashMap};
 
 use jieba_rs::Jieba;
-use serde::Deserialize;
 
 use super::{Sentence, TextFrontend, SEGMENT_BYTES};
 use crate::error::{Error, Result};
-use crate::voice::{MelVoiceSpec, VoiceConfig};
+use crate::voice::{Mapper, MelVoiceSpec};
 use pinyin::PinyinDict;
 
 /// Most syllables in one sentence before a clause is cut (about 25 s of speech).
@@ -90,20 +89,8 @@ impl std::fmt::Debug for MandarinFrontend {
 
 impl MandarinFrontend {
     /// Load the dictionaries named by `spec`; `mapper` is the voice's processor mapper.
-    pub fn new(spec: &MelVoiceSpec, config: &VoiceConfig, mapper: &[u8]) -> Result<Self> {
-        #[derive(Deserialize)]
-        struct Mapper {
-            pinyin_dict: HashMap<String, (String, String)>,
-        }
-        let mapper: Mapper = serde_json::from_slice(mapper).map_err(|e| Error::VoiceConfig {
-            path: spec.symbols.clone(),
-            reason: format!("pinyin_dict: {e}"),
-        })?;
-        let symbols: HashMap<String, i64> = config
-            .phoneme_id_map
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), *v.first()?)))
-            .collect();
+    pub fn new(spec: &MelVoiceSpec, mapper: Mapper) -> Result<Self> {
+        let symbols = mapper.symbol_to_id;
         // Every phone a syllable can make must have an id, or the voice does not match.
         for (syllable, (initial, final_)) in &mapper.pinyin_dict {
             let toned = format!("{final_}1");
