@@ -15,7 +15,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz --ver
 export RUSTC_BOOTSTRAP=1
 corpus=target/fuzz-corpus
 # The seeds come from the test build (scripts/test.sh builds the release profile with these features).
-cargo run --locked --quiet --release --features "${INDEXTTS_FEATURES:-redis,server}" --example fuzz_seeds -- "$corpus"
+cargo run --locked --quiet --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" --example fuzz_seeds -- "$corpus"
 (cd fuzz && cargo fuzz build -O)
 for target in "${targets[@]}"; do
   log=target/fuzz-$target.log

@@ -15,4 +15,4 @@ for arg in "$@"; do
     zh_CN-baker-fastspeech2*) python3 "$root/scripts/fetch_assets.py" --zh >&2 ;;
   esac
 done
-exec cargo run --quiet --release --manifest-path "$root/Cargo.toml" --bin speak -- "$@"
+exec cargo run --quiet --release --manifest-path "$root/Cargo.toml" --features cli --bin speak -- "$@"

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/phases.sh
 # The feature set of every build; scripts/fuzz.sh and scripts/test_web.sh take it too.
-export INDEXTTS_FEATURES=redis,server
+export INDEXTTS_FEATURES=redis,server,cli,unstable-internals
 cargo=(--locked --release --features "$INDEXTTS_FEATURES")
 mkdir -p target
 fuzz=

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd tests/web && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent; })
-cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server}" --bin indextts-server
+cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" --bin indextts-server
 log=target/web-server.log
 target/release/indextts-server --bind 127.0.0.1:0 --threads 2 >target/web-server.out 2>"$log" &
 server=$!

@@ -61,6 +61,7 @@ pub mod model;
 pub mod server;
 mod stream;
 mod synthesizer;
+#[cfg(feature = "unstable-internals")]
 #[doc(hidden)]
 pub mod testkit;
 mod vocoder;
@@ -70,7 +71,10 @@ pub use assets::{asset_dirs, assets_dir};
 #[cfg(feature = "async")]
 pub use async_stream::AsyncAudioStream;
 pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
-pub use cache::{decode_entry, CacheStats, EntryError, LevelStats, CACHE_FORMAT_VERSION};
+#[cfg(feature = "unstable-internals")]
+#[doc(hidden)]
+pub use cache::{decode_entry, EntryError};
+pub use cache::{CacheStats, LevelStats, CACHE_FORMAT_VERSION};
 pub use engine::{SynthesisOptions, MAX_TEXT_BYTES};
 pub use error::{Error, Result};
 pub use frontend::Sentence;

@@ -245,6 +245,7 @@ pub const MEL_VOICE_FILE: &str = "voice.json";
 /// A FastSpeech2 + MB-MelGAN voice's `voice.json`: its parts, relative to its directory.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg(feature = "zh")]
 struct RawMelVoice {
     family: String,
     language: String,
@@ -262,6 +263,7 @@ struct RawMelVoice {
 
 /// TensorFlowTTS's processor mapper of a FastSpeech2 voice.
 #[derive(Deserialize)]
+#[cfg(feature = "zh")]
 pub(crate) struct Mapper {
     pub symbol_to_id: HashMap<String, i64>,
     #[serde(default)]
@@ -272,6 +274,7 @@ pub(crate) struct Mapper {
 
 /// A FastSpeech2 + MB-MelGAN voice's parts, with paths resolved.
 #[derive(Debug, Clone, PartialEq)]
+#[cfg(feature = "zh")]
 pub(crate) struct MelVoiceSpec {
     pub sample_rate: u32,
     pub acoustic: PathBuf,
@@ -286,6 +289,7 @@ pub(crate) struct MelVoiceSpec {
     pub tone_sandhi: bool,
 }
 
+#[cfg(feature = "zh")]
 impl MelVoiceSpec {
     /// Read `voice.json`; its paths are relative to its directory.
     pub fn from_file(path: &Path) -> Result<Self> {

@@ -163,3 +163,61 @@ fn every_crate_is_from_crates_io_with_a_shippable_license_and_no_new_duplicates(
         problems.join("\n")
     );
 }
+
+/// A Rust app that depends on indextts with default features builds no application crate: the
+/// CLI's and the server's dependencies are behind their features, the test kit behind
+/// `unstable-internals`.
+#[test]
+fn a_dependent_app_builds_no_app_crates() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tree = |features: &[&str]| -> BTreeSet<String> {
+        let mut command = std::process::Command::new(&cargo);
+        command
+            .args([
+                "tree",
+                "--locked",
+                "--offline",
+                "-e",
+                "normal",
+                "--prefix",
+                "none",
+            ])
+            .args(["--format", "{p}", "-p", "indextts"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        for feature in features {
+            command.args(["--features", feature]);
+        }
+        let output = command.output().expect("run cargo tree");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+            .collect()
+    };
+    const APP_CRATES: [&str; 6] = [
+        "clap",
+        "tracing-subscriber",
+        "axum",
+        "tower_governor",
+        "tokio",
+        "criterion",
+    ];
+    let default = tree(&[]);
+    assert!(default.contains("ort"), "{default:?}");
+    for name in APP_CRATES {
+        assert!(
+            !default.contains(name),
+            "{name} is built for a dependent app"
+        );
+    }
+    // The check can fail: the server feature brings them in.
+    let server = tree(&["server"]);
+    assert!(
+        server.contains("axum") && server.contains("clap"),
+        "{server:?}"
+    );
+}

@@ -8,6 +8,7 @@
 //! - real audio for every line of zh_sentences.txt: duration, energy, no NaN, no clipping;
 //! - streamed in small mel windows equals decoded in one window per sentence (SNR >= 45 dB; with
 //!   the voice's default 24 frames of context it is exact).
+#![cfg(feature = "zh")]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! model pipeline and its own defaults. A family implements [`Family`] once and is listed in
 //! [`FAMILIES`]; nothing else in the crate tells the families apart.
 
+#[cfg(feature = "zh")]
 pub(crate) mod fastspeech2;
 pub(crate) mod piper;
 
@@ -15,7 +16,11 @@ use crate::vocoder::StreamWindows;
 use crate::voice::{VoiceConfig, VoiceFamily, VoicePaths};
 
 /// Every family, asked in this order which one a voice's files belong to.
-pub(crate) static FAMILIES: &[&dyn Family] = &[&fastspeech2::FastSpeech2, &piper::PiperVits];
+pub(crate) static FAMILIES: &[&dyn Family] = &[
+    #[cfg(feature = "zh")]
+    &fastspeech2::FastSpeech2,
+    &piper::PiperVits,
+];
 
 /// One kind of voice.
 pub(crate) trait Family: Sync {
@@ -92,7 +97,11 @@ mod tests {
 
     #[test]
     fn every_family_is_registered_once() {
-        for id in [VoiceFamily::PiperVits, VoiceFamily::FastSpeech2] {
+        for id in [
+            VoiceFamily::PiperVits,
+            #[cfg(feature = "zh")]
+            VoiceFamily::FastSpeech2,
+        ] {
             assert_eq!(FAMILIES.iter().filter(|f| f.id() == id).count(), 1);
         }
     }

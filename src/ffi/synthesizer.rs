@@ -399,7 +399,9 @@ pub unsafe extern "C" fn indextts_cache_clear(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::family::{fastspeech2, piper};
+    #[cfg(feature = "zh")]
+    use crate::family::fastspeech2;
+    use crate::family::piper;
     use crate::{StreamWindows, DEFAULT_VOICE, MANDARIN_VOICE};
 
     /// A synthesizer made through the C ABI with `options`.
@@ -447,6 +449,7 @@ mod tests {
         assert_eq!(stream_options(&options), StreamOptions::default());
         for (voice, family) in [
             (DEFAULT_VOICE, piper::WINDOWS),
+            #[cfg(feature = "zh")]
             (MANDARIN_VOICE, fastspeech2::WINDOWS),
         ] {
             let rust = Synthesizer::builder()
@@ -469,6 +472,7 @@ mod tests {
             );
             assert_eq!(c.stream_options(), family, "{voice} through C");
         }
+        #[cfg(feature = "zh")]
         assert_eq!(fastspeech2::WINDOWS.context_frames, 24);
         assert_eq!(piper::WINDOWS.chunk_frames, 128);
     }
@@ -477,6 +481,7 @@ mod tests {
     /// context: its stream equals one window per sentence (>= 45 dB SNR). Before 0 meant "the
     /// voice's own", the C defaults were 8 frames of context in 512-frame windows; that is
     /// measured too and printed beside it.
+    #[cfg(feature = "zh")]
     #[test]
     fn the_mandarin_voice_through_c_streams_with_its_own_context() {
         let text = std::fs::read_to_string(concat!(

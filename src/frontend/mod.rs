@@ -8,6 +8,7 @@
 //! must not make one unbounded sentence), and skips symbols the voice lacks, reporting them.
 
 pub mod espeak;
+#[cfg(feature = "zh")]
 pub mod zh;
 
 use std::collections::{BTreeSet, HashMap};

@@ -1,15 +1,28 @@
 //! ONNX models: reading and splitting graphs, and running them. Nothing outside this module
 //! touches `ort`.
 
+// The ONNX subset, the model checks and the graph split are public only to the project's own
+// tests and fuzzers (feature `unstable-internals`).
+#[cfg(feature = "unstable-internals")]
 pub mod check;
+#[cfg(not(feature = "unstable-internals"))]
+pub(crate) mod check;
+#[cfg(feature = "zh")]
 mod fastspeech2;
 pub(crate) mod graph_cache;
+#[cfg(feature = "unstable-internals")]
 pub mod onnx;
+#[cfg(not(feature = "unstable-internals"))]
+pub(crate) mod onnx;
 mod piper;
 mod pool;
 pub(crate) mod runtime;
+#[cfg(feature = "unstable-internals")]
 pub mod split;
+#[cfg(not(feature = "unstable-internals"))]
+pub(crate) mod split;
 
+#[cfg(feature = "zh")]
 pub(crate) use fastspeech2::FastSpeech2Model;
 pub(crate) use piper::PiperModel;
 

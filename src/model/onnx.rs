@@ -11,14 +11,18 @@
 
 use bytes::Bytes;
 
-/// `TensorProto.DataType` values used by the crate.
+/// `TensorProto.DataType` values used by the crate (a table of the spec: not every build uses
+/// every value).
+#[allow(dead_code)]
 pub mod data_type {
     pub const FLOAT: i32 = 1;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
 }
 
-/// `AttributeProto.AttributeType` values used by the crate.
+/// `AttributeProto.AttributeType` values used by the crate (a table of the spec: not every
+/// build uses every value).
+#[allow(dead_code)]
 pub mod attribute_type {
     pub const FLOAT: i32 = 1;
     pub const INT: i32 = 2;
