@@ -85,13 +85,7 @@ fn snr_against_one_window(synth: &Synthesizer, reference: &Synthesizer, text: &s
         .unwrap()
         .flat_map(|c| c.unwrap().samples)
         .collect();
-    let signal: f64 = want.iter().map(|&s| f64::from(s).powi(2)).sum();
-    let noise: f64 = want
-        .iter()
-        .zip(&got)
-        .map(|(&a, &b)| f64::from(a - b).powi(2))
-        .sum();
-    10.0 * (signal / noise.max(1e-30)).log10()
+    indextts::testkit::snr_db(&want, &got)
 }
 
 fn main() {

@@ -14,6 +14,9 @@ source scripts/lib/phases.sh
 # The feature set of every build; scripts/fuzz.sh and scripts/test_web.sh take it too.
 export INDEXTTS_FEATURES=redis,server,cli,unstable-internals
 cargo=(--locked --release --features "$INDEXTTS_FEATURES")
+# `cargo bench` takes no --release: the bench profile inherits the release profile, so the same
+# artifacts serve both.
+bench=(--locked --features "$INDEXTTS_FEATURES")
 mkdir -p target
 fuzz=
 cleanup() {
@@ -35,10 +38,10 @@ phase_start "fuzzing (beside the tests)"
 scripts/fuzz.sh >target/fuzz.out 2>&1 &
 fuzz=$!
 # Benchmarks run once each in quick mode so they never rot; timings are never asserted.
-phase "bench synthesis --test" cargo bench "${cargo[@]}" --bench synthesis -- --test >/dev/null
-phase "bench stream_vs_piper --quick" cargo bench "${cargo[@]}" --bench stream_vs_piper -- --zh --quick >/dev/null
-phase "bench peer --quick" cargo bench "${cargo[@]}" --bench peer -- --quick >/dev/null
-phase "bench cache_traffic --quick" cargo bench "${cargo[@]}" --bench cache_traffic -- --quick >/dev/null
+phase "bench synthesis --test" cargo bench "${bench[@]}" --bench synthesis -- --test >/dev/null
+phase "bench stream_vs_piper --quick" cargo bench "${bench[@]}" --bench stream_vs_piper -- --zh --quick >/dev/null
+phase "bench peer --quick" cargo bench "${bench[@]}" --bench peer -- --quick >/dev/null
+phase "bench cache_traffic --quick" cargo bench "${bench[@]}" --bench cache_traffic -- --quick >/dev/null
 phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
 phase "C/C++/Go hosts, valgrind" scripts/test_hosts.sh
@@ -50,7 +53,7 @@ phase_end "fuzzing (beside the tests)"
 grep '^fuzz ' target/fuzz.out
 # Measured bounds, alone on the machine: 16 clients for 60 s on loopback; the soak (8 threads,
 # dropped streams, an evicting cache).
-phase "server load test" cargo bench "${cargo[@]}" --bench server_load
-phase "soak" cargo bench "${cargo[@]}" --bench soak -- --seconds 120
+phase "server load test" cargo bench "${bench[@]}" --bench server_load
+phase "soak" cargo bench "${bench[@]}" --bench soak -- --seconds 120
 # The tests under AddressSanitizer (an instrumented build of its own).
 phase "tests under ASan" scripts/test_sanitizers.sh

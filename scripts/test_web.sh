@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 (cd tests/web && { [ -d node_modules/playwright-core ] || npm ci --no-audit --no-fund --silent; })
-cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" --bin indextts-server
+# All targets, as scripts/test.sh builds them: the binary alone would resolve the shared
+# dependencies' features without the dev-dependencies, and so build them again.
+cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" --all-targets
 log=target/web-server.log
 target/release/indextts-server --bind 127.0.0.1:0 --threads 2 >target/web-server.out 2>"$log" &
 server=$!

@@ -19,6 +19,17 @@ use crate::model::onnx::{
     OperatorSetIdProto, TensorProto, ValueInfoProto,
 };
 
+/// Signal-to-noise ratio of `x` against `reference`, in dB (the streamed-equals-whole checks).
+pub fn snr_db(reference: &[f32], x: &[f32]) -> f64 {
+    let signal: f64 = reference.iter().map(|&s| f64::from(s).powi(2)).sum();
+    let noise: f64 = reference
+        .iter()
+        .zip(x)
+        .map(|(&a, &b)| f64::from(a - b).powi(2))
+        .sum();
+    10.0 * (signal / noise.max(1e-30)).log10()
+}
+
 /// Samples per frame of the tiny decoder.
 pub const TINY_HOP: usize = 4;
 /// Channels of the tiny latent frames.

@@ -25,17 +25,11 @@ fn voice_with(options: StreamOptions) -> Synthesizer {
 
 /// Signal-to-noise ratio of `x` against `reference`, in dB, and the max abs difference.
 fn snr(reference: &[f32], x: &[f32]) -> (f64, f32) {
-    let signal: f64 = reference.iter().map(|&s| f64::from(s).powi(2)).sum();
-    let noise: f64 = reference
-        .iter()
-        .zip(x)
-        .map(|(&a, &b)| f64::from(a - b).powi(2))
-        .sum();
     let max = reference
         .iter()
         .zip(x)
         .fold(0.0f32, |m, (a, b)| m.max((a - b).abs()));
-    (10.0 * (signal / noise.max(1e-30)).log10(), max)
+    (indextts::testkit::snr_db(reference, x), max)
 }
 
 fn texts() -> Vec<String> {

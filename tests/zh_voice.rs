@@ -262,14 +262,7 @@ fn stream_in_mel_windows_equals_whole_sentences() {
         let reference = whole.synthesize(text, &options).unwrap().samples;
         assert_eq!(streamed.len(), reference.len(), "{text}");
         assert!(chunks > 2, "{text}: only {chunks} chunks");
-        let signal: f64 = reference.iter().map(|&x| f64::from(x).powi(2)).sum();
-        let noise: f64 = reference
-            .iter()
-            .zip(&streamed)
-            .map(|(&a, &b)| f64::from(a - b).powi(2))
-            .sum();
-        let snr = 10.0 * (signal / noise.max(1e-30)).log10();
-        worst = worst.min(snr);
+        worst = worst.min(indextts::testkit::snr_db(&reference, &streamed));
     }
     println!("stream (8/32-frame mel windows) against whole sentences: worst SNR {worst:.1} dB");
     assert!(worst >= 45.0, "SNR {worst:.1} dB < 45 dB");

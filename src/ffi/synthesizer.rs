@@ -508,13 +508,7 @@ mod tests {
                 let streamed = synth.synthesize(text, &options).unwrap().samples;
                 let reference = whole.synthesize(text, &options).unwrap().samples;
                 assert_eq!(streamed.len(), reference.len(), "{text}");
-                let signal: f64 = reference.iter().map(|&x| f64::from(x).powi(2)).sum();
-                let noise: f64 = reference
-                    .iter()
-                    .zip(&streamed)
-                    .map(|(&a, &b)| f64::from(a - b).powi(2))
-                    .sum();
-                worst = worst.min(10.0 * (signal / noise.max(1e-30)).log10());
+                worst = worst.min(crate::testkit::snr_db(&reference, &streamed));
             }
             worst
         };
