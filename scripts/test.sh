@@ -43,8 +43,6 @@ phase "bench stream_vs_piper --quick" cargo bench "${bench[@]}" --bench stream_v
 phase "bench peer --quick" cargo bench "${bench[@]}" --bench peer -- --quick >/dev/null
 phase "bench cache_traffic --quick" cargo bench "${bench[@]}" --bench cache_traffic -- --quick >/dev/null
 phase "cargo test" cargo test "${cargo[@]}" "$@"
-# The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind.
-phase "C/C++/Go hosts, valgrind" scripts/test_hosts.sh
 # The server's web player in headless Chromium.
 phase "web player (Chromium)" scripts/test_web.sh
 wait "$fuzz" || { cat target/fuzz.out; echo "fuzzing failed" >&2; exit 1; }
@@ -57,3 +55,7 @@ phase "server load test" cargo bench "${bench[@]}" --bench server_load
 phase "soak" cargo bench "${bench[@]}" --bench soak -- --seconds 120
 # The tests under AddressSanitizer (an instrumented build of its own).
 phase "tests under ASan" scripts/test_sanitizers.sh
+# The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind. Last: its
+# `make install` builds the library as shipped (default features) into target/release, whose
+# libindextts.rlib (no hash in a cdylib crate's file name) every build above links.
+phase "C/C++/Go hosts, valgrind" scripts/test_hosts.sh
