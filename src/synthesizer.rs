@@ -216,7 +216,9 @@ impl SynthesizerBuilder {
         let stream_options = self.stream_options.unwrap_or_default();
         // What the caller set is checked before the voice loads (every family's windows are
         // valid, so any will do for that).
-        let workers = stream_options.resolve(ANY_WINDOWS)?.vocoder_workers;
+        let workers = stream_options
+            .resolve(family::piper::WINDOWS)?
+            .vocoder_workers;
         let env = runtime::environment(&ort_library)?;
         let voice = family.load(
             &paths,
@@ -256,15 +258,6 @@ impl SynthesizerBuilder {
         })
     }
 }
-
-/// Valid windows of no voice in particular: what a caller's stream options are checked against
-/// before the voice, whose own values fill the unset fields, is loaded.
-const ANY_WINDOWS: StreamWindows = StreamWindows {
-    first_chunk_frames: family::FIRST_CHUNK_FRAMES,
-    chunk_frames: 512,
-    context_frames: 8,
-    vocoder_workers: 1,
-};
 
 /// `$INDEXTTS_GRAPH_CACHE` (`off`: none), else `$XDG_CACHE_HOME/indextts/graphs`, else
 /// `~/.cache/indextts/graphs`.
