@@ -12,10 +12,12 @@ seconds=${FUZZ_SECONDS:-60}
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(frontend frontend_zh onnx_model voice_config cache_entry)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz --version 0.13.2
-export RUSTC_BOOTSTRAP=1
 corpus=target/fuzz-corpus
-# The seeds come from the test build (scripts/test.sh builds the release profile with these features).
+# The seeds come from the test build (scripts/test.sh builds the release profile with these
+# features). RUSTC_BOOTSTRAP is set only for cargo-fuzz below: cargo fingerprints it, so a seed
+# build under it recompiled every dependency (~8 min on 2 cores) while holding target/'s lock.
 cargo run --locked --quiet --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" --example fuzz_seeds -- "$corpus"
+export RUSTC_BOOTSTRAP=1
 (cd fuzz && cargo fuzz build -O)
 for target in "${targets[@]}"; do
   log=target/fuzz-$target.log
