@@ -49,6 +49,7 @@
 mod assets;
 #[cfg(feature = "async")]
 mod async_stream;
+mod atomic_file;
 mod audio;
 pub(crate) mod cache;
 mod engine;

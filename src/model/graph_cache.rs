@@ -162,14 +162,7 @@ impl GraphCache {
     /// graphs into it while building the sessions).
     pub fn staging(&self) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&self.root)?;
-        let dir = self.root.join(format!(
-            ".staging-{}-{:?}-{}",
-            std::process::id(),
-            std::thread::current().id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
+        let dir = crate::atomic_file::temp_path(&self.root, "staging");
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
     }
@@ -193,13 +186,8 @@ impl GraphCache {
             };
             let json = serde_json::to_vec_pretty(&entry).map_err(std::io::Error::other)?;
             std::fs::write(staging.join("meta.json"), json)?;
-            let dest = self.entry(key);
-            if dest.exists() {
-                // Another process finished the same entry first; keep theirs.
-                std::fs::remove_dir_all(staging)?;
-                return Ok(());
-            }
-            std::fs::rename(staging, &dest)
+            // Another process may have finished the same entry first; then theirs is kept.
+            crate::atomic_file::publish_dir(staging, &self.entry(key)).map(drop)
         })();
         if let Err(e) = result {
             tracing::warn!(dir = %self.root.display(), "cannot write the graph cache: {e}");

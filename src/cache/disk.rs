@@ -1,0 +1,151 @@
+//! The disk level: one content-addressed file per entry in a directory that several processes
+//! may share. Writes are atomic (`crate::atomic_file`); reads check everything; a bad entry is
+//! a miss, removed; any I/O failure skips the level for that call.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use super::entry::{decode_entry, encode_entry};
+use super::{CacheKey, Counters, Level, LevelStats, Samples};
+
+pub(super) struct Disk {
+    dir: PathBuf,
+    budget: u64,
+    sample_rate: u32,
+    /// Bytes this process believes the directory holds (recounted when evicting).
+    bytes: AtomicU64,
+    counters: Counters,
+    logged: Mutex<std::collections::HashSet<String>>,
+}
+
+impl Disk {
+    pub fn open(dir: &Path, budget: u64, sample_rate: u32) -> Disk {
+        let disk = Disk {
+            dir: dir.to_path_buf(),
+            budget,
+            sample_rate,
+            bytes: AtomicU64::new(0),
+            counters: Counters::default(),
+            logged: Mutex::new(Default::default()),
+        };
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            disk.fail("create", &e);
+        }
+        disk.bytes
+            .store(disk.scan().iter().map(|e| e.1).sum(), Ordering::Relaxed);
+        disk
+    }
+
+    fn path(&self, key: &CacheKey) -> PathBuf {
+        self.dir.join(format!("{}.pcm", key.hex()))
+    }
+
+    /// Log once per kind of trouble; `true` the first time.
+    fn first(&self, what: String) -> bool {
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        logged.insert(what)
+    }
+
+    /// Count a failure; log it once per kind.
+    fn fail(&self, what: &str, e: &dyn std::fmt::Display) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        if self.first(what.to_owned()) {
+            tracing::warn!(dir = %self.dir.display(), "disk cache: cannot {what}: {e}; going on without it");
+        }
+    }
+
+    /// Entries (path, size, modified) in the directory.
+    fn scan(&self) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        dir.filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pcm"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((e.path(), meta.len(), meta.modified().ok()?))
+            })
+            .collect()
+    }
+
+    /// Remove the least recently used entries until the directory is under 90% of its budget.
+    fn evict(&self) {
+        let mut entries = self.scan();
+        entries.sort_by_key(|e| e.2);
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        let target = self.budget / 10 * 9;
+        for (path, size, _) in entries {
+            if total <= target {
+                break;
+            }
+            if std::fs::remove_file(&path).is_ok() {
+                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
+            }
+            total = total.saturating_sub(size);
+        }
+        self.bytes.store(total, Ordering::Relaxed);
+    }
+}
+
+impl Level for Disk {
+    fn get(&self, key: &CacheKey) -> Option<Samples> {
+        let path = self.path(key);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    self.fail("read", &e);
+                }
+                self.counters.count(false);
+                return None;
+            }
+        };
+        let decoded = decode_entry(&bytes, self.sample_rate);
+        self.counters.count(decoded.is_ok());
+        match decoded {
+            Ok(samples) => {
+                // Recently used entries are evicted last.
+                let _ = std::fs::File::options()
+                    .append(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                Some(samples.into())
+            }
+            Err(why) => {
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                let _ = std::fs::remove_file(&path);
+                if self.first(format!("reject {why:?}")) {
+                    tracing::warn!(file = %path.display(), "disk cache: removed a bad entry ({why:?})");
+                }
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: &CacheKey, samples: &Samples) {
+        let bytes = encode_entry(self.sample_rate, samples);
+        if let Err(e) = crate::atomic_file::write(&self.path(key), &bytes) {
+            self.fail("write", &e);
+            return;
+        }
+        let total =
+            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
+        if total > self.budget {
+            self.evict();
+        }
+    }
+
+    fn stats(&self) -> LevelStats {
+        let entries = self.scan();
+        self.counters
+            .snapshot(entries.iter().map(|e| e.1).sum(), entries.len() as u64)
+    }
+
+    fn clear(&self) {
+        for (path, _, _) in self.scan() {
+            let _ = std::fs::remove_file(path);
+        }
+        self.bytes.store(0, Ordering::Relaxed);
+    }
+}
