@@ -87,8 +87,8 @@ pub use synthesizer::{
 };
 pub use vocoder::{StreamOptions, StreamWindows};
 pub use voice::{
-    available_voices, find_voice, InferenceDefaults, PhonemeType, VoiceConfig, VoiceFamily,
-    VoicePaths,
+    available_voices, find_voice, InferenceDefaults, PhonemeSymbols, PhonemeType, Symbols,
+    VoiceConfig, VoiceFamily, VoicePaths,
 };
 
 #[cfg(test)]

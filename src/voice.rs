@@ -26,9 +26,32 @@ pub enum PhonemeType {
     Espeak,
     /// The text's own characters are the symbols.
     Text,
-    /// Mandarin: normalized text -> pinyin -> the Baker phone set (`sil`, `#0`, initials and
-    /// toned finals), as the TensorFlowTTS Baker processor does.
-    Pinyin,
+}
+
+/// How a voice's text becomes the model's symbol ids: what its family's frontend needs, with
+/// that family.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Symbols {
+    /// Piper: phonemes, each mapped to one or more ids.
+    Phonemes(PhonemeSymbols),
+    /// FastSpeech2 (Baker): normalized text -> pinyin -> the Baker phone set (`sil`, `#0`,
+    /// initials and toned finals), as the TensorFlowTTS Baker processor does; one id each.
+    Pinyin {
+        /// Phone -> model symbol id (the voice's mapper).
+        symbol_to_id: HashMap<String, i64>,
+    },
+}
+
+/// A Piper voice's phonemes and their ids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PhonemeSymbols {
+    /// How text becomes phonemes.
+    pub phoneme_type: PhonemeType,
+    /// espeak-ng voice name, e.g. `en-us` (empty for [`PhonemeType::Text`] voices without one).
+    pub espeak_voice: String,
+    /// Phoneme (one or more Unicode scalar values) -> model symbol ids.
+    pub phoneme_id_map: HashMap<String, Vec<i64>>,
 }
 
 /// The kind of model behind a voice.
@@ -60,12 +83,8 @@ pub struct VoiceConfig {
     pub family: VoiceFamily,
     /// Output sample rate in Hz.
     pub sample_rate: u32,
-    /// espeak-ng voice name, e.g. `en-us`.
-    pub espeak_voice: String,
-    /// How text becomes phonemes.
-    pub phoneme_type: PhonemeType,
-    /// Phoneme (one or more Unicode scalar values) -> model symbol ids.
-    pub phoneme_id_map: HashMap<String, Vec<i64>>,
+    /// How text becomes symbol ids (family-specific).
+    pub symbols: Symbols,
     /// Size of the model's symbol table.
     pub num_symbols: usize,
     /// Number of speakers (1 for single-speaker voices).
@@ -203,9 +222,11 @@ impl VoiceConfig {
             family: VoiceFamily::PiperVits,
             sentence_silence: 0.0,
             sample_rate: raw.audio.sample_rate,
-            espeak_voice,
-            phoneme_type,
-            phoneme_id_map: raw.phoneme_id_map,
+            symbols: Symbols::Phonemes(PhonemeSymbols {
+                phoneme_type,
+                espeak_voice,
+                phoneme_id_map: raw.phoneme_id_map,
+            }),
             num_symbols,
             num_speakers,
             speaker_id_map: raw.speaker_id_map,
@@ -396,13 +417,9 @@ impl MelVoiceSpec {
         Ok(VoiceConfig {
             family: VoiceFamily::FastSpeech2,
             sample_rate: self.sample_rate,
-            espeak_voice: String::new(),
-            phoneme_type: PhonemeType::Pinyin,
-            phoneme_id_map: mapper
-                .symbol_to_id
-                .iter()
-                .map(|(symbol, &id)| (symbol.clone(), vec![id]))
-                .collect(),
+            symbols: Symbols::Pinyin {
+                symbol_to_id: mapper.symbol_to_id.clone(),
+            },
             num_symbols,
             num_speakers,
             speaker_id_map: mapper.speakers_map.clone(),

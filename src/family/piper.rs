@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::frontend::PiperFrontend;
 use crate::model::PiperModel;
 use crate::vocoder::StreamWindows;
-use crate::voice::{VoiceConfig, VoiceFamily, VoicePaths};
+use crate::voice::{Symbols, VoiceConfig, VoiceFamily, VoicePaths};
 
 pub(crate) struct PiperVits;
 
@@ -78,7 +78,13 @@ impl Family for PiperVits {
         // Read once: parsed here, hashed into the voice's fingerprint below.
         let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
         let config = VoiceConfig::from_json(&config_bytes, &paths.config)?;
-        let frontend = PiperFrontend::new(&config, options.espeak.clone())?;
+        let Symbols::Phonemes(symbols) = &config.symbols else {
+            return Err(Error::VoiceConfig {
+                path: paths.config.clone(),
+                reason: "a Piper voice maps phonemes to ids".into(),
+            });
+        };
+        let frontend = PiperFrontend::new(symbols, options.espeak.clone())?;
         let (pipeline, model_fingerprint) = PiperModel::load(
             options.env,
             &paths.model,

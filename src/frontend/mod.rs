@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::Result;
-use crate::voice::{PhonemeType, VoiceConfig, BOS, EOS, PAD};
+use crate::voice::{PhonemeSymbols, PhonemeType, BOS, EOS, PAD};
 
 /// Longest sentence, in phonemes, before it is cut at a word boundary (about 30 s of speech).
 pub const MAX_SENTENCE_PHONEMES: usize = 400;
@@ -81,26 +81,23 @@ pub struct EspeakPaths {
 #[derive(Debug, Clone)]
 pub(crate) struct PiperFrontend {
     espeak: Option<EspeakPaths>,
-    espeak_voice: String,
-    phoneme_type: PhonemeType,
     linking_glides: bool,
-    phoneme_id_map: HashMap<String, Vec<i64>>,
+    symbols: PhonemeSymbols,
 }
 
 impl PiperFrontend {
-    /// A frontend for `config`; espeak-ng is loaded and the voice checked now, not on first use.
-    pub fn new(config: &VoiceConfig, espeak: EspeakPaths) -> Result<Self> {
-        let uses_espeak = config.phoneme_type == PhonemeType::Espeak;
+    /// A frontend for a voice's `symbols`; espeak-ng is loaded and the voice checked now, not
+    /// on first use.
+    pub fn new(symbols: &PhonemeSymbols, espeak: EspeakPaths) -> Result<Self> {
+        let uses_espeak = symbols.phoneme_type == PhonemeType::Espeak;
         if uses_espeak {
-            espeak::check(&espeak.library, &espeak.data, &config.espeak_voice)?;
+            espeak::check(&espeak.library, &espeak.data, &symbols.espeak_voice)?;
         }
         Ok(PiperFrontend {
             espeak: uses_espeak.then_some(espeak),
-            linking_glides: config.espeak_voice.starts_with("en")
-                && config.phoneme_id_map.contains_key("\u{2b2}"),
-            espeak_voice: config.espeak_voice.clone(),
-            phoneme_type: config.phoneme_type.clone(),
-            phoneme_id_map: config.phoneme_id_map.clone(),
+            linking_glides: symbols.espeak_voice.starts_with("en")
+                && symbols.phoneme_id_map.contains_key("\u{2b2}"),
+            symbols: symbols.clone(),
         })
     }
 }
@@ -114,10 +111,14 @@ impl TextFrontend for PiperFrontend {
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let phonemes = match (&self.phoneme_type, &self.espeak) {
+        let phonemes = match (&self.symbols.phoneme_type, &self.espeak) {
             (PhonemeType::Espeak, Some(paths)) => {
-                let clauses =
-                    espeak::phonemize(&paths.library, &paths.data, &self.espeak_voice, text)?;
+                let clauses = espeak::phonemize(
+                    &paths.library,
+                    &paths.data,
+                    &self.symbols.espeak_voice,
+                    text,
+                )?;
                 sentences_from_clauses(&clauses, self.linking_glides)
             }
             _ => cut_sentence(text.nfd().collect()),
@@ -125,7 +126,7 @@ impl TextFrontend for PiperFrontend {
         Ok(phonemes
             .into_iter()
             .filter(|p| p.iter().any(|c| !c.is_whitespace()))
-            .map(|p| sentence(p, &self.phoneme_id_map))
+            .map(|p| sentence(p, &self.symbols.phoneme_id_map))
             .collect())
     }
 }
