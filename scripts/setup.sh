@@ -3,8 +3,8 @@
 #
 #   scripts/setup.sh               system packages + pinned assets (ONNX Runtime, espeak-ng, the default voice)
 #   scripts/setup.sh --reference   ... + what the tests need: the Mandarin voice (converted
-#                                  in its pinned venv), the pinned piper-tts venv they
-#                                  compare against, redis-server, the C ABI's hosts'
+#                                  in its pinned venv), Kokoro-82M with its voice packs, the
+#                                  pinned piper-tts and misaki venvs they compare against, redis-server, the C ABI's hosts'
 #                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind),
 #                                  and Chromium + Node for the web player's test
 #
@@ -65,28 +65,34 @@ reference_packages() {
   [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 }
 
-# The peer the tests compare against, in its pinned venv.
-piper_venv() {
-  local venv=target/piper-venv want
-  want=$(sha256sum scripts/piper-requirements.txt | cut -d' ' -f1)
+# A pinned venv: target/NAME-venv from scripts/NAME-requirements.txt, made again when they change.
+venv() { # NAME
+  local venv=target/$1-venv requirements=scripts/$1-requirements.txt want
+  want=$(sha256sum "$requirements" | cut -d' ' -f1)
   if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-    echo "setup.sh: installing the piper-tts reference into $venv" >&2
+    echo "setup.sh: installing $requirements into $venv" >&2
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/piper-requirements.txt
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
     echo "$want" > "$venv/.requirements.sha256"
   fi
 }
 
-# The three are independent: apt, the asset fetch (with the Mandarin voice's conversion venv)
-# and the piper-tts venv run at once, and each one's failure fails the set-up.
+# The peers the tests compare against, each in its pinned venv: piper-tts, and misaki (Kokoro's G2P).
+reference_venvs() {
+  venv piper
+  venv misaki
+}
+
+# The three are independent: apt, the asset fetch (with the Mandarin voice's conversion venv and
+# Kokoro) and the reference venvs run at once, and each one's failure fails the set-up.
 reference_packages > target/setup-apt.log 2>&1 &
 apt=$!
-piper_venv > target/setup-piper.log 2>&1 &
+reference_venvs > target/setup-piper.log 2>&1 &
 piper=$!
 status=0
-python3 scripts/fetch_assets.py --zh || status=$?
-for job in "apt:$apt" "piper-tts venv:$piper"; do
+python3 scripts/fetch_assets.py --zh --kokoro || status=$?
+for job in "apt:$apt" "reference venvs:$piper"; do
   if ! wait "${job#*:}"; then
     log=target/setup-apt.log
     [ "${job%%:*}" = apt ] || log=target/setup-piper.log
