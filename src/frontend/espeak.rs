@@ -20,6 +20,9 @@ const INITIALIZE_DONT_EXIT: c_int = 0x8000;
 const CHARS_AUTO: c_int = 0;
 /// `espeakPHONEMES_IPA`.
 const PHONEMES_IPA: c_int = 0x02;
+/// `espeakPHONEMES_TIE` with `^` (bits 8-23) as the tie: multi-letter phonemes come out as
+/// `a^ɪ`, `t^ʃ`, as misaki asks espeak-ng for them (through phonemizer's `tie='^'`).
+const PHONEMES_TIED: c_int = PHONEMES_IPA | 0x80 | (('^' as c_int) << 8);
 
 type InitializeFn = unsafe extern "C" fn(c_int, c_int, *const c_char, c_int) -> c_int;
 type SetVoiceByNameFn = unsafe extern "C" fn(*const c_char) -> c_int;
@@ -51,6 +54,21 @@ static ESPEAK: Mutex<Option<Library>> = Mutex::new(None);
 ///
 /// `library` and `data` must be the same for every call in a process (espeak-ng is a global).
 pub fn phonemize(library: &Path, data: &Path, voice: &str, text: &str) -> Result<Vec<Clause>> {
+    phonemize_in(library, data, voice, text, PHONEMES_IPA)
+}
+
+/// [`phonemize`] with each multi-letter phoneme tied by `^` (`a^ɪ`), for Kokoro's frontend.
+pub fn phonemize_tied(library: &Path, data: &Path, voice: &str, text: &str) -> Result<Vec<Clause>> {
+    phonemize_in(library, data, voice, text, PHONEMES_TIED)
+}
+
+fn phonemize_in(
+    library: &Path,
+    data: &Path,
+    voice: &str,
+    text: &str,
+    mode: c_int,
+) -> Result<Vec<Clause>> {
     let mut guard = ESPEAK.lock().unwrap_or_else(|p| p.into_inner());
     if guard.is_none() {
         *guard = Some(Library::load(library, data)?);
@@ -60,7 +78,7 @@ pub fn phonemize(library: &Path, data: &Path, voice: &str, text: &str) -> Result
     };
     lib.check_paths(library, data)?;
     lib.set_voice(voice)?;
-    Ok(lib.clauses(text))
+    Ok(lib.clauses(text, mode))
 }
 
 /// Check that espeak-ng loads from `library` with `data` and knows `voice`, without phonemizing.
@@ -157,7 +175,7 @@ impl Library {
         Ok(())
     }
 
-    fn clauses(&mut self, text: &str) -> Vec<Clause> {
+    fn clauses(&mut self, text: &str, mode: c_int) -> Vec<Clause> {
         // espeak-ng reads a C string: a NUL would end the text early, so it becomes a space.
         let owned: Vec<u8> = text
             .bytes()
@@ -173,8 +191,7 @@ impl Library {
         while !cursor.is_null() {
             // SAFETY: `cursor` points into `owned`, which is NUL-terminated and outlives the loop;
             // espeak-ng advances it within the buffer or sets it to NULL at the end.
-            let phonemes_ptr =
-                unsafe { (self.text_to_phonemes)(&mut cursor, CHARS_AUTO, PHONEMES_IPA) };
+            let phonemes_ptr = unsafe { (self.text_to_phonemes)(&mut cursor, CHARS_AUTO, mode) };
             let phonemes = if phonemes_ptr.is_null() {
                 String::new()
             } else {

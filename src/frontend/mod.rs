@@ -8,6 +8,9 @@
 //! must not make one unbounded sentence), and skips symbols the voice lacks, reporting them.
 
 pub mod espeak;
+pub(crate) mod kokoro;
+pub(crate) mod misaki;
+mod numbers;
 #[cfg(feature = "zh")]
 pub mod zh;
 

@@ -1,0 +1,344 @@
+//! Text to Kokoro's token ids: sentences, misaki's phonemes (English) or espeak-ng's mapped to
+//! misaki's symbols (the other languages Kokoro reads through espeak-ng, as kokoro-onnx does),
+//! one token per phoneme character from the model's vocabulary.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::misaki::{self, Context, Lexicon};
+use super::{espeak, EspeakPaths, Sentence, TextFrontend};
+use crate::error::Result;
+
+/// Most tokens in one run of Kokoro: its text encoder has 512 positions, two of them the
+/// padding at each end, and a style pack has rows for 0..510 tokens.
+pub const MAX_TOKENS: usize = 509;
+
+/// How a Kokoro voice's language becomes phonemes.
+#[derive(Debug)]
+pub(crate) enum Reader {
+    /// misaki's lexicons, espeak-ng (`en-us` or `en-gb`) for the words they lack.
+    English { lexicon: Lexicon, british: bool },
+    /// espeak-ng alone, with misaki's mapping (Spanish, French, Hindi, Italian, Portuguese).
+    Espeak { voice: String },
+}
+
+#[derive(Debug)]
+pub(crate) struct KokoroFrontend {
+    reader: Reader,
+    espeak: EspeakPaths,
+    vocab: HashMap<char, i64>,
+}
+
+impl KokoroFrontend {
+    /// espeak-ng is loaded and its voice checked now, not on first use.
+    pub fn new(reader: Reader, espeak: EspeakPaths, vocab: HashMap<char, i64>) -> Result<Self> {
+        espeak::check(&espeak.library, &espeak.data, reader.espeak_voice())?;
+        Ok(KokoroFrontend {
+            reader,
+            espeak,
+            vocab,
+        })
+    }
+
+    /// The phonemes of one sentence, as misaki writes them.
+    pub fn phonemes(&self, sentence: &str) -> Result<String> {
+        match &self.reader {
+            Reader::English { lexicon, british } => self.english(lexicon, *british, sentence),
+            Reader::Espeak { voice } => {
+                let clauses = espeak::phonemize_tied(
+                    &self.espeak.library,
+                    &self.espeak.data,
+                    voice,
+                    sentence,
+                )?;
+                let mut out = String::new();
+                for clause in clauses {
+                    let ps =
+                        misaki::from_espeak_other(&super::strip_language_flags(&clause.phonemes));
+                    if ps.is_empty() {
+                        continue;
+                    }
+                    out.push_str(&ps);
+                    out.extend(clause.terminator);
+                    out.push(' ');
+                }
+                Ok(out.trim_end().to_owned())
+            }
+        }
+    }
+
+    fn english(&self, lexicon: &Lexicon, british: bool, sentence: &str) -> Result<String> {
+        let tokens = misaki::tokenize(sentence, &|w| lexicon.is_abbreviation(w));
+        // A currency symbol is read after the amount that follows it (`$3` -> three dollars).
+        let mut currency = vec![None; tokens.len()];
+        for (i, pair) in tokens.windows(2).enumerate() {
+            if pair[0].tag == "$" && misaki::is_number(pair[1].text) {
+                currency[i + 1] = pair[0].text.chars().next();
+            }
+        }
+        let mut phonemes = vec![String::new(); tokens.len()];
+        let mut ctx = Context::default();
+        // Right to left, as misaki reads: a word's reading depends on the next one's first sound.
+        for (i, token) in tokens.iter().enumerate().rev() {
+            let ps = if token.tag == "$" {
+                match (
+                    currency.get(i + 1),
+                    misaki::currency_units(token.text.chars().next().unwrap_or(' ')),
+                ) {
+                    (Some(Some(_)), _) => String::new(),
+                    (_, Some((unit, _))) => lexicon.word(unit, "", ctx).unwrap_or_default(),
+                    _ => String::new(),
+                }
+            } else {
+                match misaki::punct_phonemes(token) {
+                    Some(ps) => ps,
+                    None if misaki::is_junk(token.text) => String::new(),
+                    None => self.english_word(lexicon, british, token, currency[i], ctx)?,
+                }
+            };
+            ctx = misaki::context_before(ctx, &ps);
+            phonemes[i] = ps;
+        }
+        let mut out = String::new();
+        for (token, ps) in tokens.iter().zip(&phonemes) {
+            out.push_str(ps);
+            if token.space {
+                out.push(' ');
+            }
+        }
+        // Kokoro v1.0 has no flap or glottal stop of its own: misaki writes them `T` and `t`.
+        Ok(out.trim().replace('ɾ', "T").replace('ʔ', "t"))
+    }
+
+    fn english_word(
+        &self,
+        lexicon: &Lexicon,
+        british: bool,
+        token: &misaki::Token<'_>,
+        currency: Option<char>,
+        ctx: Context,
+    ) -> Result<String> {
+        if let Some(ps) = lexicon.word(token.text, token.tag, ctx) {
+            return Ok(ps);
+        }
+        if let Some(ps) = lexicon.number(token.text, currency) {
+            return Ok(ps);
+        }
+        // A word of several pieces (`well-known`, `221B`, `info@example.com`) is read piece by
+        // piece when every piece is known, as misaki reads spaCy's subtokens.
+        let texts = misaki::subtokens(token.text);
+        if texts.len() > 1 {
+            let parts: Option<Vec<String>> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if misaki::is_junk(t) {
+                        Some(String::new())
+                    } else if i == 0 {
+                        lexicon
+                            .word(t, "", ctx)
+                            .or_else(|| lexicon.number(t, currency))
+                    } else {
+                        lexicon.word(t, "", ctx).or_else(|| lexicon.digits(t))
+                    }
+                })
+                .collect();
+            if let Some(mut parts) = parts {
+                if misaki::spaced(token.text) {
+                    parts.retain(|p| !p.is_empty());
+                    return Ok(parts.join(" "));
+                }
+                misaki::resolve_parts(&mut parts, &texts);
+                return Ok(parts.concat());
+            }
+        }
+        let voice = if british { "en" } else { "en-us" };
+        let clauses =
+            espeak::phonemize_tied(&self.espeak.library, &self.espeak.data, voice, token.text)?;
+        let ipa: Vec<String> = clauses
+            .iter()
+            .map(|c| super::strip_language_flags(&c.phonemes))
+            .filter(|p| !p.trim().is_empty())
+            .collect();
+        Ok(misaki::from_espeak_english(&ipa.join(" "), british))
+    }
+
+    /// A piece of phonemes as a sentence of token ids (padding is the model's business).
+    fn sentence(&self, phonemes: &str) -> Sentence {
+        let mut missing = BTreeSet::new();
+        let mut ids = Vec::with_capacity(phonemes.len());
+        let mut kept = Vec::with_capacity(phonemes.len());
+        for c in phonemes.chars() {
+            match self.vocab.get(&c) {
+                Some(&id) => {
+                    ids.push(id);
+                    kept.push(c.to_string());
+                }
+                None => {
+                    missing.insert(c);
+                }
+            }
+        }
+        let spoken = phonemes.chars().any(|c| {
+            self.vocab.contains_key(&c) && !c.is_whitespace() && !misaki::PUNCTS.contains(c)
+        });
+        Sentence {
+            phonemes: kept,
+            phoneme_ids: ids,
+            missing,
+            spoken,
+        }
+    }
+}
+
+impl Reader {
+    fn espeak_voice(&self) -> &str {
+        match self {
+            Reader::English { british: true, .. } => "en",
+            Reader::English { .. } => "en-us",
+            Reader::Espeak { voice } => voice,
+        }
+    }
+}
+
+impl TextFrontend for KokoroFrontend {
+    fn segments<'a>(&self, text: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
+        Box::new(super::segments(text))
+    }
+
+    fn sentences(&self, segment: &str) -> Result<Vec<Sentence>> {
+        let mut sentences = Vec::new();
+        let abbreviation = |w: &str| match &self.reader {
+            Reader::English { lexicon, .. } => lexicon.is_abbreviation(w),
+            Reader::Espeak { .. } => false,
+        };
+        for text in split_sentences(segment, &abbreviation) {
+            let phonemes = self.phonemes(text)?;
+            for piece in cut(&phonemes, MAX_TOKENS) {
+                let sentence = self.sentence(piece);
+                if !sentence.phoneme_ids.is_empty() {
+                    sentences.push(sentence);
+                }
+            }
+        }
+        Ok(sentences)
+    }
+}
+
+/// Sentences of `text`: cut after `. ! ? …` (with any closing quotes or brackets) before white
+/// space, where a `.` is not followed by a lower-case word, and at every line break.
+pub fn split_sentences<'a>(text: &'a str, is_abbreviation: &dyn Fn(&str) -> bool) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let (at, c) = chars[i];
+        let mut end = None;
+        if c == '\n' {
+            end = Some(at + 1);
+        } else if matches!(c, '.' | '!' | '?' | '…') {
+            let mut j = i + 1;
+            while j < chars.len()
+                && matches!(
+                    chars[j].1,
+                    '.' | '!' | '?' | '…' | '"' | '”' | '’' | ')' | ']'
+                )
+            {
+                j += 1;
+            }
+            let next_space = chars.get(j).is_none_or(|(_, d)| d.is_whitespace());
+            let next_word = chars[j..]
+                .iter()
+                .map(|(_, d)| *d)
+                .find(|d| !d.is_whitespace());
+            let lower_next = c == '.' && next_word.is_some_and(char::is_lowercase);
+            let word_start = text[..at].rfind(char::is_whitespace).map_or(0, |k| k + 1);
+            let abbreviation = c == '.' && is_abbreviation(&text[word_start..at + 1]);
+            if next_space && !lower_next && !abbreviation {
+                end = Some(chars.get(j).map_or(text.len(), |(k, _)| *k));
+                i = j.saturating_sub(1);
+            }
+        }
+        if let Some(end) = end {
+            if !text[start..end].trim().is_empty() {
+                out.push(text[start..end].trim());
+            }
+            start = end;
+        }
+        i += 1;
+    }
+    if !text[start..].trim().is_empty() {
+        out.push(text[start..].trim());
+    }
+    out
+}
+
+/// `phonemes` in pieces of at most `max` characters, cut after a clause's punctuation where
+/// there is one within the limit, else at the last space: never inside a word.
+pub fn cut(phonemes: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = phonemes.trim();
+    while rest.chars().count() > max {
+        let limit = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
+        let head = &rest[..limit];
+        let at = head
+            .rfind([',', ';', ':', '—', '.', '!', '?'])
+            .map(|i| i + head[i..].chars().next().map_or(1, char::len_utf8))
+            .filter(|&i| rest[i..].starts_with(' ') && i > limit / 2)
+            .or_else(|| head.rfind(' ').filter(|&i| i > 0))
+            .unwrap_or(limit);
+        out.push(rest[..at].trim());
+        rest = rest[at..].trim_start();
+    }
+    if !rest.is_empty() {
+        out.push(rest);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sentences_end_at_their_punctuation() {
+        assert_eq!(
+            split_sentences(
+                "Hello there. How are you? \"Fine!\" she said.\nNext line",
+                &|_| false
+            ),
+            [
+                "Hello there.",
+                "How are you?",
+                "\"Fine!\"",
+                "she said.",
+                "Next line"
+            ]
+        );
+        assert_eq!(
+            split_sentences("e.g. this stays", &|_| false),
+            ["e.g. this stays"]
+        );
+        assert_eq!(
+            split_sentences("Dr. Jones came. Then", &|w| w == "Dr."),
+            ["Dr. Jones came.", "Then"]
+        );
+        assert!(split_sentences("  \n ", &|_| false).is_empty());
+    }
+
+    #[test]
+    fn long_phonemes_are_cut_between_words() {
+        let text = "wˈʌn tˈu, θɹˈi fˈɔɹ fˈIv sˈɪks";
+        let pieces = cut(text, 12);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 12), "{pieces:?}");
+        assert_eq!(pieces.concat().replace(' ', ""), text.replace(' ', ""));
+        assert_eq!(pieces[0], "wˈʌn tˈu,");
+        let words: BTreeSet<&str> = text.split(' ').collect();
+        for piece in &pieces {
+            for word in piece.split(' ') {
+                assert!(words.contains(word), "{word} is not a whole word");
+            }
+        }
+        assert_eq!(cut("short", 12), ["short"]);
+    }
+}
