@@ -7,7 +7,7 @@ use crate::cache::{CacheKey, SentenceCache, SentenceKey};
 use crate::error::{Error, Result};
 use crate::family::LoadedVoice;
 use crate::frontend::{Sentence, TextFrontend};
-use crate::model::{Pipeline, Scales, Voicing};
+use crate::model::{Pipeline, Scales, SpeakerMix, Voicing};
 use crate::vocoder::StreamWindows;
 use crate::voice::{VoiceConfig, VoicePaths};
 
@@ -44,6 +44,8 @@ pub(crate) struct Engine {
     /// blake3 of the model and the config: part of every sentence's key.
     fingerprint: blake3::Hash,
     cache: SentenceCache,
+    /// The speaker a call that names none gets, on multi-speaker voices.
+    default_speaker: i64,
 }
 
 impl Engine {
@@ -61,6 +63,7 @@ impl Engine {
             frontend: voice.frontend,
             windows,
             fingerprint: voice.fingerprint,
+            default_speaker: voice.default_speaker,
             cache,
         }
     }
@@ -153,15 +156,48 @@ impl Engine {
                 return Err(invalid(name, value, "must be a number in [0, 10]"));
             }
         }
-        let sid = match &options.speaker {
-            Some(name) => Some(self.config.speaker_id(name)?),
-            None if self.config.num_speakers > 1 => Some(0),
-            None => None,
+        let (sid, mix) = match &options.speaker {
+            Some(name) if self.config.blends_speakers && name.contains([':', ',']) => {
+                let mix = self.speaker_mix(name)?;
+                (mix.parts().first().map(|&(id, _)| id), Some(mix))
+            }
+            Some(name) => (Some(self.config.speaker_id(name)?), None),
+            None if self.config.num_speakers > 1 => (Some(self.default_speaker), None),
+            None => (None, None),
         };
         Ok(Voicing {
             scales,
             sid,
+            mix,
             seed: options.seed,
+        })
+    }
+}
+
+impl Engine {
+    /// A blend `"name:weight,name:weight"` (a name without a weight weighs 1; the weights are
+    /// scaled to sum to 1).
+    fn speaker_mix(&self, spec: &str) -> Result<SpeakerMix> {
+        let invalid = |reason: &'static str| Error::InvalidOption {
+            name: "speaker",
+            value: spec.to_owned(),
+            reason,
+        };
+        let mut parts = Vec::new();
+        for part in spec.split(',') {
+            let (name, weight) = match part.split_once(':') {
+                Some((name, weight)) => (
+                    name.trim(),
+                    weight.trim().parse::<f32>().map_err(|_| {
+                        invalid("a blend's weight must be a number, as in af_heart:0.7,am_adam:0.3")
+                    })?,
+                ),
+                None => (part.trim(), 1.0),
+            };
+            parts.push((self.config.speaker_id(name)?, weight));
+        }
+        SpeakerMix::new(&parts).ok_or_else(|| {
+            invalid("a blend has 1 to 4 speakers, each with a weight > 0, as in af_heart:0.7,am_adam:0.3")
         })
     }
 }

@@ -354,6 +354,7 @@ impl SentenceStep<'_> {
             ids: self.ids,
             scales: self.voicing.scales,
             sid: self.voicing.sid,
+            mix: self.voicing.mix,
             seed: key.seed(),
         };
         // Frame streams want frames, not audio: only audio streams use the cache.
@@ -366,7 +367,13 @@ impl SentenceStep<'_> {
         }
         let model = match self.engine.pipeline() {
             Pipeline::Whole(model) => {
-                return self.send(model.synthesize(utterance).map(|s| self.audio(s)));
+                let samples = model.synthesize(utterance);
+                // A whole model's sentence is done at once: into the cache now (a voice that
+                // draws unseeded noise has none).
+                if let (Ok(samples), Some(key)) = (&samples, cache) {
+                    self.engine.cache().put(key, samples.as_slice().into());
+                }
+                return self.send(samples.map(|s| self.audio(s)));
             }
             Pipeline::Split(model) => model,
         };

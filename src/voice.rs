@@ -41,6 +41,14 @@ pub enum Symbols {
         /// Phone -> model symbol id (the voice's mapper).
         symbol_to_id: HashMap<String, i64>,
     },
+    /// Kokoro: misaki's phonemes (English) or espeak-ng's mapped to misaki's symbols, one
+    /// token per phoneme character.
+    Misaki {
+        /// The language, as an espeak-ng voice name (`en-us`, `en-gb`, `es`, ...).
+        language: String,
+        /// Phoneme character -> token id (the model's vocabulary).
+        vocab: HashMap<char, i64>,
+    },
 }
 
 /// A Piper voice's phonemes and their ids.
@@ -63,6 +71,9 @@ pub enum VoiceFamily {
     PiperVits,
     /// FastSpeech2 (ids -> 80-band mel) and a separate MB-MelGAN vocoder (mel -> samples).
     FastSpeech2,
+    /// Kokoro-82M (StyleTTS 2 + iSTFTNet): one graph from tokens and a voice pack's style to
+    /// 24 kHz samples, with one voice pack per speaker.
+    Kokoro,
 }
 
 /// Default inference scales of a voice.
@@ -96,6 +107,8 @@ pub struct VoiceConfig {
     /// Silence put between two sentences of a stream, in seconds (0 for Piper voices, whose
     /// sentences end in their own pause).
     pub sentence_silence: f32,
+    /// Whether speakers can be blended (`"af_heart:0.7,am_adam:0.3"`): Kokoro's voice packs.
+    pub blends_speakers: bool,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +234,7 @@ impl VoiceConfig {
         Ok(VoiceConfig {
             family: VoiceFamily::PiperVits,
             sentence_silence: 0.0,
+            blends_speakers: false,
             sample_rate: raw.audio.sample_rate,
             symbols: Symbols::Phonemes(PhonemeSymbols {
                 phoneme_type,
@@ -430,6 +444,7 @@ impl MelVoiceSpec {
                 noise_w: 0.0,
             },
             sentence_silence: self.sentence_silence,
+            blends_speakers: false,
         })
     }
 }

@@ -472,3 +472,54 @@ async fn one_server_speaks_english_and_mandarin_by_voice_name() {
     assert!((1.2..5.0).contains(&seconds), "{seconds:.2} s");
     assert!(rms > 0.02, "RMS {rms}");
 }
+
+/// A Kokoro voice serves all its voice packs by name, and blends of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kokoro_voice_serves_its_packs_and_blends_by_name() {
+    let server = start(&["--voice", "af_heart"]).await;
+    let voices: Value = client()
+        .get(format!("{}/voices", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &voices["voices"][0];
+    assert_eq!(entry["name"], "af_heart");
+    assert_eq!(entry["sample_rate"], 24_000);
+    assert_eq!(entry["speakers"].as_array().unwrap().len(), 54, "{entry}");
+    let text = "Ships passing in the night relied on its steady beam.";
+    let mut heard = Vec::new();
+    for voice in ["af_heart", "am_adam", "af_heart:0.6,am_adam:0.4"] {
+        let response = speech(
+            &server.base,
+            json!({"input": text, "voice": voice, "response_format": "pcm"}),
+        )
+        .await;
+        assert_eq!(response.status(), 200, "{voice}");
+        let samples = pcm_samples(&response.bytes().await.unwrap());
+        let seconds = samples.len() as f64 / 24_000.0;
+        let rms = (samples.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>()
+            / samples.len() as f64)
+            .sqrt();
+        let expected = word_count(text) as f64 / 2.7;
+        assert!(
+            seconds >= 0.4 * expected && seconds <= 2.5 * expected,
+            "{voice}: {seconds:.2} s"
+        );
+        assert!(rms > 0.02, "{voice}: RMS {rms}");
+        heard.push(samples);
+    }
+    assert_ne!(heard[0], heard[1], "another pack, the same audio");
+    assert_ne!(
+        heard[1], heard[2],
+        "a blend, the same audio as one of its packs"
+    );
+    let response = speech(
+        &server.base,
+        json!({"input": text, "voice": "af_heart:0.5,xx_none:0.5"}),
+    )
+    .await;
+    assert_eq!(response.status(), 400);
+}

@@ -24,6 +24,14 @@ impl SentenceKey {
             Some(sid) => h.update(&[1]).update(&sid.to_le_bytes()),
             None => h.update(&[0]),
         };
+        if let Some(mix) = voicing.mix {
+            h.update(&[2])
+                .update(&(mix.parts().len() as u64).to_le_bytes());
+            for (id, weight) in mix.parts() {
+                h.update(&id.to_le_bytes())
+                    .update(&weight.to_bits().to_le_bytes());
+            }
+        }
         let s = voicing.scales;
         for v in [s.noise_scale, s.length_scale, s.noise_w] {
             h.update(&v.to_bits().to_le_bytes());
@@ -85,6 +93,7 @@ mod tests {
                 noise_w: 0.8,
             },
             sid: None,
+            mix: None,
             seed,
         }
     }
@@ -115,6 +124,12 @@ mod tests {
         let mut speaker = voicing(None);
         speaker.sid = Some(0);
         assert_ne!(base, SentenceKey::new(&voice, &[1, 0, 5, 0, 2], &speaker));
+        let mut blend = speaker;
+        blend.mix = crate::model::SpeakerMix::new(&[(0, 0.7), (1, 0.3)]);
+        assert_ne!(
+            SentenceKey::new(&voice, &[1, 0, 5, 0, 2], &speaker),
+            SentenceKey::new(&voice, &[1, 0, 5, 0, 2], &blend)
+        );
         assert_eq!(
             base.seed(),
             SentenceKey::new(&voice, &[1, 0, 5, 0, 2], &voicing(None)).seed()

@@ -66,6 +66,7 @@ impl Family for FastSpeech2 {
             frontend: Box::new(frontend),
             pipeline: Pipeline::Split(Box::new(model)),
             windows: WINDOWS,
+            default_speaker: 0,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "zh")]
 pub(crate) mod fastspeech2;
+pub(crate) mod kokoro;
 pub(crate) mod piper;
 
 use std::path::Path;
@@ -19,6 +20,7 @@ use crate::voice::{VoiceConfig, VoiceFamily, VoicePaths};
 pub(crate) static FAMILIES: &[&dyn Family] = &[
     #[cfg(feature = "zh")]
     &fastspeech2::FastSpeech2,
+    &kokoro::Kokoro,
     &piper::PiperVits,
 ];
 
@@ -57,6 +59,8 @@ pub(crate) struct LoadedVoice {
     /// The stream windows a caller gets by leaving [`StreamOptions`](crate::StreamOptions)
     /// unset: the context this voice's vocoder needs, the window that bounds its memory.
     pub windows: StreamWindows,
+    /// The speaker of a call that names none (0 but for Kokoro voices named after a pack).
+    pub default_speaker: i64,
 }
 
 /// The family and files of the voice at `path`.
@@ -71,7 +75,8 @@ pub(crate) fn locate(path: &Path) -> Result<(&'static dyn Family, VoicePaths)> {
         path: path.to_path_buf(),
         reason: if path.exists() {
             "no voice of a known family here (a Piper voice is one .onnx with its .onnx.json; \
-             a FastSpeech2 + MB-MelGAN voice is a directory with a voice.json)"
+             a FastSpeech2 + MB-MelGAN voice is a directory with a voice.json; a Kokoro voice \
+             is a directory with a kokoro.json)"
                 .into()
         } else {
             "no such file or directory".into()
@@ -99,6 +104,7 @@ mod tests {
     fn every_family_is_registered_once() {
         for id in [
             VoiceFamily::PiperVits,
+            VoiceFamily::Kokoro,
             #[cfg(feature = "zh")]
             VoiceFamily::FastSpeech2,
         ] {

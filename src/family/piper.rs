@@ -101,6 +101,7 @@ impl Family for PiperVits {
             frontend: Box::new(frontend),
             pipeline,
             windows: WINDOWS,
+            default_speaker: 0,
         })
     }
 }

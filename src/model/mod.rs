@@ -10,6 +10,7 @@ pub(crate) mod check;
 #[cfg(feature = "zh")]
 mod fastspeech2;
 pub(crate) mod graph_cache;
+pub(crate) mod kokoro;
 #[cfg(feature = "unstable-internals")]
 pub mod onnx;
 #[cfg(not(feature = "unstable-internals"))]
@@ -24,6 +25,7 @@ pub(crate) mod split;
 
 #[cfg(feature = "zh")]
 pub(crate) use fastspeech2::FastSpeech2Model;
+pub(crate) use kokoro::KokoroModel;
 pub(crate) use piper::PiperModel;
 
 use ndarray::{Array2, ArrayView2};
@@ -54,11 +56,51 @@ pub(crate) struct SessionCounts {
     pub vocoder: usize,
 }
 
+/// Most speakers in one blend.
+pub const MAX_SPEAKER_MIX: usize = 4;
+
+/// A blend of speakers, each with its weight (the weights sum to 1), for voices whose speakers
+/// are style vectors that can be mixed (Kokoro's voice packs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SpeakerMix {
+    parts: [(i64, f32); MAX_SPEAKER_MIX],
+    len: usize,
+}
+
+impl SpeakerMix {
+    /// A blend of `parts` (speaker id, weight > 0), weights scaled to sum to 1; `None` when
+    /// there are none, more than [`MAX_SPEAKER_MIX`], or a weight is not a positive number.
+    pub fn new(parts: &[(i64, f32)]) -> Option<Self> {
+        if parts.is_empty() || parts.len() > MAX_SPEAKER_MIX {
+            return None;
+        }
+        if parts.iter().any(|&(_, w)| !(w.is_finite() && w > 0.0)) {
+            return None;
+        }
+        let total: f32 = parts.iter().map(|&(_, w)| w).sum();
+        let mut mix = SpeakerMix {
+            parts: [(0, 0.0); MAX_SPEAKER_MIX],
+            len: parts.len(),
+        };
+        for (slot, &(id, w)) in mix.parts.iter_mut().zip(parts) {
+            *slot = (id, w / total);
+        }
+        Some(mix)
+    }
+
+    /// The speakers and their weights.
+    pub fn parts(&self) -> &[(i64, f32)] {
+        &self.parts[..self.len]
+    }
+}
+
 /// The per-call choices that shape a sentence's audio, resolved against the voice's defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Voicing {
     pub scales: Scales,
     pub sid: Option<i64>,
+    /// A blend of speakers instead of `sid` alone, for voices that blend.
+    pub mix: Option<SpeakerMix>,
     /// The caller's seed, if any (else each sentence's seed comes from its key).
     pub seed: Option<u64>,
 }
@@ -70,6 +112,8 @@ pub(crate) struct Utterance<'a> {
     pub scales: Scales,
     /// Speaker id, for multi-speaker voices.
     pub sid: Option<i64>,
+    /// A blend of speakers, for voices that blend.
+    pub mix: Option<SpeakerMix>,
     /// Seed of the model's random draws (for models whose draws are ours).
     pub seed: u64,
 }

@@ -367,6 +367,7 @@ impl PiperModel {
             ids: &[0, 0, 0],
             scales,
             sid,
+            mix: None,
             seed: 0,
         })?;
         let channels = frames.nrows();
@@ -409,6 +410,7 @@ impl PiperModel {
             scales,
             sid,
             seed,
+            ..
         } = u;
         let AcousticHalf::PriorFlow {
             prior,

@@ -172,18 +172,36 @@ impl App {
         &self.metrics
     }
 
-    fn voice(&self, name: Option<&str>) -> Result<&Synthesizer, ApiError> {
+    /// The voice a request names, and the speaker to give it: a loaded voice by its name, or
+    /// a speaker of a loaded multi-speaker voice (`am_adam` of a Kokoro voice), or a blend of
+    /// its speakers (`af_heart:0.7,am_adam:0.3`).
+    fn voice(&self, name: Option<&str>) -> Result<(&Synthesizer, Option<String>), ApiError> {
         let name = name.unwrap_or(&self.default_voice);
-        self.voices.get(name).ok_or_else(|| {
-            ApiError::new(
+        if let Some(synth) = self.voices.get(name) {
+            return Ok((synth, None));
+        }
+        let speakers = |spec: &str| -> Vec<String> {
+            spec.split(',')
+                .map(|part| part.split(':').next().unwrap_or("").trim().to_owned())
+                .collect()
+        };
+        let wanted = speakers(name);
+        let holder = self.voices.values().find(|synth| {
+            let config = synth.config();
+            (wanted.len() == 1 || config.blends_speakers)
+                && wanted.iter().all(|s| config.speaker_id_map.contains_key(s))
+        });
+        match holder {
+            Some(synth) => Ok((synth, Some(name.to_owned()))),
+            None => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unknown_voice",
                 format!(
-                    "unknown voice {name:?}; this server has {}",
+                    "unknown voice {name:?}; this server has {} (and their speakers: GET /voices)",
                     self.voices.keys().cloned().collect::<Vec<_>>().join(", ")
                 ),
-            )
-        })
+            )),
+        }
     }
 
     fn gauges(&self) -> metrics::Gauges {
@@ -337,6 +355,7 @@ fn options_for(
     synth: &Synthesizer,
     text: &str,
     speed: Option<f32>,
+    speaker: Option<String>,
 ) -> Result<SynthesisOptions, ApiError> {
     if text.len() > app.config.max_text_bytes {
         return Err(ApiError::new(
@@ -351,7 +370,10 @@ fn options_for(
     }
     // The library's own checks (empty text), now rather than once the task runs.
     crate::engine::check_text(text)?;
-    let mut options = SynthesisOptions::default();
+    let mut options = SynthesisOptions {
+        speaker,
+        ..SynthesisOptions::default()
+    };
     if let Some(speed) = speed {
         if !(speed.is_finite() && (0.25..=4.0).contains(&speed)) {
             return Err(ApiError::new(
@@ -448,10 +470,15 @@ async fn voices(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
         .voices
         .iter()
         .map(|(name, synth)| {
+            let mut speakers: Vec<&String> = synth.config().speaker_id_map.keys().collect();
+            speakers.sort();
             serde_json::json!({
                 "name": name,
                 "sample_rate": synth.sample_rate(),
                 "default": *name == app.default_voice,
+                // A speaker's name is a voice name too (and, where they blend, "a:0.7,b:0.3").
+                "speakers": speakers,
+                "blends_speakers": synth.config().blends_speakers,
             })
         })
         .collect();
@@ -465,8 +492,9 @@ async fn speech(
     body: Result<Json<SpeechRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let synth = app.voice(request.voice.as_deref())?.clone();
-    let options = options_for(&app, &synth, &request.input, request.speed)?;
+    let (synth, speaker) = app.voice(request.voice.as_deref())?;
+    let synth = synth.clone();
+    let options = options_for(&app, &synth, &request.input, request.speed, speaker)?;
     let wav = match request.response_format.as_deref().unwrap_or("wav") {
         "wav" => true,
         "pcm" => false,
@@ -636,8 +664,9 @@ async fn create_task(
     body: Result<Json<TaskRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body?;
-    let synth = app.voice(request.voice.as_deref())?.clone();
-    let options = options_for(&app, &synth, &request.text, request.speed)?;
+    let (synth, speaker) = app.voice(request.voice.as_deref())?;
+    let synth = synth.clone();
+    let options = options_for(&app, &synth, &request.text, request.speed, speaker)?;
     let busy = |app: &App, what: &str| {
         app.metrics.rejected_busy.fetch_add(1, Ordering::Relaxed);
         ApiError::busy(what)

@@ -1,0 +1,281 @@
+//! End-to-end tests with the real Kokoro-82M voices (`af_heart` and others, fetched by
+//! scripts/setup.sh --reference): the audio itself is checked.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use common::{corpus_lines, corpus_text, scratch, stats, word_count};
+use indextts::{Error, SynthesisOptions, Synthesizer};
+
+fn kokoro(name: &str) -> Synthesizer {
+    Synthesizer::builder()
+        .voice(name)
+        .threads(2)
+        .build()
+        .unwrap_or_else(|e| panic!("cannot load {name} ({e}); run scripts/setup.sh --reference"))
+}
+
+fn heart() -> &'static Synthesizer {
+    static SYNTH: OnceLock<Synthesizer> = OnceLock::new();
+    SYNTH.get_or_init(|| kokoro("af_heart"))
+}
+
+/// Duration plausible for the words (Kokoro speaks at about 2.5-3 words per second), energy,
+/// no NaN, no clipping.
+fn check_audio(label: &str, text: &str, audio: &indextts::Audio) {
+    let s = stats(audio);
+    let expected = word_count(text) as f64 / 2.7;
+    println!(
+        "{label}: {:5.2} s (expected ~{expected:4.2} s) rms {:.3} peak {:.3}  {text}",
+        s.seconds, s.rms, s.peak
+    );
+    assert_eq!(audio.sample_rate, 24_000);
+    assert!(
+        s.seconds >= 0.4 * expected && s.seconds <= 2.5 * expected,
+        "{text:?}: {:.2} s is not within 0.4x..2.5x of {expected:.2} s",
+        s.seconds
+    );
+    assert_eq!(s.non_finite, 0, "{text:?}: NaN or inf in the audio");
+    assert!(s.rms > 0.02, "{text:?}: RMS {:.4} is near silence", s.rms);
+    assert!(
+        (s.clipped as f64) < 1e-4 * audio.samples.len() as f64,
+        "{text:?}: {} samples at full scale",
+        s.clipped
+    );
+}
+
+#[test]
+fn every_corpus_sentence_gives_plausible_audio() {
+    for text in corpus_lines("en_sentences.txt") {
+        let audio = heart()
+            .synthesize(&text, &SynthesisOptions::default())
+            .unwrap();
+        check_audio("af_heart", &text, &audio);
+    }
+}
+
+/// The paragraph, streamed, equals the paragraph synthesized whole, sample for sample (Kokoro
+/// runs a sentence at a time, so a stream's chunks are the sentences' audio); the WAV is kept
+/// under target/ for a listener.
+#[test]
+fn the_paragraph_streams_as_it_synthesizes() {
+    let text = corpus_text("en_paragraph.txt");
+    let whole = heart()
+        .synthesize(&text, &SynthesisOptions::default())
+        .unwrap();
+    check_audio("paragraph", &text, &whole);
+    let mut streamed = Vec::new();
+    let mut chunks = 0;
+    for chunk in heart().stream(&text, &SynthesisOptions::default()).unwrap() {
+        streamed.extend_from_slice(&chunk.unwrap().samples);
+        chunks += 1;
+    }
+    assert!(chunks >= 4, "{chunks} chunks for four sentences");
+    assert_eq!(streamed.len(), whole.samples.len());
+    let max_diff = streamed
+        .iter()
+        .zip(&whole.samples)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        max_diff <= 1e-6,
+        "stream and whole differ by up to {max_diff}"
+    );
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/kokoro-af_heart-paragraph.wav");
+    whole.write_wav(&out).unwrap();
+}
+
+#[test]
+fn british_spanish_and_french_voices_speak() {
+    for (voice, text) in [
+        (
+            "bf_emma",
+            "The weather in London was rather grey this morning.",
+        ),
+        ("ef_dora", "El faro antiguo estaba al borde del acantilado."),
+        (
+            "ff_siwis",
+            "Le vieux phare se dressait au bord de la falaise.",
+        ),
+    ] {
+        let synth = kokoro(voice);
+        let audio = synth
+            .synthesize(text, &SynthesisOptions::default())
+            .unwrap();
+        check_audio(voice, text, &audio);
+    }
+}
+
+#[test]
+fn a_slower_pace_gives_longer_audio() {
+    let text = "Ships passing in the night relied on its steady beam.";
+    let normal = heart()
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap();
+    let slow = heart()
+        .synthesize(
+            text,
+            &SynthesisOptions {
+                length_scale: Some(1.5),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let ratio = slow.duration_seconds() / normal.duration_seconds();
+    assert!(
+        (1.3..=1.7).contains(&ratio),
+        "length_scale 1.5 gave {ratio:.2}x the duration"
+    );
+}
+
+fn rms_difference(a: &[f32], b: &[f32]) -> f64 {
+    let n = a.len().min(b.len()).max(1);
+    (a.iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(x - y).powi(2))
+        .sum::<f64>()
+        / n as f64)
+        .sqrt()
+}
+
+/// `speaker` picks another voice pack; a blend mixes the packs' styles; a blend of one pack is
+/// that pack.
+#[test]
+fn speakers_and_blends() {
+    let text = "Every evening, the keeper climbed the spiral staircase.";
+    let with = |speaker: &str| {
+        heart()
+            .synthesize(
+                text,
+                &SynthesisOptions {
+                    speaker: Some(speaker.into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap()
+    };
+    let heart_audio = heart()
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap();
+    assert_eq!(with("af_heart").samples, heart_audio.samples);
+    assert_eq!(with("af_heart:1").samples, heart_audio.samples);
+    let adam = with("am_adam");
+    check_audio("am_adam", text, &adam);
+    let blend = with("af_heart:0.5,am_adam:0.5");
+    check_audio("blend", text, &blend);
+    assert!(rms_difference(&blend.samples, &heart_audio.samples) > 1e-3);
+    assert!(rms_difference(&blend.samples, &adam.samples) > 1e-3);
+    // The weights are scaled to sum to 1.
+    assert_eq!(with("af_heart:2,am_adam:2").samples, blend.samples);
+}
+
+#[test]
+fn bad_speakers_and_blends_are_clear_errors() {
+    let options = |speaker: &str| SynthesisOptions {
+        speaker: Some(speaker.into()),
+        ..Default::default()
+    };
+    let error = heart()
+        .synthesize("Hello.", &options("af_nobody"))
+        .unwrap_err();
+    assert!(matches!(error, Error::UnknownSpeaker { .. }), "{error}");
+    assert!(error.to_string().contains("am_adam"), "{error}");
+    let error = heart()
+        .synthesize("Hello.", &options("af_heart:0.5,af_nobody:0.5"))
+        .unwrap_err();
+    assert!(matches!(error, Error::UnknownSpeaker { .. }), "{error}");
+    for bad in [
+        "af_heart:x",
+        "af_heart:-1",
+        "af_heart:NaN",
+        "a:1,b:1,c:1,d:1,e:1",
+    ] {
+        let error = heart().synthesize("Hello.", &options(bad)).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                Error::InvalidOption { .. } | Error::UnknownSpeaker { .. }
+            ),
+            "{bad}: {error}"
+        );
+    }
+    let error = heart()
+        .synthesize(
+            "Hello.",
+            &SynthesisOptions {
+                length_scale: Some(f32::NAN),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(error, Error::InvalidOption { .. }), "{error}");
+}
+
+/// A voice whose language has no frontend yet refuses to load, naming the language.
+#[test]
+fn a_japanese_voice_is_refused_by_name() {
+    let dir = scratch("kokoro-ja");
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models/assets/voices/af_heart/kokoro.json");
+    let spec = std::fs::read_to_string(&base)
+        .unwrap()
+        .replace("\"speaker\": \"af_heart\"", "\"speaker\": \"jf_alpha\"");
+    let assets = base.parent().unwrap().to_path_buf();
+    let spec = spec.replace(
+        "\"../kokoro-v1.0",
+        &format!("\"{}/../kokoro-v1.0", assets.display()),
+    );
+    std::fs::write(dir.join("kokoro.json"), spec).unwrap();
+    let error = Synthesizer::builder().voice(&dir).build().err().unwrap();
+    assert!(error.to_string().contains("Japanese"), "{error}");
+}
+
+/// A sentence longer than the model's 509 tokens is cut between words, and each piece speaks.
+#[test]
+fn a_very_long_sentence_is_cut_between_words() {
+    let text = "the keeper climbed the spiral staircase and lit the lamp ".repeat(14);
+    let sentences = heart().phonemize(&text).unwrap();
+    assert!(sentences.len() >= 2, "{} pieces", sentences.len());
+    for s in &sentences {
+        assert!(s.phoneme_ids.len() <= 509, "{} tokens", s.phoneme_ids.len());
+    }
+    let ours: String = sentences
+        .iter()
+        .map(|s| s.phonemes.concat())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let whole = heart()
+        .phonemize("the keeper climbed the spiral staircase and lit the lamp")
+        .unwrap();
+    let words: std::collections::BTreeSet<String> = whole[0]
+        .phonemes
+        .concat()
+        .split(' ')
+        .map(str::to_owned)
+        .collect();
+    for word in ours.split(' ') {
+        assert!(words.contains(word), "{word:?} is not a whole word");
+    }
+    let audio = heart()
+        .synthesize(&text, &SynthesisOptions::default())
+        .unwrap();
+    check_audio("long", &text, &audio);
+}
+
+/// The same sentence twice: the second comes from the cache, identical.
+#[test]
+fn a_repeated_sentence_comes_from_the_cache() {
+    let synth = kokoro("am_michael");
+    let text = "Nobody remembered when the last storm had been this fierce.";
+    let first = synth
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap();
+    let hits = synth.cache_stats().memory.hits;
+    let second = synth
+        .synthesize(text, &SynthesisOptions::default())
+        .unwrap();
+    assert_eq!(first.samples, second.samples);
+    assert!(synth.cache_stats().memory.hits > hits, "no cache hit");
+}
