@@ -78,10 +78,12 @@ venv() { # NAME
   fi
 }
 
-# The peers the tests compare against, each in its pinned venv: piper-tts, and misaki (Kokoro's G2P).
+# The peers the tests compare against, each in its pinned venv: piper-tts, misaki (Kokoro's G2P)
+# and kokoro-onnx.
 reference_venvs() {
   venv piper
   venv misaki
+  venv kokoro
 }
 
 # The three are independent: apt, the asset fetch (with the Mandarin voice's conversion venv and

@@ -41,6 +41,7 @@ fuzz=$!
 phase "bench synthesis --test" cargo bench "${bench[@]}" --bench synthesis -- --test >/dev/null
 phase "bench stream_vs_piper --quick" cargo bench "${bench[@]}" --bench stream_vs_piper -- --zh --quick >/dev/null
 phase "bench peer --quick" cargo bench "${bench[@]}" --bench peer -- --quick >/dev/null
+phase "bench kokoro_peer --quick" cargo bench "${bench[@]}" --bench kokoro_peer -- --quick >/dev/null
 phase "bench cache_traffic --quick" cargo bench "${bench[@]}" --bench cache_traffic -- --quick >/dev/null
 phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The server's web player in headless Chromium.

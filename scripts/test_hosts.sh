@@ -37,6 +37,8 @@ run_all() { # $1: plain | asan
   echo "== C and C++ hosts ($1)"
   "$bin/speak" "$voice" "Hello from C. This sentence came through the C ABI." "$out/$1-speak.wav"
   "$bin/speak" zh_CN-baker-fastspeech2 "你好，这句话来自C语言。" "$out/$1-speak-zh.wav"
+  "$bin/speak" af_heart "Hello from C, in a Kokoro voice." "$out/$1-speak-kokoro.wav"
+  "$bin/stream" am_adam "$paragraph" "$out/$1-stream-kokoro.wav"
   "$bin/stream" "$voice" "$paragraph" "$out/$1-stream.wav"
   "$bin/callback" "$voice" "$paragraph"
   "$bin/threads" "$voice"
@@ -56,6 +58,7 @@ echo "== Go (go test -race)"
   test -z "$(gofmt -l .)" || { gofmt -l .; echo "gofmt: files above need formatting" >&2; exit 1; }
   go test -race -count=1 ./...
   go run ./cmd/speak -voice "../../$voice" -o "../../$out/go-speak.wav" "Hello from Go."
+  go run ./cmd/speak -voice af_heart -o "../../$out/go-speak-kokoro.wav" "Hello from Go, in a Kokoro voice."
 )
 
 echo "== valgrind (memcheck: zero errors, zero leaks)"

@@ -52,6 +52,7 @@ mod async_stream;
 mod atomic_file;
 mod audio;
 pub(crate) mod cache;
+mod catalog;
 mod engine;
 mod error;
 mod family;
@@ -76,6 +77,7 @@ pub use audio::{sample_to_i16, Audio, PcmStreamWriter, StreamFormat};
 #[doc(hidden)]
 pub use cache::{decode_entry, EntryError};
 pub use cache::{CacheStats, LevelStats, CACHE_FORMAT_VERSION};
+pub use catalog::{voice_catalog, CatalogEntry};
 pub use engine::{SynthesisOptions, MAX_TEXT_BYTES};
 pub use error::{Error, Result};
 pub use frontend::Sentence;

@@ -116,3 +116,52 @@ fn streams_raw_pcm_and_unbounded_wav_to_standard_output() {
     assert!(hound::WavReader::open(&out).unwrap().duration() > 22_050);
     std::fs::remove_file(out).unwrap();
 }
+
+#[test]
+fn lists_every_known_voice() {
+    let out = speak().arg("--list-voices").output().unwrap();
+    assert!(out.status.success());
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let line = |name: &str| {
+        listing
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} is not listed:\n{listing}"))
+            .to_owned()
+    };
+    assert!(line("en_US-joe-medium").contains("22050"));
+    assert!(line("af_heart").contains("Kokoro") && line("af_heart").contains("MB"));
+    assert!(line("jf_alpha").contains(" no ") && line("jf_alpha").contains("Japanese"));
+    assert!(line("zh_CN-baker-fastspeech2").contains("Python venv"));
+    assert_eq!(listing.lines().filter(|l| l.contains("Kokoro")).count(), 54);
+}
+
+#[test]
+fn speaks_with_a_kokoro_voice_and_a_blend() {
+    let out = scratch("kokoro.wav");
+    let status = speak()
+        .args([
+            "--voice",
+            "af_heart",
+            "--speaker",
+            "af_heart:0.7,am_adam:0.3",
+        ])
+        .args(["--stream", "Hello, and welcome to the show.", "-o"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut reader = hound::WavReader::open(&out).unwrap();
+    assert_eq!(reader.spec().sample_rate, 24_000);
+    let samples: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    let seconds = samples.len() as f64 / 24_000.0;
+    let rms = (samples
+        .iter()
+        .map(|&s| (f64::from(s) / 32768.0).powi(2))
+        .sum::<f64>()
+        / samples.len() as f64)
+        .sqrt();
+    assert!(seconds > 1.0 && seconds < 5.0, "{seconds} s");
+    assert!(rms > 0.02, "RMS {rms}");
+    std::fs::remove_file(out).unwrap();
+}

@@ -114,6 +114,21 @@ impl Peer {
         )
     }
 
+    /// kokoro-onnx 0.6.1 (scripts/kokoro_bench.py) on `model` with the voice pack `voice` from
+    /// `packs`, `threads` intra-op threads.
+    pub fn kokoro(model: &Path, packs: &Path, voice: &str, threads: usize) -> Peer {
+        Self::start(
+            "target/kokoro-venv/bin/python",
+            &[
+                root().join("scripts/kokoro_bench.py").display().to_string(),
+                model.display().to_string(),
+                packs.display().to_string(),
+                voice.to_owned(),
+                threads.to_string(),
+            ],
+        )
+    }
+
     fn start(python: &str, args: &[String]) -> Peer {
         let python = root().join(python);
         let mut child = Command::new(&python)

@@ -30,9 +30,9 @@ struct Args {
     /// Headerless 16-bit little-endian PCM instead of WAV.
     #[arg(long)]
     raw: bool,
-    /// Voice: a fetched voice's name (en_US-joe-medium, zh_CN-baker-fastspeech2), a Piper
-    /// voice's directory or .onnx file, or a directory with a voice.json (default:
-    /// en_US-joe-medium).
+    /// Voice: a fetched voice's name (en_US-joe-medium, zh_CN-baker-fastspeech2, af_heart and
+    /// the other Kokoro voices: see --list-voices), a Piper voice's directory or .onnx file, or
+    /// a directory with a voice.json or kokoro.json (default: en_US-joe-medium).
     #[arg(long)]
     voice: Option<PathBuf>,
     /// Phoneme duration multiplier: > 1 is slower.
@@ -44,9 +44,13 @@ struct Args {
     /// Duration noise (rhythm variation), >= 0.
     #[arg(long)]
     noise_w: Option<f32>,
-    /// Speaker name or id, for multi-speaker voices.
+    /// Speaker name or id, for multi-speaker voices; for Kokoro voices a voice pack
+    /// (am_adam) or a blend of packs (af_heart:0.7,am_adam:0.3).
     #[arg(long)]
     speaker: Option<String>,
+    /// List every known voice (family, language, sample rate, installed or not, size) and exit.
+    #[arg(long)]
+    list_voices: bool,
     /// Seed of the voice's random draws (default: derived from each sentence).
     #[arg(long)]
     seed: Option<u64>,
@@ -92,7 +96,38 @@ fn main() -> ExitCode {
     }
 }
 
+fn list_voices() {
+    println!(
+        "{:<26} {:<12} {:<7} {:>6} {:>10}  note",
+        "voice", "family", "lang", "rate", "installed"
+    );
+    for e in indextts::voice_catalog() {
+        let installed = match e.installed {
+            Some(_) => format!("{:.1} MB", e.bytes as f64 / 1e6),
+            None => "no".into(),
+        };
+        let rate = if e.sample_rate == 0 {
+            "?".to_owned()
+        } else {
+            e.sample_rate.to_string()
+        };
+        println!(
+            "{:<26} {:<12} {:<7} {:>6} {:>10}  {}",
+            e.name,
+            format!("{:?}", e.family),
+            e.language,
+            rate,
+            installed,
+            e.note
+        );
+    }
+}
+
 fn run(args: &Args) -> Result<(), String> {
+    if args.list_voices {
+        list_voices();
+        return Ok(());
+    }
     let text = match &args.text {
         Some(text) => text.clone(),
         None => {

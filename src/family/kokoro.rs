@@ -123,46 +123,52 @@ impl Family for Kokoro {
                 dir.join(&raw.packs).display()
             ))
         })?;
-        let reader = match language {
-            "en-us" | "en-gb" => {
-                let files = raw
-                    .lexicons
-                    .get(language)
-                    .filter(|f| f.len() == 2)
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "lexicons.{language} must name misaki's gold and silver lexicons"
-                        ))
-                    })?;
-                Reader::English {
-                    lexicon: Lexicon::load(
-                        &dir.join(&files[0]),
-                        &dir.join(&files[1]),
-                        language == "en-gb",
-                    )?,
-                    british: language == "en-gb",
+        let read_lexicons = || -> Result<Reader> {
+            Ok(match language {
+                "en-us" | "en-gb" => {
+                    let files = raw
+                        .lexicons
+                        .get(language)
+                        .filter(|f| f.len() == 2)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "lexicons.{language} must name misaki's gold and silver lexicons"
+                            ))
+                        })?;
+                    Reader::English {
+                        lexicon: Lexicon::load(
+                            &dir.join(&files[0]),
+                            &dir.join(&files[1]),
+                            language == "en-gb",
+                        )?,
+                        british: language == "en-gb",
+                    }
                 }
-            }
-            _ => Reader::Espeak {
-                voice: espeak_voice.to_owned(),
-            },
+                _ => Reader::Espeak {
+                    voice: espeak_voice.to_owned(),
+                },
+            })
         };
+        // The lexicons (a second's JSON) are read while ONNX Runtime builds the sessions.
+        let (reader, model) = std::thread::scope(|s| {
+            let reader = s.spawn(read_lexicons);
+            let model = (|| -> Result<(KokoroModel, blake3::Hash)> {
+                let bytes = std::fs::read(&paths.model).map_err(|e| Error::io(&paths.model, e))?;
+                let mut h = blake3::Hasher::new();
+                h.update(&bytes);
+                h.update(packs_hash.as_bytes());
+                let model =
+                    KokoroModel::load(options.env, &paths.model, &bytes, packs, options.counts)?;
+                Ok((model, h.finalize()))
+            })();
+            let reader = reader
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (reader, model)
+        });
+        let (model, model_hash) = model?;
         let num_symbols = vocab.values().copied().max().unwrap_or(0) as usize + 1;
-        let frontend = KokoroFrontend::new(reader, options.espeak.clone(), vocab.clone())?;
-        let model_bytes = std::fs::read(&paths.model).map_err(|e| Error::io(&paths.model, e))?;
-        let model_hash = {
-            let mut h = blake3::Hasher::new();
-            h.update(&model_bytes);
-            h.update(packs_hash.as_bytes());
-            h.finalize()
-        };
-        let model = KokoroModel::load(
-            options.env,
-            &paths.model,
-            &model_bytes,
-            packs,
-            options.counts,
-        )?;
+        let frontend = KokoroFrontend::new(reader?, options.espeak.clone(), vocab.clone())?;
         let config = VoiceConfig {
             family: VoiceFamily::Kokoro,
             sample_rate: raw.sample_rate,

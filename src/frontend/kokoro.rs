@@ -201,8 +201,18 @@ impl Reader {
 }
 
 impl TextFrontend for KokoroFrontend {
+    /// As every frontend cuts, but the text's first clause is a segment of its own: Kokoro
+    /// runs a sentence whole (its decoder normalizes over the whole sentence, so it cannot be
+    /// decoded in windows), and a first clause of a few words is first audio after a fraction
+    /// of the first sentence's time. The cost is one more run, cut where Kokoro pauses anyway.
     fn segments<'a>(&self, text: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
-        Box::new(super::segments(text))
+        let head = first_clause(text);
+        let rest = &text[head.len()..];
+        Box::new(
+            std::iter::once(head)
+                .filter(|h| !h.is_empty())
+                .chain(super::segments(rest)),
+        )
     }
 
     fn sentences(&self, segment: &str) -> Result<Vec<Sentence>> {
@@ -222,6 +232,41 @@ impl TextFrontend for KokoroFrontend {
         }
         Ok(sentences)
     }
+}
+
+/// Longest first clause cut off a text's first sentence, in bytes.
+pub const FIRST_CLAUSE_MAX_BYTES: usize = 80;
+/// Shortest first sentence that is cut (in bytes, about 12 words).
+pub const MIN_CUT_SENTENCE_BYTES: usize = 60;
+
+/// The text's first clause with the white space after it, when its first sentence goes on past
+/// a `, ; : —` after a word, within its first half and [`FIRST_CLAUSE_MAX_BYTES`], and the
+/// sentence is at least [`MIN_CUT_SENTENCE_BYTES`] long; else "".
+pub fn first_clause(text: &str) -> &str {
+    // A run costs about as much as a word's audio plus a fixed part (0.4 s for "Hello," where
+    // the whole 6-word sentence took 0.5 s, benches/kokoro_peer.rs): a short first sentence is
+    // first audio soonest whole, so only a long one is cut, and only before its second half.
+    let sentence = text
+        .find(['.', '!', '?', '…', '\n'])
+        .map_or(text.len(), |i| i + 1);
+    if sentence < MIN_CUT_SENTENCE_BYTES {
+        return "";
+    }
+    let window =
+        &text[..super::floor_char_boundary(text, FIRST_CLAUSE_MAX_BYTES.min(sentence / 2))];
+    for (i, c) in window.char_indices() {
+        if matches!(c, ',' | ';' | ':' | '—') {
+            let after = i + c.len_utf8();
+            let rest = &text[after..];
+            let space = rest.len() - rest.trim_start().len();
+            let head = &text[..after];
+            if space == 0 || rest.trim().is_empty() || !head.chars().any(char::is_alphabetic) {
+                continue;
+            }
+            return &text[..after + space];
+        }
+    }
+    ""
 }
 
 /// Sentences of `text`: cut after `. ! ? …` (with any closing quotes or brackets) before white
@@ -324,6 +369,22 @@ mod tests {
             ["Dr. Jones came.", "Then"]
         );
         assert!(split_sentences("  \n ", &|_| false).is_empty());
+    }
+
+    #[test]
+    fn the_first_clause_is_a_segment_of_its_own() {
+        let long = "Every evening, the keeper climbed the spiral staircase to light the lamp.";
+        assert_eq!(first_clause(long), "Every evening, ");
+        assert_eq!(first_clause("Hello, and welcome to the show."), "");
+        assert_eq!(
+            first_clause("One sentence. Then, a clause, and more words after it to be long."),
+            ""
+        );
+        assert_eq!(
+            first_clause("3,000 people came to see the lighthouse keeper light the lamp"),
+            ""
+        );
+        assert_eq!(first_clause(&format!("{}, late", "word ".repeat(20))), "");
     }
 
     #[test]

@@ -194,7 +194,7 @@ fn segment_end(text: &str) -> usize {
 }
 
 /// The largest char boundary at or below `index`.
-fn floor_char_boundary(text: &str, index: usize) -> usize {
+pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
     let mut i = index.min(text.len());
     while !text.is_char_boundary(i) {
         i -= 1;

@@ -1,7 +1,7 @@
 //! Kokoro-82M (StyleTTS 2 with an iSTFTNet decoder), run as one graph: `tokens [1, n + 2]`
 //! int64 (0 at both ends), `style [1, 256]` and `speed [1]` in, `audio [samples]` at 24 kHz out.
 //!
-//! The style comes from a voice pack: `[510, 256]` floats, row `n` for a sentence of `n`
+//! The style comes from a voice pack: `[510, 256]` floats, row `n - 1` for a sentence of `n`
 //! tokens; a blend of packs is their weighted sum. The graph draws nothing (it has no random
 //! operator: kokoro-onnx's export fixed the harmonic source's phase and noise), so the same
 //! tokens and style give the same samples.
@@ -60,7 +60,9 @@ impl StylePack {
     }
 
     fn row(&self, tokens: usize) -> &[f32] {
-        let r = tokens.min(PACK_ROWS - 1);
+        // Row n - 1 for n tokens, as hexgrad's KPipeline (`pack[len(ps) - 1]`) and kokoro-onnx
+        // 0.6.1 index it.
+        let r = tokens.saturating_sub(1).min(PACK_ROWS - 1);
         &self.0[r * STYLE_DIM..(r + 1) * STYLE_DIM]
     }
 }

@@ -1,0 +1,259 @@
+//! indextts's Kokoro voice against kokoro-onnx 0.6.1, side by side in one run: the same int8
+//! model (kokoro-v1.0.int8.onnx), the same voice pack (`af_heart`), 2 intra-op threads each,
+//! runs interleaved, medians.
+//!
+//! - warm: time to first audio, total time and real-time factor, the library's `stream()`
+//!   against kokoro-onnx's `create_stream` (scripts/kokoro_bench.py), on one short sentence and
+//!   on en_paragraph.txt; peak RSS of each process (this bench's own, which holds only
+//!   indextts, against the peer's);
+//! - cold: process start to the first audio, `speak --voice af_heart --stream --raw` against a
+//!   fresh kokoro_bench.py process (start, load, first chunk of the sentence).
+//!
+//! Prints a table and writes target/bench/kokoro_peer.json.
+//!
+//! ```text
+//! scripts/setup.sh --reference
+//! cargo build --release --features cli --bin speak
+//! cargo bench --bench kokoro_peer                # 5 runs each
+//! cargo bench --bench kokoro_peer -- --runs 9
+//! cargo bench --bench kokoro_peer -- --quick     # 1 run (CI, so it never rots)
+//! ```
+//!
+//! The sentence cache is off: every run synthesizes.
+
+mod common;
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{median, root, Args, Peer};
+use indextts::{SynthesisOptions, Synthesizer};
+use serde_json::json;
+
+const THREADS: usize = 2;
+const VOICE: &str = "af_heart";
+const SENTENCE: &str = "Hello, and welcome to the show.";
+
+fn peer() -> Peer {
+    let kokoro = root().join("models/assets/voices/kokoro-v1.0");
+    Peer::kokoro(
+        &kokoro.join("kokoro-v1.0.int8.onnx"),
+        &kokoro.join("packs"),
+        VOICE,
+        THREADS,
+    )
+}
+
+/// Our stream of `text`: (time to first audio, total, samples).
+fn ours(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
+    let started = Instant::now();
+    let mut first = None;
+    let mut samples = 0;
+    for chunk in synth.stream(text, &SynthesisOptions::default()).unwrap() {
+        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+        samples += chunk.unwrap().samples.len();
+    }
+    let total = started.elapsed().as_secs_f64();
+    (first.unwrap_or(total), total, samples)
+}
+
+/// This process's peak RSS (VmHWM), in KiB.
+fn own_peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Seconds from spawning `speak` to its first byte of audio.
+fn cold_ours() -> f64 {
+    let speak = root().join("target/release/speak");
+    assert!(
+        speak.is_file(),
+        "{} is missing: cargo build --release --features cli --bin speak",
+        speak.display()
+    );
+    let started = Instant::now();
+    let mut child = Command::new(&speak)
+        .args([
+            "--voice",
+            VOICE,
+            "--threads",
+            "2",
+            "--stream",
+            "--raw",
+            "-o",
+            "-",
+            SENTENCE,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 1];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut rest = Vec::new();
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_to_end(&mut rest)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    seconds
+}
+
+/// Seconds from spawning the peer to its first chunk of the sentence.
+fn cold_theirs() -> f64 {
+    let started = Instant::now();
+    let mut peer = peer();
+    let loaded = started.elapsed().as_secs_f64();
+    let (ttfa, _, _) = peer.run(SENTENCE);
+    loaded + ttfa
+}
+
+struct Row {
+    name: &'static str,
+    ours: (Vec<f64>, Vec<f64>),
+    theirs: (Vec<f64>, Vec<f64>),
+    audio_seconds: (f64, f64),
+}
+
+fn main() {
+    let args = Args::from_env();
+    let runs = if args.flag("--quick") {
+        1
+    } else {
+        args.parse("--runs", 5)
+    };
+    let paragraph = std::fs::read_to_string(root().join("../shared/corpus/en_paragraph.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let synth = Synthesizer::builder()
+        .voice(VOICE)
+        .threads(THREADS)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
+    let mut theirs = peer();
+    let mut rows = vec![
+        Row {
+            name: "sentence",
+            ours: (vec![], vec![]),
+            theirs: (vec![], vec![]),
+            audio_seconds: (0.0, 0.0),
+        },
+        Row {
+            name: "paragraph",
+            ours: (vec![], vec![]),
+            theirs: (vec![], vec![]),
+            audio_seconds: (0.0, 0.0),
+        },
+    ];
+    // One warm-up each, unmeasured: the first run of a session allocates its arenas.
+    ours(&synth, SENTENCE);
+    theirs.run(SENTENCE);
+    let mut peer_rss_kib = 0u64;
+    for _ in 0..runs {
+        for row in &mut rows {
+            let text = if row.name == "sentence" {
+                SENTENCE
+            } else {
+                &paragraph
+            };
+            let (ttfa, total, samples) = ours(&synth, text);
+            row.ours.0.push(ttfa);
+            row.ours.1.push(total);
+            row.audio_seconds.0 = samples as f64 / 24_000.0;
+            let answer = theirs.ask(json!({ "text": text }));
+            row.theirs.0.push(answer["ttfa"].as_f64().unwrap());
+            row.theirs.1.push(answer["total"].as_f64().unwrap());
+            row.audio_seconds.1 = answer["samples"].as_f64().unwrap() / 24_000.0;
+            peer_rss_kib = peer_rss_kib.max(answer["peak_rss_kib"].as_u64().unwrap_or(0));
+        }
+    }
+    let our_rss_kib = own_peak_rss_kib();
+    drop(theirs);
+    let (mut cold_a, mut cold_b) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        cold_a.push(cold_ours());
+        cold_b.push(cold_theirs());
+    }
+
+    println!(
+        "indextts vs kokoro-onnx 0.6.1, {VOICE}, int8, {THREADS} threads, {runs} runs, medians"
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>7} | {:>10} {:>10} {:>7} | {:>10} {:>10}",
+        "text",
+        "ttfa ours",
+        "theirs",
+        "ratio",
+        "total ours",
+        "theirs",
+        "ratio",
+        "RTF ours",
+        "theirs"
+    );
+    let mut report = Vec::new();
+    for row in &rows {
+        let (ta, tb) = (median(row.ours.0.clone()), median(row.theirs.0.clone()));
+        let (wa, wb) = (median(row.ours.1.clone()), median(row.theirs.1.clone()));
+        println!(
+            "{:<10} {:>9.3}s {:>9.3}s {:>7.3} | {:>9.3}s {:>9.3}s {:>7.3} | {:>10.3} {:>10.3}",
+            row.name,
+            ta,
+            tb,
+            ta / tb,
+            wa,
+            wb,
+            wa / wb,
+            wa / row.audio_seconds.0,
+            wb / row.audio_seconds.1
+        );
+        report.push(json!({
+            "text": row.name,
+            "ttfa": {"ours": ta, "theirs": tb, "ratio": ta / tb},
+            "total": {"ours": wa, "theirs": wb, "ratio": wa / wb},
+            "audio_seconds": {"ours": row.audio_seconds.0, "theirs": row.audio_seconds.1},
+        }));
+    }
+    let (ca, cb) = (median(cold_a), median(cold_b));
+    println!(
+        "cold start to first audio (sentence): ours {ca:.3} s, theirs {cb:.3} s, ratio {:.3}",
+        ca / cb
+    );
+    println!(
+        "peak RSS: ours {:.0} MiB, theirs {:.0} MiB, ratio {:.3}",
+        our_rss_kib as f64 / 1024.0,
+        peer_rss_kib as f64 / 1024.0,
+        our_rss_kib as f64 / peer_rss_kib.max(1) as f64
+    );
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(
+        out.join("kokoro_peer.json"),
+        serde_json::to_string_pretty(&json!({
+            "voice": VOICE,
+            "threads": THREADS,
+            "runs": runs,
+            "warm": report,
+            "cold_first_audio": {"ours": ca, "theirs": cb, "ratio": ca / cb},
+            "peak_rss_kib": {"ours": our_rss_kib, "theirs": peer_rss_kib},
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+}

