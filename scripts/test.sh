@@ -6,8 +6,8 @@
 #
 # One build serves every cargo step: the release profile (benches inherit it) and one feature
 # set, so no crate is compiled twice for a different profile or feature set. Set-up runs while
-# that build compiles; fuzzing runs beside the tests; the load test and the soak, whose bounds
-# are measured, have the machine to themselves.
+# that build compiles; fuzzing runs beside the tests and the ASan tests; the load test and the
+# soak, whose bounds are measured, have the machine to themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/phases.sh
@@ -33,7 +33,8 @@ wait "$setup" || { cat target/setup.out; echo "setup failed" >&2; exit 1; }
 phase_end "set-up (beside the build)"
 grep -h '^fetch_assets: \|^setup.sh: ' target/setup.out || true
 
-# Fuzzing runs beside the tests on its own core (each target single-threaded, 60 s).
+# Fuzzing runs beside the tests on its own core (each target single-threaded, 60 s), until the
+# measured bounds need the machine.
 phase_start "fuzzing (beside the tests)"
 scripts/fuzz.sh >target/fuzz.out 2>&1 &
 fuzz=$!
@@ -46,6 +47,9 @@ phase "bench cache_traffic --quick" cargo bench "${bench[@]}" --bench cache_traf
 phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The server's web player in headless Chromium.
 phase "web player (Chromium)" scripts/test_web.sh
+# The tests under AddressSanitizer (an instrumented build of its own, in target/asan): no bound
+# of theirs is a time, so they share the machine with the fuzzers.
+phase "tests under ASan (beside fuzzing)" scripts/test_sanitizers.sh
 wait "$fuzz" || { cat target/fuzz.out; echo "fuzzing failed" >&2; exit 1; }
 fuzz=
 phase_end "fuzzing (beside the tests)"
@@ -54,8 +58,6 @@ grep '^fuzz ' target/fuzz.out
 # dropped streams, an evicting cache).
 phase "server load test" cargo bench "${bench[@]}" --bench server_load
 phase "soak" cargo bench "${bench[@]}" --bench soak -- --seconds 120
-# The tests under AddressSanitizer (an instrumented build of its own).
-phase "tests under ASan" scripts/test_sanitizers.sh
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind. Last: its
 # `make install` builds the library as shipped (default features) into target/release, whose
 # libindextts.rlib (no hash in a cdylib crate's file name) every build above links.

@@ -15,6 +15,9 @@ make --no-print-directory install PREFIX="$prefix" >/dev/null
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 voice=models/assets/voices/en_US-joe-medium
 paragraph=$(cat ../shared/corpus/en_paragraph.txt)
+# Kokoro's stream test takes the paragraph's first two sentences (its first clause is a run of
+# its own): each host decodes its text twice, and Kokoro is the slowest voice.
+kokoro_text=$(sed -E 's/^(([^.]*\.){2}).*/\1/' ../shared/corpus/en_paragraph.txt)
 out=target/c-hosts
 rm -rf "$out"
 mkdir -p "$out/plain" "$out/asan"
@@ -38,7 +41,7 @@ run_all() { # $1: plain | asan
   "$bin/speak" "$voice" "Hello from C. This sentence came through the C ABI." "$out/$1-speak.wav"
   "$bin/speak" zh_CN-baker-fastspeech2 "你好，这句话来自C语言。" "$out/$1-speak-zh.wav"
   "$bin/speak" af_heart "Hello from C, in a Kokoro voice." "$out/$1-speak-kokoro.wav"
-  "$bin/stream" am_adam "$paragraph" "$out/$1-stream-kokoro.wav"
+  "$bin/stream" am_adam "$kokoro_text" "$out/$1-stream-kokoro.wav"
   "$bin/stream" "$voice" "$paragraph" "$out/$1-stream.wav"
   "$bin/callback" "$voice" "$paragraph"
   "$bin/threads" "$voice"
