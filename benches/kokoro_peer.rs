@@ -27,8 +27,8 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{median, root, Args, Peer};
-use indextts::{SynthesisOptions, Synthesizer};
+use common::{median, root, stream_timing, Args, Peer};
+use indextts::Synthesizer;
 use serde_json::json;
 
 const THREADS: usize = 2;
@@ -43,19 +43,6 @@ fn peer() -> Peer {
         VOICE,
         THREADS,
     )
-}
-
-/// Our stream of `text`: (time to first audio, total, samples).
-fn ours(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
-    let started = Instant::now();
-    let mut first = None;
-    let mut samples = 0;
-    for chunk in synth.stream(text, &SynthesisOptions::default()).unwrap() {
-        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
-        samples += chunk.unwrap().samples.len();
-    }
-    let total = started.elapsed().as_secs_f64();
-    (first.unwrap_or(total), total, samples)
 }
 
 /// This process's peak RSS (VmHWM), in KiB.
@@ -163,7 +150,7 @@ fn main() {
         },
     ];
     // One warm-up each, unmeasured: the first run of a session allocates its arenas.
-    ours(&synth, SENTENCE);
+    stream_timing(&synth, SENTENCE);
     theirs.run(SENTENCE);
     let mut peer_rss_kib = 0u64;
     for _ in 0..runs {
@@ -173,7 +160,7 @@ fn main() {
             } else {
                 &paragraph
             };
-            let (ttfa, total, samples) = ours(&synth, text);
+            let (ttfa, total, samples) = stream_timing(&synth, text);
             row.ours.0.push(ttfa);
             row.ours.1.push(total);
             row.audio_seconds.0 = samples as f64 / 24_000.0;

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{median, root, Args, Peer};
-use indextts::{SynthesisOptions, Synthesizer};
+use common::{median, root, stream_timing, Args, Peer};
+use indextts::Synthesizer;
 use plotters::prelude::*;
 use serde_json::json;
 
@@ -75,28 +75,12 @@ fn repeated_story(bytes: usize) -> String {
     text.trim_end().to_owned()
 }
 
-/// Seconds to the first chunk and to the last, and samples, of one `stream()`.
-fn ours_stream(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
-    let started = Instant::now();
-    let mut first = None;
-    let mut samples = 0;
-    for chunk in synth
-        .stream(text, &SynthesisOptions::default())
-        .expect("stream")
-    {
-        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
-        samples += chunk.expect("chunk").samples.len();
-    }
-    let total = started.elapsed().as_secs_f64();
-    (first.unwrap_or(total), total, samples)
-}
-
 /// `workers` threads streaming `text` at once on one synthesizer: (wall seconds, samples).
 fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usize) {
     let started = Instant::now();
     let samples = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| s.spawn(|| ours_stream(synth, text).2))
+            .map(|_| s.spawn(|| stream_timing(synth, text).2))
             .collect();
         handles.into_iter().map(|h| h.join().expect("worker")).sum()
     });
@@ -280,7 +264,7 @@ fn main() {
     let mut peer = Peer::piper(&model, THREADS);
     for text in &texts[..3] {
         for request in &text.requests {
-            ours_stream(&synth, request);
+            stream_timing(&synth, request);
             peer.run(request);
         }
     }
@@ -290,7 +274,7 @@ fn main() {
         for _ in 0..text.runs {
             audio = 0.0;
             for request in &text.requests {
-                let (t, tt, n) = ours_stream(&synth, request);
+                let (t, tt, n) = stream_timing(&synth, request);
                 ttfa.ours.push(t);
                 total.ours.push(tt);
                 audio += n as f64 / sample_rate;
@@ -455,10 +439,10 @@ fn sweep(paragraph: &str, runs: usize, sample_rate: f64) {
             .cache_bytes(0)
             .build()
             .expect("the default voice");
-        ours_stream(&synth, paragraph);
+        stream_timing(&synth, paragraph);
         let (mut total, mut throughput) = (vec![], vec![]);
         for _ in 0..runs {
-            total.push(ours_stream(&synth, paragraph).1);
+            total.push(stream_timing(&synth, paragraph).1);
             let (wall, samples) = ours_concurrent(&synth, paragraph, 4);
             throughput.push(samples as f64 / sample_rate / wall);
         }

@@ -23,23 +23,10 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{median, root, Args, Peer};
+use common::{median, root, stream_timing, Args, Peer};
 use indextts::{StreamOptions, SynthesisOptions, Synthesizer};
 
 const THREADS: usize = 2;
-
-/// (ttfa, total, samples) of one streamed synthesis.
-fn ours_stream(synth: &Synthesizer, text: &str) -> (f64, f64, usize) {
-    let started = Instant::now();
-    let mut first = None;
-    let mut samples = 0;
-    for chunk in synth.stream(text, &SynthesisOptions::default()).unwrap() {
-        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
-        samples += chunk.unwrap().samples.len();
-    }
-    let total = started.elapsed().as_secs_f64();
-    (first.unwrap_or(total), total, samples)
-}
 
 fn ours_whole(synth: &Synthesizer, text: &str) -> f64 {
     let started = Instant::now();
@@ -118,7 +105,7 @@ fn main() {
         )
     };
     // Warm both (first runs allocate arenas).
-    ours_stream(&synth, &text);
+    stream_timing(&synth, &text);
     ours_whole(&synth, &text);
     piper.run(&text);
 
@@ -126,7 +113,7 @@ fn main() {
         (vec![], vec![], vec![], vec![], vec![]);
     let (mut our_samples, mut piper_samples) = (0, 0);
     for _ in 0..runs {
-        let (t, total, n) = ours_stream(&synth, &text);
+        let (t, total, n) = stream_timing(&synth, &text);
         s_ttfa.push(t);
         s_total.push(total);
         our_samples = n;
@@ -303,10 +290,10 @@ fn sweep(text: &str, runs: usize) {
     println!("| --- | --- | --- | --- |");
     for (name, options) in variants {
         let synth = build(options);
-        ours_stream(&synth, text);
+        stream_timing(&synth, text);
         let (mut ttfa, mut total) = (vec![], vec![]);
         for _ in 0..runs {
-            let (t, tt, _) = ours_stream(&synth, text);
+            let (t, tt, _) = stream_timing(&synth, text);
             ttfa.push(t);
             total.push(tt);
         }

@@ -68,6 +68,23 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Seconds to the first chunk and to the last, and samples, of one `stream()` of `text` with the
+/// default options.
+pub fn stream_timing(synth: &indextts::Synthesizer, text: &str) -> (f64, f64, usize) {
+    let started = std::time::Instant::now();
+    let mut first = None;
+    let mut samples = 0;
+    for chunk in synth
+        .stream(text, &indextts::SynthesisOptions::default())
+        .expect("stream")
+    {
+        first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+        samples += chunk.expect("chunk").samples.len();
+    }
+    let total = started.elapsed().as_secs_f64();
+    (first.unwrap_or(total), total, samples)
+}
+
 /// Resident set size of process `pid` now, in KiB (0 if it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))

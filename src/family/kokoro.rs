@@ -258,10 +258,10 @@ fn read_packs(dir: &Path) -> Result<(Vec<String>, Vec<StylePack>, blake3::Hash)>
         let Some(name) = file.file_stem().and_then(|s| s.to_str()) else {
             continue;
         };
-        let pack = StylePack::read(&file)?;
+        let (pack, digest) = StylePack::read(&file)?;
         hash.update(name.as_bytes());
         hash.update(&[0]);
-        hash.update(&pack.digest());
+        hash.update(digest.as_bytes());
         names.push(name.to_owned());
         packs.push(pack);
     }

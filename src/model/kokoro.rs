@@ -24,8 +24,9 @@ pub const PACK_ROWS: usize = 510;
 pub(crate) struct StylePack(Vec<f32>);
 
 impl StylePack {
-    /// Read a pack file (`*.bin`, little-endian float32, as kokoro-js ships them).
-    pub fn read(path: &Path) -> Result<Self> {
+    /// Read a pack file (`*.bin`, little-endian float32, as kokoro-js ships them): the pack and
+    /// the blake3 of the file's bytes.
+    pub fn read(path: &Path) -> Result<(Self, blake3::Hash)> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let want = PACK_ROWS * STYLE_DIM * 4;
         if bytes.len() != want {
@@ -47,16 +48,7 @@ impl StylePack {
                 reason: "the voice pack holds NaN or infinite values".into(),
             });
         }
-        Ok(StylePack(floats))
-    }
-
-    /// blake3 of the pack's floats.
-    pub fn digest(&self) -> [u8; 32] {
-        let mut h = blake3::Hasher::new();
-        for v in &self.0 {
-            h.update(&v.to_le_bytes());
-        }
-        *h.finalize().as_bytes()
+        Ok((StylePack(floats), blake3::hash(&bytes)))
     }
 
     fn row(&self, tokens: usize) -> &[f32] {
