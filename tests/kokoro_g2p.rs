@@ -10,9 +10,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use common::{corpus_lines, corpus_text};
 use indextts::Synthesizer;
@@ -34,25 +32,11 @@ fn misaki_python() -> PathBuf {
 /// misaki's phonemes of each text.
 fn misaki(texts: &[String], british: bool) -> Vec<String> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut command = Command::new(misaki_python());
-    command.arg(root.join("scripts/misaki_reference.py"));
+    let mut args = vec![root.join("scripts/misaki_reference.py").into_os_string()];
     if british {
-        command.arg("--british");
+        args.push("--british".into());
     }
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start misaki_reference.py");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(texts).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "misaki_reference.py failed");
-    serde_json::from_slice(&out.stdout).unwrap()
+    common::reference_json(&misaki_python(), &args, &texts)
 }
 
 fn voice(name: &str) -> Synthesizer {

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{corpus_lines, corpus_text, scratch, stats, word_count};
+use common::{check_speech, corpus_lines, corpus_text, scratch};
 use indextts::{Error, SynthesisOptions, Synthesizer};
 
 fn kokoro(name: &str) -> Synthesizer {
@@ -21,28 +21,9 @@ fn heart() -> &'static Synthesizer {
     SYNTH.get_or_init(|| kokoro("af_heart"))
 }
 
-/// Duration plausible for the words (Kokoro speaks at about 2.5-3 words per second), energy,
-/// no NaN, no clipping.
+/// Plausible speech at Kokoro's 24 kHz (tests/common's check_speech).
 fn check_audio(label: &str, text: &str, audio: &indextts::Audio) {
-    let s = stats(audio);
-    let expected = word_count(text) as f64 / 2.7;
-    println!(
-        "{label}: {:5.2} s (expected ~{expected:4.2} s) rms {:.3} peak {:.3}  {text}",
-        s.seconds, s.rms, s.peak
-    );
-    assert_eq!(audio.sample_rate, 24_000);
-    assert!(
-        s.seconds >= 0.4 * expected && s.seconds <= 2.5 * expected,
-        "{text:?}: {:.2} s is not within 0.4x..2.5x of {expected:.2} s",
-        s.seconds
-    );
-    assert_eq!(s.non_finite, 0, "{text:?}: NaN or inf in the audio");
-    assert!(s.rms > 0.02, "{text:?}: RMS {:.4} is near silence", s.rms);
-    assert!(
-        (s.clipped as f64) < 1e-4 * audio.samples.len() as f64,
-        "{text:?}: {} samples at full scale",
-        s.clipped
-    );
+    check_speech(label, text, audio, 24_000);
 }
 
 #[test]

@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use common::{corpus_lines, corpus_text, real_voice};
 
@@ -29,22 +27,11 @@ fn piper_python() -> PathBuf {
 /// piper-tts's ids for each text: per text, per sentence.
 fn piper_ids(texts: &[String]) -> Vec<Vec<Vec<i64>>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let mut child = Command::new(piper_python())
-        .arg(root.join("scripts/piper_reference.py"))
-        .arg(&real_voice().voice_paths().model)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start piper_reference.py");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(texts).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "piper_reference.py failed");
-    serde_json::from_slice(&out.stdout).unwrap()
+    let args = [
+        root.join("scripts/piper_reference.py").into_os_string(),
+        real_voice().voice_paths().model.clone().into_os_string(),
+    ];
+    common::reference_json(&piper_python(), &args, &texts)
 }
 
 /// Print and return the agreement rate on `texts`, labelled `label`.

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{corpus_lines, corpus_text, real_voice, stats, word_count};
+use common::{check_speech, corpus_lines, corpus_text, real_voice, stats, word_count};
 use indextts::{Error, SynthesisOptions, Synthesizer, MAX_TEXT_BYTES};
 
 #[test]
@@ -12,26 +12,7 @@ fn every_corpus_sentence_gives_plausible_audio() {
         let audio = synth
             .synthesize(&text, &SynthesisOptions::default())
             .unwrap();
-        let s = stats(&audio);
-        let expected = word_count(&text) as f64 / 2.7;
-        println!(
-            "{:5.2} s (expected ~{expected:4.2} s) rms {:.3} peak {:.3}  {text}",
-            s.seconds, s.rms, s.peak
-        );
-        assert_eq!(audio.sample_rate, 22_050);
-        assert!(
-            s.seconds >= 0.4 * expected && s.seconds <= 2.5 * expected,
-            "{text:?}: {:.2} s is not within 0.4x..2.5x of {expected:.2} s",
-            s.seconds
-        );
-        assert_eq!(s.non_finite, 0, "{text:?}: NaN or inf in the audio");
-        assert!(s.rms > 0.02, "{text:?}: RMS {:.4} is near silence", s.rms);
-        assert!(s.peak <= 1.0, "{text:?}: peak {}", s.peak);
-        assert!(
-            (s.clipped as f64) < 1e-4 * audio.samples.len() as f64,
-            "{text:?}: {} samples at full scale",
-            s.clipped
-        );
+        check_speech("en_US-joe-medium", &text, &audio, 22_050);
     }
 }
 

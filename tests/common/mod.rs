@@ -68,6 +68,58 @@ pub fn stats(audio: &Audio) -> AudioStats {
     }
 }
 
+/// Assert that `audio` is plausible speech of `text` at `sample_rate`: its duration within
+/// 0.4x..2.5x of the words at 2.7 a second, RMS above 0.02, no NaN, peak within full scale,
+/// fewer than 1 sample in 10,000 at full scale. Prints the figures under `label`.
+pub fn check_speech(label: &str, text: &str, audio: &Audio, sample_rate: u32) {
+    let s = stats(audio);
+    let expected = word_count(text) as f64 / 2.7;
+    println!(
+        "{label}: {:5.2} s (expected ~{expected:4.2} s) rms {:.3} peak {:.3}  {text}",
+        s.seconds, s.rms, s.peak
+    );
+    assert_eq!(audio.sample_rate, sample_rate);
+    assert!(
+        s.seconds >= 0.4 * expected && s.seconds <= 2.5 * expected,
+        "{text:?}: {:.2} s is not within 0.4x..2.5x of {expected:.2} s",
+        s.seconds
+    );
+    assert_eq!(s.non_finite, 0, "{text:?}: NaN or inf in the audio");
+    assert!(s.rms > 0.02, "{text:?}: RMS {:.4} is near silence", s.rms);
+    assert!(s.peak <= 1.0, "{text:?}: peak {}", s.peak);
+    assert!(
+        (s.clipped as f64) < 1e-4 * audio.samples.len() as f64,
+        "{text:?}: {} samples at full scale",
+        s.clipped
+    );
+}
+
+/// Run a reference script under `python` with `args`, `input` as JSON on its standard input,
+/// and parse the JSON it writes.
+pub fn reference_json<I: serde::Serialize, O: serde::de::DeserializeOwned>(
+    python: &std::path::Path,
+    args: &[std::ffi::OsString],
+    input: &I,
+) -> O {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(python)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", python.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(input).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{args:?} failed");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// Words in a text, for duration plausibility (2.7 words per second is ordinary speech).
 pub fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
