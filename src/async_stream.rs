@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::stream::AudioChunk;
 use crate::{SynthesisOptions, Synthesizer};
 
@@ -14,7 +14,7 @@ const ASYNC_QUEUE: usize = 4;
 /// Streamed audio for async code: a [`futures_core::Stream`] of [`AudioChunk`]s in order. The
 /// synthesis runs on indextts's own threads, read on tokio's blocking pool, so no async worker
 /// thread ever blocks; the bounded channel between them is the backpressure. Dropping the
-/// stream cancels the synthesis (within one chunk).
+/// stream cancels the synthesis (within one model run).
 #[derive(Debug)]
 pub struct AsyncAudioStream {
     rx: tokio::sync::mpsc::Receiver<Result<AudioChunk>>,
@@ -30,18 +30,38 @@ impl futures_core::Stream for AsyncAudioStream {
 
 impl Synthesizer {
     /// [`Synthesizer::stream`] for async code. Must be called within a tokio runtime (any
-    /// flavour). Text and options are checked now, as in `stream`.
+    /// flavour; outside one it is [`Error::NoAsyncRuntime`]). Text and options are checked
+    /// now, as in `stream`.
     pub fn stream_async(&self, text: &str, options: &SynthesisOptions) -> Result<AsyncAudioStream> {
+        self.stream_async_holding(text, options, ())
+    }
+
+    /// `stream_async`, holding `guard` until the synthesis has stopped: its threads joined,
+    /// after the last chunk or a cancel. The server's worker permit rides here, so a client
+    /// that leaves frees its worker only once the work it started has really ended.
+    pub(crate) fn stream_async_holding<G: Send + 'static>(
+        &self,
+        text: &str,
+        options: &SynthesisOptions,
+        guard: G,
+    ) -> Result<AsyncAudioStream> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoAsyncRuntime {
+            what: "Synthesizer::stream_async",
+        })?;
         // Starting a stream only checks its input and spawns its threads: it does not block.
         let stream = self.stream(text, options)?;
         let (tx, rx) = tokio::sync::mpsc::channel(ASYNC_QUEUE);
-        tokio::task::spawn_blocking(move || {
-            for chunk in stream {
-                // A closed channel means the consumer is gone: dropping `stream` here cancels.
+        runtime.spawn_blocking(move || {
+            let mut stream = stream;
+            for chunk in stream.by_ref() {
+                // A closed channel means the consumer is gone: dropping `stream` cancels.
                 if tx.blocking_send(chunk).is_err() {
                     break;
                 }
             }
+            // Cancels what is left and joins the stage threads; only then the guard goes.
+            drop(stream);
+            drop(guard);
         });
         Ok(AsyncAudioStream { rx })
     }

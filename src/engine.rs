@@ -3,6 +3,9 @@
 //! and the key (and so the seed) of each sentence. `synthesizer.rs` builds it and calls it;
 //! `stream.rs` runs its stages over it; neither knows the other's internals.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use crate::cache::{CacheKey, SentenceCache, SentenceKey};
 use crate::error::{Error, Result};
 use crate::family::LoadedVoice;
@@ -46,6 +49,17 @@ pub(crate) struct Engine {
     cache: SentenceCache,
     /// The speaker a call that names none gets, on multi-speaker voices.
     default_speaker: i64,
+    /// Streams whose stage threads have not been joined yet.
+    live_streams: Arc<AtomicUsize>,
+}
+
+/// Counts one stream as live until dropped (after its stage threads are joined).
+pub(crate) struct LiveStream(Arc<AtomicUsize>);
+
+impl Drop for LiveStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Engine {
@@ -65,7 +79,19 @@ impl Engine {
             fingerprint: voice.fingerprint,
             default_speaker: voice.default_speaker,
             cache,
+            live_streams: Arc::default(),
         }
+    }
+
+    /// Count a new stream as live for as long as the returned guard.
+    pub fn live_stream(&self) -> LiveStream {
+        self.live_streams.fetch_add(1, Ordering::Relaxed);
+        LiveStream(Arc::clone(&self.live_streams))
+    }
+
+    /// Streams whose stage threads are still running (or not yet joined).
+    pub fn live_streams(&self) -> usize {
+        self.live_streams.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &VoiceConfig {

@@ -161,6 +161,13 @@ pub enum Error {
     #[error("this voice's graph is not split into acoustic model and vocoder; it has no frames")]
     NotSplit,
 
+    /// An async entry point was called outside a tokio runtime.
+    #[error("{what} must be called within a tokio runtime")]
+    NoAsyncRuntime {
+        /// The function called.
+        what: &'static str,
+    },
+
     /// A bug in indextts (a panic caught at a thread or ABI boundary).
     #[error("internal error: {reason}")]
     Internal {

@@ -80,6 +80,8 @@ struct Pipe<T> {
     cancel: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     finished: bool,
+    /// Dropped after `Drop::drop` has joined the threads: the stream stops counting as live.
+    _live: crate::engine::LiveStream,
 }
 
 impl<T> Pipe<T> {
@@ -167,6 +169,7 @@ pub(crate) fn audio_stream(
     text: String,
     voicing: Voicing,
 ) -> Result<AudioStream> {
+    let live = engine.live_stream();
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
     let (chunk_tx, chunk_rx) = sync_channel::<Result<AudioChunk>>(CHUNK_QUEUE);
@@ -202,6 +205,7 @@ pub(crate) fn audio_stream(
         cancel,
         threads: vec![acoustic, vocoder],
         finished: false,
+        _live: live,
     }))
 }
 
@@ -211,6 +215,7 @@ pub(crate) fn frame_stream(
     text: String,
     voicing: Voicing,
 ) -> Result<FrameStream> {
+    let live = engine.live_stream();
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
@@ -224,6 +229,7 @@ pub(crate) fn frame_stream(
         cancel,
         threads: vec![acoustic],
         finished: false,
+        _live: live,
     }))
 }
 

@@ -400,6 +400,13 @@ impl Synthesizer {
         })
     }
 
+    /// Streams of this synthesizer (and its clones) whose synthesis threads are still running:
+    /// a stream counts until it has ended or, dropped early, its threads have stopped and been
+    /// joined. `synthesize` counts while it runs (it collects a stream).
+    pub fn streams_running(&self) -> usize {
+        self.engine.live_streams()
+    }
+
     /// What the sentence cache did, per level.
     pub fn cache_stats(&self) -> CacheStats {
         self.engine.cache().stats()

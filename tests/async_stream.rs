@@ -55,3 +55,13 @@ async fn bad_input_is_refused_at_once_and_a_dropped_stream_stops() {
         .unwrap();
     assert!(again.next().await.unwrap().is_ok());
 }
+
+#[test]
+fn outside_a_tokio_runtime_it_is_an_error_not_a_panic() {
+    let synth = real_voice();
+    let result = synth.stream_async("Hello.", &SynthesisOptions::default());
+    assert!(
+        matches!(result, Err(indextts::Error::NoAsyncRuntime { .. })),
+        "{result:?}"
+    );
+}
