@@ -13,8 +13,10 @@ pub(super) struct Disk {
     dir: PathBuf,
     budget: u64,
     sample_rate: u32,
-    /// Bytes this process believes the directory holds (recounted when evicting).
+    /// Bytes and entries this process believes the directory holds: counted as it writes and
+    /// evicts, recounted when evicting, so `stats` (every `/metrics` scrape) reads no directory.
     bytes: AtomicU64,
+    entries: AtomicU64,
     counters: Counters,
     logged: Mutex<std::collections::HashSet<String>>,
 }
@@ -26,14 +28,17 @@ impl Disk {
             budget,
             sample_rate,
             bytes: AtomicU64::new(0),
+            entries: AtomicU64::new(0),
             counters: Counters::default(),
             logged: Mutex::new(Default::default()),
         };
         if let Err(e) = std::fs::create_dir_all(dir) {
             disk.fail("create", &e);
         }
+        let entries = disk.scan();
         disk.bytes
-            .store(disk.scan().iter().map(|e| e.1).sum(), Ordering::Relaxed);
+            .store(entries.iter().map(|e| e.1).sum(), Ordering::Relaxed);
+        disk.entries.store(entries.len() as u64, Ordering::Relaxed);
         disk
     }
 
@@ -74,6 +79,7 @@ impl Disk {
         let mut entries = self.scan();
         entries.sort_by_key(|e| e.2);
         let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        let mut count = entries.len() as u64;
         let target = self.budget / 10 * 9;
         for (path, size, _) in entries {
             if total <= target {
@@ -83,8 +89,10 @@ impl Disk {
                 self.counters.evictions.fetch_add(1, Ordering::Relaxed);
             }
             total = total.saturating_sub(size);
+            count = count.saturating_sub(1);
         }
         self.bytes.store(total, Ordering::Relaxed);
+        self.entries.store(count, Ordering::Relaxed);
     }
 }
 
@@ -129,6 +137,7 @@ impl Level for Disk {
             self.fail("write", &e);
             return;
         }
+        self.entries.fetch_add(1, Ordering::Relaxed);
         let total =
             self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
         if total > self.budget {
@@ -137,9 +146,10 @@ impl Level for Disk {
     }
 
     fn stats(&self) -> LevelStats {
-        let entries = self.scan();
-        self.counters
-            .snapshot(entries.iter().map(|e| e.1).sum(), entries.len() as u64)
+        self.counters.snapshot(
+            self.bytes.load(Ordering::Relaxed),
+            self.entries.load(Ordering::Relaxed),
+        )
     }
 
     fn clear(&self) {
@@ -147,5 +157,6 @@ impl Level for Disk {
             let _ = std::fs::remove_file(path);
         }
         self.bytes.store(0, Ordering::Relaxed);
+        self.entries.store(0, Ordering::Relaxed);
     }
 }
