@@ -24,6 +24,12 @@ pub struct Metrics {
     pub syntheses_failed: AtomicU64,
     /// Requests refused because the queue or task store was full.
     pub rejected_busy: AtomicU64,
+    /// Requests refused because their client had its quota queued or running.
+    pub rejected_quota: AtomicU64,
+    /// Connections closed because their client read nothing for the stall timeout.
+    pub connections_stalled: AtomicU64,
+    /// Connections open now.
+    pub connections_open: AtomicU64,
     /// Seconds of audio streamed, in samples at each voice's rate (summed as microseconds).
     pub audio_micros: AtomicU64,
 }
@@ -33,8 +39,10 @@ pub struct Metrics {
 pub struct Gauges {
     /// Requests waiting for a worker.
     pub queue_depth: usize,
-    /// Syntheses running.
+    /// Worker slots taken (each is held until its synthesis has stopped).
     pub running: usize,
+    /// Synthesis pipelines whose threads are still running, over all voices.
+    pub streams_running: usize,
     /// Tasks held in the store.
     pub tasks: usize,
     /// Sentence cache hits and misses per level, over all voices.
@@ -145,6 +153,24 @@ impl Metrics {
             "Requests refused with 503 because the queue or task store was full.",
             load(&self.rejected_busy),
         );
+        counter(
+            &mut out,
+            "indextts_rejected_quota_total",
+            "Requests refused with 429 because their client had its quota queued or running.",
+            load(&self.rejected_quota),
+        );
+        counter(
+            &mut out,
+            "indextts_connections_stalled_total",
+            "Connections closed because the client read nothing for the stall timeout.",
+            load(&self.connections_stalled),
+        );
+        gauge(
+            &mut out,
+            "indextts_connections_open",
+            "Connections open now.",
+            load(&self.connections_open) as usize,
+        );
         let _ = writeln!(
             out,
             "# HELP indextts_audio_seconds_total Seconds of audio streamed.\n\
@@ -160,8 +186,14 @@ impl Metrics {
         gauge(
             &mut out,
             "indextts_syntheses_running",
-            "Syntheses running now.",
+            "Worker slots taken: syntheses running (a slot is freed once its synthesis stops).",
             gauges.running,
+        );
+        gauge(
+            &mut out,
+            "indextts_synthesis_pipelines_running",
+            "Synthesis pipelines whose threads are running (never more than the workers).",
+            gauges.streams_running,
         );
         gauge(
             &mut out,

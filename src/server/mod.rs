@@ -6,20 +6,25 @@
 //!   done, then the rest as it comes); `GET /events/{id}` (the status as server-sent events).
 //! - `GET /health`, `GET /metrics` (Prometheus), `GET /voices`, `GET /` (a web player).
 //!
-//! Limits: a text size cap (413), a bounded work queue with `normal` and `high` priority (503
-//! with `Retry-After` when full), a per-client rate limit (429), a bounded task store whose
-//! finished tasks expire. A client that disconnects cancels its synthesis.
+//! Limits: a text size cap (413), a bounded work queue (503 with `Retry-After` when full) with
+//! `high` priority for callers holding the operator's token, a per-client quota of queued and
+//! running work and a per-client rate limit (429), a cap on audio seconds per request, a
+//! bounded task store whose finished tasks expire, bounded readers per task. Connections are
+//! capped, headers and bodies must arrive in time, and a client that reads nothing for the
+//! stall timeout is cut off. A client that disconnects cancels its synthesis, and its worker
+//! is free once that synthesis has stopped. Host headers are checked (DNS rebinding).
 
 mod admission;
+mod conn;
 mod metrics;
 mod tasks;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -27,17 +32,17 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use futures_core::Stream;
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-pub use admission::{Admission, Priority};
+pub use admission::{Admission, Priority, Refused};
 pub use metrics::Metrics;
 pub use tasks::{TaskState, TaskStatus, TaskStore};
 
@@ -94,6 +99,43 @@ pub struct ServerConfig {
     /// Seconds in-flight streams may take to finish after SIGTERM.
     #[arg(long, env = "INDEXTTS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout_seconds: u64,
+    /// Seconds a response may wait for its client to read before the connection is closed
+    /// (its synthesis cancelled, its worker freed). A listener that reads at playback speed
+    /// never waits more than a moment; one that paused playback that long has gone.
+    #[arg(long, env = "INDEXTTS_STALL_TIMEOUT", default_value_t = 30)]
+    pub stall_timeout_seconds: u64,
+    /// Seconds a client may take to send a request's headers.
+    #[arg(long, env = "INDEXTTS_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout_seconds: u64,
+    /// Seconds a client may take to send a request's body.
+    #[arg(long, env = "INDEXTTS_BODY_TIMEOUT", default_value_t = 10)]
+    pub body_timeout_seconds: u64,
+    /// Connections open at once (more wait in the listen backlog).
+    #[arg(long, env = "INDEXTTS_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Requests one client (IP address) may have queued or running at once; beyond, 429
+    /// (0: no limit).
+    #[arg(long, env = "INDEXTTS_CLIENT_QUOTA", default_value_t = 4)]
+    pub client_quota: usize,
+    /// A bearer token that lets a caller ask for `"priority": "high"` (without one, nobody
+    /// may: a request asking for it is a 403).
+    #[arg(long, env = "INDEXTTS_PRIORITY_TOKEN", hide_env_values = true)]
+    pub priority_token: Option<String>,
+    /// Seconds of audio one request may make; a synthesis that reaches it ends with an error.
+    #[arg(long, env = "INDEXTTS_MAX_AUDIO_SECONDS", default_value_t = 1800)]
+    pub max_audio_seconds: u64,
+    /// Readers of one task's `/stream` at once; beyond, 429.
+    #[arg(long, env = "INDEXTTS_MAX_TASK_READERS", default_value_t = 8)]
+    pub max_task_readers: usize,
+    /// Host header values accepted besides the loopback names, as `host` or `host:port`
+    /// (`*`: any). A server bound to a loopback address takes only loopback hosts by default,
+    /// so a web page cannot reach it through DNS rebinding; one bound elsewhere takes any.
+    #[arg(
+        long = "allowed-host",
+        env = "INDEXTTS_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The server's shared state.
@@ -103,10 +145,16 @@ pub struct App {
     default_voice: String,
     admission: Arc<Admission>,
     tasks: TaskStore,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     config: ServerConfig,
-    next_request: AtomicU64,
+    /// The rate limiter's state (pruned of idle clients every second).
+    governor: Option<Arc<Governor>>,
 }
+
+type Governor = tower_governor::governor::GovernorConfig<
+    tower_governor::key_extractor::PeerIpKeyExtractor,
+    governor::middleware::NoOpMiddleware,
+>;
 
 impl App {
     /// Load every voice (blocking: call before serving).
@@ -148,23 +196,94 @@ impl App {
             if let Some(url) = &config.redis_url {
                 builder = builder.redis_url(url);
             }
+            if voices.contains_key(&name) {
+                return Err(Error::InvalidOption {
+                    name: "--voice",
+                    value: spec,
+                    reason: "two voices have this name; give one NAME=PATH",
+                });
+            }
             let synth = builder.build()?;
             info!(voice = %name, path = %path.display(), "voice loaded");
             default_voice.get_or_insert_with(|| name.clone());
             voices.insert(name, synth);
         }
+        let governor = 1000u64
+            .checked_div(config.rate_per_second)
+            .and_then(|period_ms| {
+                tower_governor::governor::GovernorConfigBuilder::default()
+                    .per_millisecond(period_ms.max(1))
+                    .burst_size(config.rate_burst.max(1))
+                    .finish()
+            })
+            .map(Arc::new);
         Ok(Arc::new(App {
             voices,
             default_voice: default_voice.unwrap_or_default(),
-            admission: Admission::new(config.workers, config.queue_size),
+            admission: Admission::new(config.workers, config.queue_size, config.client_quota),
             tasks: TaskStore::new(
                 config.max_tasks,
                 Duration::from_secs(config.task_ttl_seconds),
             ),
-            metrics: Metrics::default(),
-            next_request: AtomicU64::new(1),
+            metrics: Arc::default(),
+            governor,
             config,
         }))
+    }
+
+    /// Admit a request from `client`: `high` priority only with the operator's token.
+    fn admit(
+        &self,
+        client: IpAddr,
+        headers: &HeaderMap,
+        priority: Priority,
+    ) -> Result<admission::Ticket, ApiError> {
+        if priority == Priority::High {
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            let trusted = matches!(
+                (&self.config.priority_token, bearer),
+                (Some(token), Some(given)) if constant_time_eq(token.as_bytes(), given.as_bytes())
+            );
+            if !trusted {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "priority_not_allowed",
+                    "\"priority\": \"high\" needs the operator's token (Authorization: Bearer ...)",
+                ));
+            }
+        }
+        self.admission
+            .enter(client, priority)
+            .map_err(|refused| match refused {
+                Refused::QueueFull => {
+                    self.metrics.rejected_busy.fetch_add(1, Ordering::Relaxed);
+                    ApiError::busy("the synthesis queue is full; retry shortly")
+                }
+                Refused::ClientQuota => {
+                    self.metrics.rejected_quota.fetch_add(1, Ordering::Relaxed);
+                    ApiError {
+                        retry_after: Some(1),
+                        ..ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "client_quota",
+                            format!(
+                                "this client already has {} requests queued or running",
+                                self.config.client_quota
+                            ),
+                        )
+                    }
+                }
+            })
+    }
+
+    /// Samples one request may make at `sample_rate`.
+    fn max_samples(&self, sample_rate: u32) -> u64 {
+        self.config
+            .max_audio_seconds
+            .saturating_mul(u64::from(sample_rate))
     }
 
     /// The server's counters.
@@ -219,10 +338,16 @@ impl App {
         metrics::Gauges {
             queue_depth: self.admission.queued(),
             running: self.admission.running(),
+            streams_running: self.voices.values().map(Synthesizer::streams_running).sum(),
             tasks: self.tasks.len(),
             cache,
         }
     }
+}
+
+/// Equal, in a time that does not depend on where two byte strings first differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
 /// An error response: a status and `{"error": {"message", "type", "code"}}` (OpenAI's shape).
@@ -307,9 +432,25 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The id the logging layer gives each request (also sent as `x-request-id`).
+/// The id the logging layer gives each request (also sent as `x-request-id`, in hex): random,
+/// so it tells a client nothing about other clients' traffic.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestId(pub u64);
+
+impl RequestId {
+    fn random() -> RequestId {
+        RequestId(getrandom::u64().unwrap_or_else(|_| {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            now.map_or(0, |d| d.as_nanos() as u64)
+        }))
+    }
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
 
 /// The body of `POST /v1/audio/speech` (OpenAI's fields; `model` is accepted and ignored).
 #[derive(Debug, Deserialize)]
@@ -328,7 +469,7 @@ pub struct SpeechRequest {
     /// 0.25 to 4.0; 1.0 is the voice's pace.
     #[serde(default)]
     pub speed: Option<f32>,
-    /// `normal` (default) or `high`.
+    /// `normal` (default) or `high` (only with the operator's token).
     #[serde(default)]
     pub priority: Priority,
 }
@@ -344,10 +485,40 @@ pub struct TaskRequest {
     /// 0.25 to 4.0; 1.0 is the voice's pace.
     #[serde(default)]
     pub speed: Option<f32>,
-    /// `normal` (default) or `high`.
+    /// `normal` (default) or `high` (only with the operator's token).
     #[serde(default)]
     pub priority: Priority,
 }
+
+/// A JSON body, read within the body timeout and the size cap: a client that trickles its
+/// body gets a 408 instead of holding the connection.
+struct TimedJson<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> axum::extract::FromRequest<S>
+    for TimedJson<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let timeout = request
+            .extensions()
+            .get::<BodyTimeout>()
+            .map_or(Duration::from_secs(10), |t| t.0);
+        match tokio::time::timeout(timeout, Json::<T>::from_request(request, state)).await {
+            Ok(Ok(Json(value))) => Ok(TimedJson(value)),
+            Ok(Err(rejection)) => Err(rejection.into()),
+            Err(_) => Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the request body did not arrive within {timeout:?}"),
+            )),
+        }
+    }
+}
+
+/// The body timeout, put on each request by the logging layer.
+#[derive(Debug, Clone, Copy)]
+struct BodyTimeout(Duration);
 
 /// Check text and speed and turn them into synthesis options for `synth`.
 fn options_for(
@@ -387,19 +558,14 @@ fn options_for(
     Ok(options)
 }
 
-/// The router with every endpoint, the logging layer and the rate limit.
+/// The router with every endpoint, the logging layer, the Host check, the rate limit and a
+/// catch-panic layer (a handler that panicked answers 500; the server goes on).
 pub fn router(app: Arc<App>) -> Router {
     let mut synthesis = Router::new()
         .route("/v1/audio/speech", post(speech))
         .route("/synthesize", post(create_task));
-    if let Some(period_ms) = 1000u64.checked_div(app.config.rate_per_second) {
-        let governor = tower_governor::governor::GovernorConfigBuilder::default()
-            .per_millisecond(period_ms.max(1))
-            .burst_size(app.config.rate_burst.max(1))
-            .finish();
-        if let Some(governor) = governor {
-            synthesis = synthesis.layer(tower_governor::GovernorLayer::new(governor));
-        }
+    if let Some(governor) = &app.governor {
+        synthesis = synthesis.layer(tower_governor::GovernorLayer::new(Arc::clone(governor)));
     }
     Router::new()
         .route("/", get(page))
@@ -409,40 +575,126 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/status/{id}", get(task_status))
         .route("/stream/{id}", get(task_stream))
         .route("/events/{id}", get(task_events))
+        .route("/tasks/{id}", delete(cancel_task))
         .merge(synthesis)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&app),
             log_request,
         ))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), check_host))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .with_state(app)
+}
+
+fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    warn!("a request handler panicked; answered 500");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "internal error (logged)",
+    )
+    .into_response()
+}
+
+/// Whether `host` (a Host header: `name`, `name:port`, `[v6]:port`) names this machine's
+/// loopback interface.
+fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        }),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Refuse a Host header this server does not answer to (421): a page on another site that
+/// rebinds its DNS name to 127.0.0.1 sends its own name, and gets nothing.
+async fn check_host(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let allowed = &app.config.allowed_hosts;
+    let open = allowed.iter().any(|h| h == "*")
+        || (allowed.is_empty() && !app.config.bind.ip().is_loopback());
+    if !open {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()))
+            .unwrap_or("");
+        let known = is_loopback_host(host)
+            || allowed.iter().any(|h| {
+                h.eq_ignore_ascii_case(host)
+                    || host
+                        .rsplit_once(':')
+                        .is_some_and(|(name, _)| h.eq_ignore_ascii_case(name))
+            });
+        if !known {
+            return ApiError::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "unknown_host",
+                format!("this server does not answer to Host {host:?} (see --allowed-host)"),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// One log line per request (id, method, route, status, time to the response head), and the
 /// request counters.
 async fn log_request(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
-    let id = RequestId(app.next_request.fetch_add(1, Ordering::Relaxed));
+    let id = RequestId::random();
     let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     request.extensions_mut().insert(id);
+    request
+        .extensions_mut()
+        .insert(BodyTimeout(Duration::from_secs(
+            app.config.body_timeout_seconds.max(1),
+        )));
     let start = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status().as_u16();
     app.metrics.request(&route, status);
     info!(
-        request = id.0,
+        request = %id,
         %method,
         route = %route,
         status,
         head_ms = format_args!("{:.1}", start.elapsed().as_secs_f64() * 1e3),
         "request"
     );
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     response
-        .headers_mut()
-        .insert("x-request-id", HeaderValue::from(id.0));
-    response
+}
+
+/// The client a request counts against: its peer's IP address.
+#[derive(Debug, Clone, Copy)]
+struct Client(IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |info| info.0.ip());
+        Ok(Client(peer))
+    }
 }
 
 async fn page() -> Html<&'static str> {
@@ -489,9 +741,10 @@ async fn voices(State(app): State<Arc<App>>) -> Json<serde_json::Value> {
 async fn speech(
     State(app): State<Arc<App>>,
     Extension(id): Extension<RequestId>,
-    body: Result<Json<SpeechRequest>, JsonRejection>,
+    Client(client): Client,
+    headers: HeaderMap,
+    TimedJson(request): TimedJson<SpeechRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let (synth, speaker) = app.voice(request.voice.as_deref())?;
     let synth = synth.clone();
     let options = options_for(&app, &synth, &request.input, request.speed, speaker)?;
@@ -506,22 +759,20 @@ async fn speech(
             ))
         }
     };
-    let ticket = app.admission.enter(request.priority).map_err(|_| {
-        app.metrics.rejected_busy.fetch_add(1, Ordering::Relaxed);
-        ApiError::busy("the synthesis queue is full; retry shortly")
-    })?;
+    let ticket = app.admit(client, &headers, request.priority)?;
     let start = Instant::now();
     // A client that leaves while waiting drops this future, and with it its place in line.
     let permit = ticket
         .wait()
         .await
         .ok_or_else(|| ApiError::busy("the server is shutting down"))?;
-    let chunks = synth.stream_async(&request.input, &options)?;
+    // The permit rides with the synthesis: the worker is free once the synthesis has stopped.
+    let chunks = synth.stream_async_holding(&request.input, &options, permit)?;
     let sample_rate = synth.sample_rate();
     let body = AudioBody {
         chunks,
         header: wav.then(|| wav_header(sample_rate)),
-        permit: Some(permit),
+        max_samples: app.max_samples(sample_rate),
         app: Arc::clone(&app),
         request: id,
         start,
@@ -530,10 +781,11 @@ async fn speech(
         sample_rate,
         done: false,
     };
+    // Raw PCM is little-endian: not `audio/L16`, which RFC 2586 defines as big-endian.
     let content_type = if wav {
         "audio/wav".to_owned()
     } else {
-        format!("audio/L16; rate={sample_rate}; channels=1")
+        format!("audio/pcm; rate={sample_rate}; channels=1; format=s16le")
     };
     Ok((
         [
@@ -563,13 +815,22 @@ fn pcm_bytes(samples: impl IntoIterator<Item = i16>, into: &mut Vec<u8>) {
     into.extend(samples.into_iter().flat_map(i16::to_le_bytes));
 }
 
+/// The error a synthesis ends with when it reaches the audio cap.
+fn audio_cap_error(app: &App) -> String {
+    format!(
+        "the audio reached this server's cap of {} s per request (--max-audio-seconds)",
+        app.config.max_audio_seconds
+    )
+}
+
 /// A response body fed by a synthesis: the header comes with the first audio, so the first
-/// byte the client sees is audio's; dropping the body (a client that went away) cancels the
-/// synthesis and frees the worker.
+/// byte the client sees is audio's; dropping the body (a client that went away, or one cut
+/// off for not reading) cancels the synthesis. A failure ends the body with an error, so the
+/// client sees a broken transfer, never a short file that looks complete.
 struct AudioBody {
     chunks: AsyncAudioStream,
     header: Option<Vec<u8>>,
-    permit: Option<admission::Permit>,
+    max_samples: u64,
     app: Arc<App>,
     request: RequestId,
     start: Instant,
@@ -577,6 +838,18 @@ struct AudioBody {
     samples: u64,
     sample_rate: u32,
     done: bool,
+}
+
+impl AudioBody {
+    fn fail(&mut self, error: String) -> Poll<Option<Result<Bytes, std::io::Error>>> {
+        self.done = true;
+        self.app
+            .metrics
+            .syntheses_failed
+            .fetch_add(1, Ordering::Relaxed);
+        warn!(request = %self.request, %error, "synthesis failed mid-stream");
+        Poll::Ready(Some(Err(std::io::Error::other(error))))
+    }
 }
 
 impl Stream for AudioBody {
@@ -590,6 +863,10 @@ impl Stream for AudioBody {
         match Pin::new(&mut this.chunks).poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Some(Ok(chunk))) => {
+                if this.samples + chunk.samples.len() as u64 > this.max_samples {
+                    let error = audio_cap_error(&this.app);
+                    return this.fail(error);
+                }
                 let mut bytes = this.header.take().unwrap_or_default();
                 if this.first_audio.is_none() {
                     let ttfa = this.start.elapsed();
@@ -603,19 +880,9 @@ impl Stream for AudioBody {
                 );
                 Poll::Ready(Some(Ok(Bytes::from(bytes))))
             }
-            Poll::Ready(Some(Err(error))) => {
-                this.done = true;
-                this.permit = None;
-                this.app
-                    .metrics
-                    .syntheses_failed
-                    .fetch_add(1, Ordering::Relaxed);
-                warn!(request = this.request.0, %error, "synthesis failed mid-stream");
-                Poll::Ready(Some(Err(std::io::Error::other(error.to_string()))))
-            }
+            Poll::Ready(Some(Err(error))) => this.fail(error.to_string()),
             Poll::Ready(None) => {
                 this.done = true;
-                this.permit = None;
                 let metrics = &this.app.metrics;
                 metrics.streams_completed.fetch_add(1, Ordering::Relaxed);
                 let audio = this.samples as f64 / f64::from(this.sample_rate.max(1));
@@ -623,7 +890,7 @@ impl Stream for AudioBody {
                     .audio_micros
                     .fetch_add((audio * 1e6) as u64, Ordering::Relaxed);
                 info!(
-                    request = this.request.0,
+                    request = %this.request,
                     ttfa_ms = format_args!(
                         "{:.1}",
                         this.first_audio.unwrap_or_default().as_secs_f64() * 1e3
@@ -650,7 +917,7 @@ impl Drop for AudioBody {
                 .streams_cancelled
                 .fetch_add(1, Ordering::Relaxed);
             info!(
-                request = self.request.0,
+                request = %self.request,
                 after_ms = format_args!("{:.1}", self.start.elapsed().as_secs_f64() * 1e3),
                 "client went away: synthesis cancelled"
             );
@@ -658,67 +925,40 @@ impl Drop for AudioBody {
     }
 }
 
-/// `POST /synthesize`: queue a task and answer at once with its id.
+/// `POST /synthesize`: admit a task, then answer at once with its id. A request refused
+/// (busy, over quota) creates no task.
 async fn create_task(
     State(app): State<Arc<App>>,
-    body: Result<Json<TaskRequest>, JsonRejection>,
+    Client(client): Client,
+    headers: HeaderMap,
+    TimedJson(request): TimedJson<TaskRequest>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
     let (synth, speaker) = app.voice(request.voice.as_deref())?;
     let synth = synth.clone();
     let options = options_for(&app, &synth, &request.text, request.speed, speaker)?;
-    let busy = |app: &App, what: &str| {
-        app.metrics.rejected_busy.fetch_add(1, Ordering::Relaxed);
-        ApiError::busy(what)
-    };
+    let ticket = app.admit(client, &headers, request.priority)?;
     let task = app.tasks.create(synth.sample_rate()).map_err(|_| {
-        busy(
-            &app,
-            "the task store is full of running tasks; retry shortly",
-        )
+        app.metrics.rejected_busy.fetch_add(1, Ordering::Relaxed);
+        ApiError::busy("the task store is full; retry once finished tasks have expired")
     })?;
-    let ticket = match app.admission.enter(request.priority) {
-        Ok(ticket) => ticket,
-        Err(_) => {
-            app.tasks.remove(&task.id);
-            return Err(busy(&app, "the synthesis queue is full; retry shortly"));
-        }
-    };
     let id = task.id.clone();
-    let text = request.text;
     let worker_app = Arc::clone(&app);
     tokio::spawn(async move {
-        let Some(_permit) = ticket.wait().await else {
+        let Some(permit) = ticket.wait().await else {
             task.finish(Some("the server is shutting down".into()));
             return;
         };
-        let counted = {
-            let (synth, text) = (synth.clone(), text.clone());
-            tokio::task::spawn_blocking(move || synth.phonemize(&text).map(|s| s.len())).await
+        let result = tokio::select! {
+            result = run_task(&worker_app, &task, &synth, request.text, &options, permit) => result,
+            () = task.cancelled() => Err("cancelled (DELETE /tasks/{id})".to_owned()),
         };
-        let total = match counted {
-            Ok(Ok(total)) => total,
-            Ok(Err(error)) => return task.finish(Some(error.to_string())),
-            Err(join) => return task.finish(Some(format!("internal error: {join}"))),
-        };
-        task.start(total);
-        let mut chunks = match synth.stream_async(&text, &options) {
-            Ok(chunks) => chunks,
-            Err(error) => return task.finish(Some(error.to_string())),
-        };
-        while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
-            match chunk {
-                Ok(chunk) => task.push(&chunk.samples, chunk.sentence_end),
-                Err(error) => {
-                    worker_app
-                        .metrics
-                        .syntheses_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                    return task.finish(Some(error.to_string()));
-                }
-            }
+        if result.is_err() {
+            worker_app
+                .metrics
+                .syntheses_failed
+                .fetch_add(1, Ordering::Relaxed);
         }
-        task.finish(None);
+        task.finish(result.err());
     });
     let body = serde_json::json!({
         "task_id": id,
@@ -729,14 +969,50 @@ async fn create_task(
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
+/// A task's synthesis, holding `permit` until it has stopped.
+async fn run_task(
+    app: &App,
+    task: &tasks::Task,
+    synth: &Synthesizer,
+    text: String,
+    options: &SynthesisOptions,
+    permit: admission::Permit,
+) -> Result<(), String> {
+    let counted = {
+        let (synth, text) = (synth.clone(), text.clone());
+        tokio::task::spawn_blocking(move || synth.phonemize(&text).map(|s| s.len())).await
+    };
+    let total = match counted {
+        Ok(Ok(total)) => total,
+        Ok(Err(error)) => return Err(error.to_string()),
+        Err(join) => return Err(format!("internal error: {join}")),
+    };
+    task.start(total);
+    let mut chunks = synth
+        .stream_async_holding(&text, options, permit)
+        .map_err(|e| e.to_string())?;
+    let (max_samples, mut samples) = (app.max_samples(synth.sample_rate()), 0u64);
+    while let Some(chunk) = futures_util::StreamExt::next(&mut chunks).await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        samples += chunk.samples.len() as u64;
+        if samples > max_samples {
+            return Err(audio_cap_error(app));
+        }
+        task.push(&chunk.samples, chunk.sentence_end);
+    }
+    Ok(())
+}
+
 fn find_task(app: &App, id: &str) -> Result<Arc<tasks::Task>, ApiError> {
-    app.tasks.get(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_task",
-            format!("no task {id:?} (unknown, or expired)"),
-        )
-    })
+    app.tasks.get(id).ok_or_else(|| unknown_task(id))
+}
+
+fn unknown_task(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_task",
+        format!("no task {id:?} (unknown, or expired)"),
+    )
 }
 
 async fn task_status(
@@ -746,31 +1022,75 @@ async fn task_status(
     Ok(Json(find_task(&app, &id)?.status()))
 }
 
-/// `GET /stream/{id}`: the task's audio as WAV, what is done at once, then the rest as it comes.
+/// `DELETE /tasks/{id}`: stop the task's synthesis (its worker is free once it has stopped)
+/// and forget it; its readers see the stream end with an error.
+async fn cancel_task(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let task = app.tasks.remove(&id).ok_or_else(|| unknown_task(&id))?;
+    task.cancel();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Samples one `/stream` read copies at most (64 KiB of PCM).
+const STREAM_SLICE: usize = 32 * 1024;
+
+/// `GET /stream/{id}`: the task's audio as WAV, what is done at once, then the rest as it comes,
+/// one bounded slice at a time. A task that fails while it is read ends the body with an error
+/// (a broken transfer, not a short WAV; `/events` says why); one that failed before is a 500.
 async fn task_stream(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let task = find_task(&app, &id)?;
+    let status = task.status();
+    if let Some(error) = status.error.as_ref().filter(|_| status.state.is_final()) {
+        // Failed before this reader came: an answer saying so, not a transfer that breaks.
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "synthesis_failed",
+            format!("task {id} failed: {error}"),
+        ));
+    }
+    let reader = task
+        .reader(app.config.max_task_readers)
+        .ok_or_else(|| ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_readers",
+                format!(
+                    "task {id} already has {} readers",
+                    app.config.max_task_readers
+                ),
+            )
+        })?;
     let changes = task.subscribe();
     let header = wav_header(task.sample_rate());
-    let state = (task, changes, 0usize, Some(header), false);
+    let state = (reader, changes, 0usize, Some(header), false);
     let body = futures_util::stream::unfold(
         state,
-        |(task, mut changes, sent, header, ended)| async move {
+        |(reader, mut changes, sent, header, ended)| async move {
             if ended {
                 return None;
             }
             loop {
                 // Mark the current version seen before reading, so no change is missed.
                 changes.borrow_and_update();
-                let (samples, finished) = task.samples_from(sent);
-                if !samples.is_empty() || finished {
+                let (samples, finished, error) = reader.task().samples_from(sent, STREAM_SLICE);
+                // What was made first, then the error, if any.
+                if !samples.is_empty() || (finished && error.is_none()) {
+                    let ended = finished && error.is_none();
                     let mut bytes = header.unwrap_or_default();
                     let sent = sent + samples.len();
                     pcm_bytes(samples, &mut bytes);
                     let item: Result<Bytes, std::io::Error> = Ok(Bytes::from(bytes));
-                    return Some((item, (task, changes, sent, None, finished)));
+                    return Some((item, (reader, changes, sent, None, ended)));
+                }
+                if let Some(error) = error {
+                    let item = Err(std::io::Error::other(error));
+                    return Some((item, (reader, changes, sent, None, true)));
                 }
                 if changes.changed().await.is_err() {
                     return None;
@@ -785,16 +1105,25 @@ async fn task_stream(
         .into_response())
 }
 
-/// `GET /events/{id}`: the task's status now and after every change, until it ends.
+/// `GET /events/{id}`: the task's status now and after every change, until it ends; a failed
+/// task's last event is an `error` event with the message.
 async fn task_events(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let task = find_task(&app, &id)?;
     let changes = task.subscribe();
+    // (task, changes, first, pending error event, ended)
     let events = futures_util::stream::unfold(
-        (task, changes, true, false),
-        |(task, mut changes, first, ended)| async move {
+        (task, changes, true, None::<String>, false),
+        |(task, mut changes, first, error, ended)| async move {
+            if let Some(message) = error {
+                let event = Event::default()
+                    .event("error")
+                    .json_data(serde_json::json!({ "message": message }))
+                    .unwrap_or_else(|_| Event::default().event("error"));
+                return Some((Ok(event), (task, changes, false, None, true)));
+            }
             if ended {
                 return None;
             }
@@ -804,11 +1133,12 @@ async fn task_events(
             changes.borrow_and_update();
             let status = task.status();
             let ended = status.state.is_final();
+            let error = status.error.clone().filter(|_| ended);
             let event = Event::default()
                 .event("status")
                 .json_data(&status)
                 .unwrap_or_else(|_| Event::default().event("status"));
-            Some((Ok(event), (task, changes, false, ended)))
+            Some((Ok(event), (task, changes, false, error, ended)))
         },
     );
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
@@ -829,30 +1159,28 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 app.tasks.expire();
+                // The rate limiter keeps a bucket per client address until told to forget
+                // the ones that have refilled.
+                if let Some(governor) = &app.governor {
+                    governor.limiter().retain_recent();
+                }
             }
         })
     };
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        let _ = stop_rx.wait_for(|&stop| stop).await;
-    });
-    let mut server = tokio::spawn(async move { server.await });
-    let result = tokio::select! {
-        done = &mut server => done,
-        () = shutdown => {
-            info!(grace_s = grace.as_secs(), "shutting down: no new connections; in-flight requests may finish");
-            let _ = stop_tx.send(true);
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(done) => done,
-                Err(_) => {
-                    warn!("requests still running after {grace:?}; stopping anyway");
-                    server.abort();
-                    Ok(Ok(()))
-                }
-            }
-        }
+    let limits = conn::Limits {
+        max_connections: app.config.max_connections,
+        header_timeout: Duration::from_secs(app.config.header_timeout_seconds.max(1)),
+        stall_timeout: Duration::from_secs(app.config.stall_timeout_seconds.max(1)),
     };
+    let metrics = Arc::clone(&app.metrics);
+    let stop = async move {
+        shutdown.await;
+        info!(
+            grace_s = grace.as_secs(),
+            "shutting down: no new connections; in-flight requests may finish"
+        );
+    };
+    let result = conn::serve(listener, router(app), limits, metrics, stop, grace).await;
     reaper.abort();
-    result.map_err(std::io::Error::other)?
+    result
 }

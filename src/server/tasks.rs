@@ -1,8 +1,10 @@
 //! Background synthesis tasks: `POST /synthesize` makes one, `/status`, `/stream` and `/events`
-//! read it. The store is bounded, and finished tasks expire after a TTL.
+//! read it. The store is bounded (full is full: only expired tasks make room), finished tasks
+//! expire after a TTL, ids are 128 random bits, readers per task are bounded and each read
+//! copies a bounded slice.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -61,6 +63,26 @@ pub struct Task {
     pub id: String,
     inner: Mutex<TaskInner>,
     changed: watch::Sender<u64>,
+    /// Set by `DELETE /tasks/{id}`: the worker stops at its next chunk.
+    cancelled: tokio::sync::Notify,
+    readers: AtomicUsize,
+}
+
+/// One of a task's bounded reader places; dropping it frees the place.
+#[derive(Debug)]
+pub struct Reader(Arc<Task>);
+
+impl Reader {
+    /// The task read.
+    pub fn task(&self) -> &Arc<Task> {
+        &self.0
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.0.readers.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 #[derive(Debug)]
@@ -130,11 +152,31 @@ impl Task {
         }
     }
 
-    /// 16-bit samples from `from` on, and whether the task has ended.
-    pub fn samples_from(&self, from: usize) -> (Vec<i16>, bool) {
+    /// At most `max` 16-bit samples from `from` on, whether the task has ended, and its error
+    /// if it failed. A reader copies one bounded slice at a time, never all the audio so far.
+    pub fn samples_from(&self, from: usize, max: usize) -> (Vec<i16>, bool, Option<String>) {
         let t = self.lock();
-        let tail = t.samples.get(from..).unwrap_or_default().to_vec();
-        (tail, t.state.is_final())
+        let tail = t.samples.get(from..).unwrap_or_default();
+        let slice = tail[..tail.len().min(max)].to_vec();
+        let ended = t.state.is_final() && slice.len() == tail.len();
+        (slice, ended, t.error.clone().filter(|_| ended))
+    }
+
+    /// A reader's place, if fewer than `max` are taken.
+    pub fn reader(self: &Arc<Self>, max: usize) -> Option<Reader> {
+        let taken = self.readers.fetch_add(1, Ordering::Relaxed);
+        let reader = Reader(Arc::clone(self));
+        (taken < max).then_some(reader)
+    }
+
+    /// Ask the worker to stop (it does at its next chunk, and the task fails as cancelled).
+    pub fn cancel(&self) {
+        self.cancelled.notify_one();
+    }
+
+    /// Resolves once the task is cancelled.
+    pub async fn cancelled(&self) {
+        self.cancelled.notified().await;
     }
 
     /// The task's sample rate.
@@ -152,10 +194,6 @@ impl Task {
             .finished
             .is_some_and(|at| now.duration_since(at) >= ttl)
     }
-
-    fn finished_at(&self) -> Option<Instant> {
-        self.lock().finished
-    }
 }
 
 /// The store is full of unfinished tasks.
@@ -168,24 +206,35 @@ pub struct TaskStore {
     tasks: Mutex<HashMap<String, Arc<Task>>>,
     max_tasks: usize,
     ttl: Duration,
-    next_id: AtomicU64,
-    /// Random per process, so ids do not repeat across restarts.
-    salt: u64,
+}
+
+/// A task id: 128 bits from the operating system's random source, in hex. An id is the only
+/// thing that lets a client read a task, so it must not be guessable from another.
+fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness (not seen on a supported system): hash what is unique here and now
+        // with a process-wide keyed hash rather than fail every request.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let seed = [
+            now.to_le_bytes(),
+            u128::from(std::process::id()).to_le_bytes(),
+        ]
+        .concat();
+        bytes.copy_from_slice(&blake3::hash(&seed).as_bytes()[..16]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl TaskStore {
     /// At most `max_tasks` tasks; finished ones kept for `ttl`.
     pub fn new(max_tasks: usize, ttl: Duration) -> TaskStore {
-        let salt = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id());
         TaskStore {
             tasks: Mutex::new(HashMap::new()),
             max_tasks: max_tasks.max(1),
             ttl,
-            next_id: AtomicU64::new(1),
-            salt,
         }
     }
 
@@ -193,25 +242,18 @@ impl TaskStore {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A new queued task for audio at `sample_rate`; when the store is full, the oldest
-    /// finished task makes room, and if none has finished, `StoreFull`.
+    /// A new queued task for audio at `sample_rate`. When the store is full, expired tasks
+    /// make room; a task within its TTL is never evicted for another client's: `StoreFull`.
     pub fn create(&self, sample_rate: u32) -> Result<Arc<Task>, StoreFull> {
         let mut tasks = self.lock();
         if tasks.len() >= self.max_tasks {
-            let oldest = tasks
-                .values()
-                .filter_map(|t| t.finished_at().map(|at| (at, t.id.clone())))
-                .min();
-            match oldest {
-                Some((_, id)) => {
-                    tasks.remove(&id);
-                }
-                None => return Err(StoreFull),
+            let now = Instant::now();
+            tasks.retain(|_, t| !t.expired(self.ttl, now));
+            if tasks.len() >= self.max_tasks {
+                return Err(StoreFull);
             }
         }
-        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let id = blake3::hash(&[self.salt.to_le_bytes(), n.to_le_bytes()].concat()).to_hex()[..16]
-            .to_string();
+        let id = random_id();
         let task = Arc::new(Task {
             id: id.clone(),
             inner: Mutex::new(TaskInner {
@@ -224,6 +266,8 @@ impl TaskStore {
                 finished: None,
             }),
             changed: watch::channel(0).0,
+            cancelled: tokio::sync::Notify::new(),
+            readers: AtomicUsize::new(0),
         });
         tasks.insert(id, Arc::clone(&task));
         Ok(task)
@@ -234,9 +278,9 @@ impl TaskStore {
         self.lock().get(id).cloned()
     }
 
-    /// Forget `id` (a task that could not be queued).
-    pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+    /// Forget `id`, and return it if it was held.
+    pub fn remove(&self, id: &str) -> Option<Arc<Task>> {
+        self.lock().remove(id)
     }
 
     /// Drop finished tasks older than the TTL; returns how many remain.
@@ -271,13 +315,41 @@ mod tests {
         assert_eq!(store.create(22_050).err(), Some(StoreFull));
         a.push(&[0.5, -0.5], true);
         a.finish(None);
-        // A finished task makes room for a new one.
+        // An expired task makes room for a new one.
         let c = store.create(22_050).unwrap();
         assert!(store.get(&a.id).is_none());
         assert!(store.get(&c.id).is_some());
         b.finish(Some("failed".into()));
         assert_eq!(store.expire(), 1);
         assert_eq!(b.status().state, TaskState::Failed);
+    }
+
+    #[test]
+    fn a_full_store_refuses_rather_than_evict_a_task_within_its_ttl() {
+        let store = TaskStore::new(1, Duration::from_secs(600));
+        let done = store.create(22_050).unwrap();
+        done.finish(None);
+        assert_eq!(store.create(22_050).err(), Some(StoreFull));
+        assert!(store.get(&done.id).is_some());
+    }
+
+    #[test]
+    fn ids_are_128_random_bits_and_readers_are_bounded() {
+        let store = TaskStore::new(64, Duration::from_secs(60));
+        let ids: std::collections::HashSet<String> = (0..64)
+            .map(|_| store.create(16_000).unwrap().id.clone())
+            .collect();
+        assert_eq!(ids.len(), 64);
+        assert!(ids
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
+        let task = store.create(16_000).err();
+        assert_eq!(task, Some(StoreFull));
+        let task = store.get(ids.iter().next().unwrap()).unwrap();
+        let readers: Vec<_> = (0..3).filter_map(|_| task.reader(2)).collect();
+        assert_eq!(readers.len(), 2);
+        drop(readers);
+        assert!(task.reader(2).is_some());
     }
 
     #[test]
@@ -288,15 +360,19 @@ mod tests {
         task.start(2);
         task.push(&[0.25; 4], false);
         assert!(changes.has_changed().unwrap());
-        let (samples, done) = task.samples_from(0);
+        let (samples, done, _) = task.samples_from(0, 1024);
         assert_eq!((samples.len(), done), (4, false));
         task.push(&[0.25; 4], true);
-        task.finish(None);
-        let (samples, done) = task.samples_from(4);
-        assert_eq!((samples.len(), done), (4, true));
+        task.finish(Some("cut short".into()));
+        // Bounded slices: the end (and the error) only with the last one.
+        let (samples, done, error) = task.samples_from(4, 3);
+        assert_eq!((samples.len(), done, error), (3, false, None));
+        let (samples, done, error) = task.samples_from(7, 3);
+        assert_eq!((samples.len(), done), (1, true));
+        assert_eq!(error.as_deref(), Some("cut short"));
         let status = task.status();
         assert_eq!(status.progress.sentences_done, 1);
         assert_eq!(status.progress.sentences_total, 2);
-        assert_eq!(status.state, TaskState::Done);
+        assert_eq!(status.state, TaskState::Failed);
     }
 }

@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+#[cfg(feature = "server")]
+pub mod http;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -1,0 +1,118 @@
+//! Helpers for the tests of `indextts-server`: a server on a loopback port, a client, its
+//! audio decoded, its metrics read.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use indextts::server::{serve, App, ServerConfig};
+use indextts::Audio;
+use serde_json::Value;
+
+/// A server on 127.0.0.1 with `flags`; stops when dropped.
+pub struct Server {
+    pub base: String,
+    pub addr: std::net::SocketAddr,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Start a server with the default voice, 2 threads and `flags`.
+pub async fn start(flags: &[&str]) -> Server {
+    try_start(flags).await.unwrap()
+}
+
+/// [`start`], or the error `App::new` gave.
+pub async fn try_start(flags: &[&str]) -> indextts::Result<Server> {
+    let mut args = vec!["indextts-server", "--bind", "127.0.0.1:0", "--threads", "2"];
+    args.extend_from_slice(flags);
+    let config = ServerConfig::parse_from(args);
+    let listener = tokio::net::TcpListener::bind(config.bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app: Arc<App> = tokio::task::spawn_blocking(move || App::new(config))
+        .await
+        .unwrap()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(listener, app, async move {
+        let _ = stopped.await;
+    }));
+    Ok(Server {
+        base: format!("http://{addr}"),
+        addr,
+        _stop: stop,
+    })
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+/// The audio of a WAV the server sent (its header declares an unbounded length).
+pub fn wav_audio(bytes: &[u8]) -> Audio {
+    assert_eq!(&bytes[..4], b"RIFF", "not a WAV");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let data = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
+    let sample_rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
+    pcm_audio(&bytes[data..], sample_rate)
+}
+
+/// The audio of 16-bit little-endian mono PCM at `sample_rate`.
+pub fn pcm_audio(bytes: &[u8], sample_rate: u32) -> Audio {
+    assert_eq!(bytes.len() % 2, 0);
+    let samples = bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    Audio {
+        samples,
+        sample_rate,
+    }
+}
+
+/// `POST /v1/audio/speech` with `body`.
+pub async fn speech(base: &str, body: Value) -> reqwest::Response {
+    client()
+        .post(format!("{base}/v1/audio/speech"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A counter or gauge from `/metrics`.
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = client()
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
+}
+
+/// Wait up to `within` for `metric(name)` to satisfy `ok`; its last value.
+pub async fn wait_for_metric(
+    base: &str,
+    name: &str,
+    within: Duration,
+    ok: impl Fn(f64) -> bool,
+) -> f64 {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let value = metric(base, name).await;
+        if ok(value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is still {value} after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
