@@ -6,13 +6,16 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-/// A fresh temporary name in `dir` for an entry called `stem` (hidden, ends in `.tmp`).
+/// A fresh temporary name in `dir` for an entry called `stem` (hidden, ends in `.tmp`): the
+/// process, thread and moment, and 64 random bits, so another user of a shared directory cannot
+/// plant a file or link at the name beforehand (and `write` creates it exclusively anyway).
 pub(crate) fn temp_path(dir: &Path, stem: &str) -> PathBuf {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
+    let random = getrandom::u64().unwrap_or(0);
     dir.join(format!(
-        ".{stem}.{}.{:?}.{nanos}.tmp",
+        ".{stem}.{}.{:?}.{nanos}.{random:016x}.tmp",
         std::process::id(),
         std::thread::current().id()
     ))
@@ -26,7 +29,11 @@ pub(crate) fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .file_name()
         .map_or_else(|| "entry".into(), |n| n.to_string_lossy());
     let tmp = temp_path(dir, &stem);
-    let written = std::fs::File::create(&tmp)
+    // create_new: O_EXCL, which also refuses to follow a link planted at the name.
+    let written = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
         .and_then(|mut f| f.write_all(bytes))
         .and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
@@ -68,6 +75,7 @@ mod tests {
         assert!(write(&dir.join("missing/a.pcm"), b"x").is_err());
         let names: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
         assert_eq!(names.len(), 1, "only a.pcm: {names:?}");
+        assert_ne!(temp_path(&dir, "a"), temp_path(&dir, "a"));
 
         let (staging, dest) = (temp_path(&dir, "entry"), dir.join("entry"));
         std::fs::create_dir_all(&staging).unwrap();

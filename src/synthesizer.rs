@@ -373,6 +373,23 @@ impl Synthesizer {
     /// Decode frames to audio with the chunked vocoder (windows of `chunk_frames`).
     pub fn vocode(&self, frames: &Frames) -> Result<Audio> {
         let model = self.engine.pipeline().split().ok_or(Error::NotSplit)?;
+        // Frames come from the caller: a shape the vocoder cannot take is an error here, before
+        // any allocation sized by it (a huge one used to abort the process in with_capacity).
+        let (channels, count) = frames.data.dim();
+        if channels != model.frame_channels() {
+            return Err(Error::InvalidOption {
+                name: "frames",
+                value: format!("[{channels}, {count}]"),
+                reason: "the rows must be the voice's frame channels (Synthesizer::frame_channels)",
+            });
+        }
+        if count > crate::model::MAX_SENTENCE_FRAMES {
+            return Err(Error::InvalidOption {
+                name: "frames",
+                value: format!("[{channels}, {count}]"),
+                reason: "a sentence has at most MAX_SENTENCE_FRAMES frames",
+            });
+        }
         let w = self.engine.windows();
         let windows = plan(
             frames.data.ncols(),

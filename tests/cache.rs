@@ -108,6 +108,51 @@ fn the_disk_level_survives_a_restart_and_rejects_bad_entries() {
         synth.prewarm([text], &SynthesisOptions::default()).unwrap();
         assert_eq!(std::fs::read(&entry).unwrap(), good, "{what}: rewritten");
     }
+
+    // What another user of a shared directory could plant at the entry's name: a link to a
+    // good entry (followed, it would be trusted), a FIFO (opened blocking, it would hang the
+    // synthesis), a file too big to be an entry. Each is a miss, removed, the target untouched.
+    let planted = dir.join("planted");
+    std::fs::write(&planted, &good).unwrap();
+    let fifo = |path: &Path| {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+    };
+    let huge = |path: &Path| {
+        let file = std::fs::File::create(path).unwrap();
+        file.set_len(65 << 20).unwrap();
+    };
+    let link = |path: &Path| std::os::unix::fs::symlink(&planted, path).unwrap();
+    type Plant<'a> = (&'a str, &'a dyn Fn(&Path));
+    let plants: [Plant; 3] = [
+        ("a symbolic link", &link),
+        ("a FIFO", &fifo),
+        ("a 65 MiB file", &huge),
+    ];
+    for (what, plant) in plants {
+        std::fs::remove_file(&entry).unwrap();
+        plant(&entry);
+        let synth = voice(0, Some(&dir));
+        assert_eq!(streamed(&synth, text), reference, "{what}: wrong audio");
+        let disk = synth.cache_stats().disk;
+        assert_eq!((disk.hits, disk.rejected), (0, 1), "{what}: {disk:?}");
+        synth.prewarm([text], &SynthesisOptions::default()).unwrap();
+        let meta = std::fs::symlink_metadata(&entry).unwrap();
+        assert!(meta.is_file(), "{what}: still there");
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            good,
+            "{what}: not rewritten"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&planted).unwrap(),
+        good,
+        "the link's target changed"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -252,3 +252,33 @@ fn zero_threads_is_an_error() {
         })
     ));
 }
+
+/// Frames handed to `vocode` by the caller: a shape the vocoder cannot take is an error, not
+/// an abort (a frame count times the hop used to size an allocation unchecked).
+#[test]
+fn vocode_refuses_frames_of_the_wrong_shape() {
+    let (_, synth) = tiny_synth(&TinyVoice::default(), "vocode-shape");
+    let frames = |channels: usize, count: usize| indextts::Frames {
+        sentence: 0,
+        data: ndarray::Array2::zeros((channels, count)),
+        speaker: None,
+    };
+    assert_eq!(
+        synth
+            .vocode(&frames(TINY_CHANNELS, 7))
+            .unwrap()
+            .samples
+            .len(),
+        7 * TINY_HOP
+    );
+    for (channels, count) in [
+        (TINY_CHANNELS + 1, 7),
+        (0, usize::MAX / 2),
+        (TINY_CHANNELS, indextts::MAX_SENTENCE_FRAMES + 1),
+    ] {
+        match synth.vocode(&frames(channels, count)) {
+            Err(Error::InvalidOption { name: "frames", .. }) => {}
+            other => panic!("[{channels}, {count}]: {other:?}"),
+        }
+    }
+}

@@ -96,11 +96,53 @@ impl Disk {
     }
 }
 
+/// Largest entry read: one sentence at [`crate::MAX_SENTENCE_FRAMES`] frames of a 300-sample
+/// hop is 14.4 M samples, 57.6 MB as f32; a bigger file is not an entry.
+const MAX_ENTRY_BYTES: u64 = 64 << 20;
+
+/// The entry file at `path` and its bytes; `Ok(None)` if what is there is not a regular file
+/// within [`MAX_ENTRY_BYTES`]. Opened without following a link (`O_NOFOLLOW`) or waiting for a
+/// FIFO's writer (`O_NONBLOCK`), checked on the open handle, then read up to the size it had.
+fn read_entry(path: &Path) -> std::io::Result<Option<(std::fs::File, Vec<u8>)>> {
+    use std::io::Read as _;
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        // ELOOP: the name is a symbolic link.
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file).take(MAX_ENTRY_BYTES).read_to_end(&mut bytes)?;
+    Ok(Some((file, bytes)))
+}
+
 impl Level for Disk {
     fn get(&self, key: &CacheKey) -> Option<Samples> {
         let path = self.path(key);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
+        let (file, bytes) = match read_entry(&path) {
+            Ok(Some(read)) => read,
+            Ok(None) => {
+                // A link, FIFO, device or oversize file where an entry should be: not ours.
+                self.counters.count(false);
+                self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                let _ = std::fs::remove_file(&path);
+                if self.first("reject non-entry".into()) {
+                    tracing::warn!(file = %path.display(), "disk cache: removed a file that is not an entry");
+                }
+                return None;
+            }
             Err(e) => {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     self.fail("read", &e);
@@ -114,10 +156,7 @@ impl Level for Disk {
         match decoded {
             Ok(samples) => {
                 // Recently used entries are evicted last.
-                let _ = std::fs::File::options()
-                    .append(true)
-                    .open(&path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+                let _ = file.set_modified(std::time::SystemTime::now());
                 Some(samples.into())
             }
             Err(why) => {
