@@ -189,12 +189,13 @@ typedef struct indextts_synthesis_options {
    */
   const char *speaker;
   /**
-   * Use `seed` for the model's random draws (false: each sentence seeds itself, so it
-   * sounds the same every time).
+   * Nonzero: use `seed` for the model's random draws (0: each sentence seeds itself, so it
+   * sounds the same every time). An integer, not a `bool`, so any byte a host leaves here
+   * is a valid value (a Rust `bool` holding 2 would be undefined behaviour).
    */
-  bool use_seed;
+  uint8_t use_seed;
   /**
-   * The seed, when `use_seed` is true.
+   * The seed, when `use_seed` is nonzero.
    */
   uint64_t seed;
 } indextts_synthesis_options;
@@ -220,7 +221,8 @@ typedef struct indextts_options {
    */
   uint32_t struct_size;
   /**
-   * ONNX Runtime threads per session (default 0: as many as the machine has cores).
+   * ONNX Runtime threads per session (default 0: as many as the machine has cores; at most
+   * 1024).
    */
   uint32_t threads;
   /**
@@ -242,7 +244,8 @@ typedef struct indextts_options {
   uint32_t sessions;
   /**
    * Acoustic frames in a stream's first vocoder window (default 0: the voice's own, 8 for
-   * every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one).
+   * every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one;
+   * at most 48000, as `chunk_frames`).
    */
   uint32_t first_chunk_frames;
   /**
@@ -252,11 +255,12 @@ typedef struct indextts_options {
   uint32_t chunk_frames;
   /**
    * Context frames decoded on each side of a window and dropped (default 0: the voice's
-   * own, 8 for Piper voices, 24 for the Mandarin voice; a voice cannot be asked for none).
+   * own, 8 for Piper voices, 24 for the Mandarin voice; a voice cannot be asked for none;
+   * at most 1024).
    */
   uint32_t context_frames;
   /**
-   * Windows of one sentence decoded at once (default 0: the voice's own, 1).
+   * Windows of one sentence decoded at once (default 0: the voice's own, 1; at most 64).
    */
   uint32_t vocoder_workers;
   /**
@@ -277,7 +281,7 @@ typedef struct indextts_options {
    */
   const char *redis_url;
   /**
-   * Seconds Redis keeps an entry (default 7 days).
+   * Seconds Redis keeps an entry (default 7 days; 1 s to 10 years).
    */
   uint64_t redis_ttl_seconds;
   /**

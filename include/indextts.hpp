@@ -107,7 +107,7 @@ public:
     /// Duration noise, >= 0.
     SynthesisOptions &noise_w(float v) { raw_.noise_w = v; return *this; }
     /// A fixed seed for the model's random draws.
-    SynthesisOptions &seed(uint64_t seed) { raw_.use_seed = true; raw_.seed = seed; return *this; }
+    SynthesisOptions &seed(uint64_t seed) { raw_.use_seed = 1; raw_.seed = seed; return *this; }
     /// A speaker name or id (multi-speaker voices).
     SynthesisOptions &speaker(std::string name) { speaker_ = std::move(name); return *this; }
 

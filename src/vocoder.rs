@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use ndarray::{s, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::model::SplitModel;
+use crate::model::{SplitModel, MAX_SENTENCE_FRAMES};
 
 /// How streams cut sentences into vocoder windows, as a caller asks for it. Sizes are in
 /// acoustic frames (256 samples, 11.6 ms, for 22.05 kHz Piper voices; 300 samples for the
@@ -71,11 +71,19 @@ impl StreamWindows {
                 value: value.to_string(),
                 reason,
             };
-        if self.first_chunk_frames == 0 {
-            return Err(invalid("first_chunk_frames", 0, "must be at least 1"));
-        }
-        if self.chunk_frames == 0 {
-            return Err(invalid("chunk_frames", 0, "must be at least 1"));
+        // A window longer than the longest sentence means nothing, and bounding it keeps the
+        // window arithmetic (growth, head + context) far from overflow.
+        for (name, value) in [
+            ("first_chunk_frames", self.first_chunk_frames),
+            ("chunk_frames", self.chunk_frames),
+        ] {
+            if value == 0 || value > MAX_SENTENCE_FRAMES {
+                return Err(invalid(
+                    name,
+                    value,
+                    "must be in 1..=MAX_SENTENCE_FRAMES (48000)",
+                ));
+            }
         }
         if self.vocoder_workers == 0 || self.vocoder_workers > 64 {
             return Err(invalid(

@@ -240,17 +240,58 @@ fn malformed_configs_are_errors() {
     }
 }
 
+/// Every numeric option at its extremes is an error naming it, before anything is loaded.
 #[test]
-fn zero_threads_is_an_error() {
+fn out_of_range_numeric_options_are_errors() {
+    use indextts::StreamOptions;
     let dir = scratch("threads");
     TinyVoice::default().write(&dir, "tiny").unwrap();
-    assert!(matches!(
-        Synthesizer::builder().voice(&dir).threads(0).build(),
-        Err(Error::InvalidOption {
-            name: "threads",
-            ..
-        })
-    ));
+    let builder = || Synthesizer::builder().voice(&dir);
+    let windows = |first, chunk| StreamOptions {
+        first_chunk_frames: Some(first),
+        chunk_frames: Some(chunk),
+        ..Default::default()
+    };
+    let cases = [
+        ("threads", builder().threads(0)),
+        ("threads", builder().threads(usize::MAX)),
+        ("sessions", builder().sessions(0)),
+        ("sessions", builder().sessions(u32::MAX as usize)),
+        ("redis_ttl", builder().redis_ttl(std::time::Duration::ZERO)),
+        ("redis_ttl", builder().redis_ttl(std::time::Duration::MAX)),
+        (
+            "first_chunk_frames",
+            builder().stream_options(windows(usize::MAX, 128)),
+        ),
+        (
+            "chunk_frames",
+            builder().stream_options(windows(8, usize::MAX)),
+        ),
+        ("chunk_frames", builder().stream_options(windows(8, 0))),
+    ];
+    for (field, builder) in cases {
+        match builder.build() {
+            Err(Error::InvalidOption { name, .. }) if name == field => {}
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // The largest accepted windows still stream.
+    let (_, synth) = tiny_synth(&TinyVoice::default(), "widest");
+    let widest = Synthesizer::builder()
+        .voice(synth.voice_paths().model.parent().unwrap())
+        .stream_options(windows(
+            indextts::MAX_SENTENCE_FRAMES,
+            indextts::MAX_SENTENCE_FRAMES,
+        ))
+        .build()
+        .unwrap();
+    let whole = synth.synthesize("Hello, world.", &quiet()).unwrap();
+    let streamed: Vec<f32> = widest
+        .stream("Hello, world.", &quiet())
+        .unwrap()
+        .flat_map(|c| c.unwrap().samples)
+        .collect();
+    assert_eq!(streamed.len(), whole.samples.len());
 }
 
 /// Frames handed to `vocode` by the caller: a shape the vocoder cannot take is an error, not

@@ -23,7 +23,7 @@ int main(int argc, char **argv) {
     /* A fixed seed, so the whole synthesis below draws the same noise as the stream. */
     indextts_synthesis_options call;
     CHECK(indextts_synthesis_options_default(synth, &call));
-    call.use_seed = true;
+    call.use_seed = 1;
     call.seed = 42;
 
     indextts_stream *stream = NULL;

@@ -215,7 +215,7 @@ func (s *Synthesizer) options(opts *SynthesisOptions, strs *cStrings) (*C.indext
 	}
 	raw.speaker = strs.of(opts.Speaker)
 	if opts.Seed != nil {
-		raw.use_seed = true
+		raw.use_seed = 1
 		raw.seed = C.uint64_t(*opts.Seed)
 	}
 	return raw, nil

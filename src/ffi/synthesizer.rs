@@ -29,7 +29,8 @@ pub struct indextts_options {
     /// `sizeof(indextts_options)` as the host was compiled with; set by
     /// `indextts_options_default()`. Lets the struct grow without breaking older hosts.
     pub struct_size: u32,
-    /// ONNX Runtime threads per session (default 0: as many as the machine has cores).
+    /// ONNX Runtime threads per session (default 0: as many as the machine has cores; at most
+    /// 1024).
     pub threads: u32,
     /// The ONNX Runtime shared library (NULL: `$ORT_DYLIB_PATH`, else the fetched copy).
     pub ort_library: *const c_char,
@@ -41,15 +42,17 @@ pub struct indextts_options {
     /// beyond the pool waits for a session).
     pub sessions: u32,
     /// Acoustic frames in a stream's first vocoder window (default 0: the voice's own, 8 for
-    /// every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one).
+    /// every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one;
+    /// at most 48000, as `chunk_frames`).
     pub first_chunk_frames: u32,
     /// Frames per vocoder window once a stream runs (default 0: the voice's own, 128 for Piper
     /// voices, 512 for the Mandarin voice).
     pub chunk_frames: u32,
     /// Context frames decoded on each side of a window and dropped (default 0: the voice's
-    /// own, 8 for Piper voices, 24 for the Mandarin voice; a voice cannot be asked for none).
+    /// own, 8 for Piper voices, 24 for the Mandarin voice; a voice cannot be asked for none;
+    /// at most 1024).
     pub context_frames: u32,
-    /// Windows of one sentence decoded at once (default 0: the voice's own, 1).
+    /// Windows of one sentence decoded at once (default 0: the voice's own, 1; at most 64).
     pub vocoder_workers: u32,
     /// Bytes of audio the in-memory sentence cache holds (default 32 MiB; 0 turns it off).
     pub cache_bytes: u64,
@@ -60,7 +63,7 @@ pub struct indextts_options {
     /// A Redis server as the shared third cache level, e.g. "redis://127.0.0.1/" (default NULL:
     /// none; needs a library built with the `redis` feature).
     pub redis_url: *const c_char,
-    /// Seconds Redis keeps an entry (default 7 days).
+    /// Seconds Redis keeps an entry (default 7 days; 1 s to 10 years).
     pub redis_ttl_seconds: u64,
     /// Where split voices keep their compiled graphs between starts: a directory, or "off" for
     /// none (default NULL: `$INDEXTTS_GRAPH_CACHE`, else `$XDG_CACHE_HOME/indextts/graphs`,
@@ -106,10 +109,11 @@ pub struct indextts_synthesis_options {
     pub noise_w: f32,
     /// Speaker name or id for multi-speaker voices (NULL: the voice's first speaker).
     pub speaker: *const c_char,
-    /// Use `seed` for the model's random draws (false: each sentence seeds itself, so it
-    /// sounds the same every time).
-    pub use_seed: bool,
-    /// The seed, when `use_seed` is true.
+    /// Nonzero: use `seed` for the model's random draws (0: each sentence seeds itself, so it
+    /// sounds the same every time). An integer, not a `bool`, so any byte a host leaves here
+    /// is a valid value (a Rust `bool` holding 2 would be undefined behaviour).
+    pub use_seed: u8,
+    /// The seed, when `use_seed` is nonzero.
     pub seed: u64,
 }
 
@@ -303,7 +307,7 @@ fn voice_defaults(synth: &Synthesizer) -> indextts_synthesis_options {
         noise_scale: d.noise_scale,
         noise_w: d.noise_w,
         speaker: ptr::null(),
-        use_seed: false,
+        use_seed: 0,
         seed: 0,
     }
 }
@@ -333,7 +337,7 @@ pub(crate) unsafe fn synthesis_options(
         noise_scale: Some(o.noise_scale),
         noise_w: Some(o.noise_w),
         speaker: speaker.map(str::to_owned),
-        seed: o.use_seed.then_some(o.seed),
+        seed: (o.use_seed != 0).then_some(o.seed),
     })
 }
 

@@ -108,6 +108,30 @@ int main(int argc, char **argv) {
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
            "context_frames");
     indextts_options_default(&options);
+    /* Every numeric field at its extreme is refused, naming the field (UINT32_MAX windows
+     * once overflowed the window arithmetic). */
+    options.first_chunk_frames = UINT32_MAX;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
+           "first_chunk_frames");
+    indextts_options_default(&options);
+    options.chunk_frames = UINT32_MAX;
+    options.context_frames = 1024;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
+           "chunk_frames");
+    indextts_options_default(&options);
+    options.threads = UINT32_MAX;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "threads");
+    indextts_options_default(&options);
+    options.sessions = 0;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "sessions");
+    options.sessions = UINT32_MAX;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "sessions");
+    indextts_options_default(&options);
+    options.redis_ttl_seconds = 0;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "redis_ttl");
+    options.redis_ttl_seconds = UINT64_MAX;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "redis_ttl");
+    indextts_options_default(&options);
     options.graph_cache = "\xff\xfe";
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_UTF8, "graph_cache");
     indextts_options_default(&options);
@@ -255,6 +279,26 @@ int main(int argc, char **argv) {
         fprintf(stderr, "FAIL a refused call ran the callback\n");
         failures++;
     }
+
+    /* use_seed is an integer: any nonzero byte means "use the seed", as 1 does (it was a
+     * Rust bool, for which a host's 0xff was undefined behaviour). */
+    indextts_audio *seeded[2] = {NULL, NULL};
+    const uint8_t flags[2] = {1, 0xff};
+    for (int i = 0; i < 2; i++) {
+        indextts_synthesis_options_default(synth, &call);
+        call.use_seed = flags[i];
+        call.seed = 7;
+        EXPECT(indextts_synthesize(synth, hello, hello_len, &call, &seeded[i]), INDEXTTS_OK, NULL);
+    }
+    if (!seeded[0] || !seeded[1] ||
+        indextts_audio_len(seeded[0]) != indextts_audio_len(seeded[1]) ||
+        memcmp(indextts_audio_samples(seeded[0]), indextts_audio_samples(seeded[1]),
+               indextts_audio_len(seeded[0]) * sizeof(float)) != 0) {
+        fprintf(stderr, "FAIL use_seed 0xff did not act as use_seed 1\n");
+        failures++;
+    }
+    indextts_audio_free(seeded[0]);
+    indextts_audio_free(seeded[1]);
 
     /* Streams: a buffer of size 0, a stream freed mid-synthesis, a callback that cancels. */
     const char *paragraph =
