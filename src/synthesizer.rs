@@ -46,6 +46,9 @@ pub struct SynthesizerBuilder {
     graph_cache: Option<Option<PathBuf>>,
 }
 
+/// Longest Redis entry lifetime accepted: 10 years.
+const MAX_REDIS_TTL_SECONDS: u64 = 10 * 365 * 24 * 3600;
+
 /// Default budget of the in-memory sentence cache: 32 MiB (about 6 minutes of 22.05 kHz audio).
 pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
 /// How long Redis keeps an entry by default: 7 days.
@@ -192,11 +195,11 @@ impl SynthesizerBuilder {
             )?,
         };
         let threads = match self.threads {
-            Some(0) => {
+            Some(n @ (0 | 1025..)) => {
                 return Err(Error::InvalidOption {
                     name: "threads",
-                    value: "0".into(),
-                    reason: "must be at least 1",
+                    value: n.to_string(),
+                    reason: "must be in 1..=1024",
                 })
             }
             Some(n) => n,
@@ -213,6 +216,15 @@ impl SynthesizerBuilder {
             Some(n) => n,
             None => 1,
         };
+        // Redis takes whole seconds; 0 is refused by every SET, a huge one overflows its clock.
+        let redis_ttl = self.redis_ttl.unwrap_or(DEFAULT_REDIS_TTL);
+        if !(1..=MAX_REDIS_TTL_SECONDS).contains(&redis_ttl.as_secs()) {
+            return Err(Error::InvalidOption {
+                name: "redis_ttl",
+                value: format!("{} s", redis_ttl.as_secs()),
+                reason: "must be 1 s to 10 years",
+            });
+        }
         let stream_options = self.stream_options.unwrap_or_default();
         // What the caller set is checked before the voice loads (every family's windows are
         // valid, so any will do for that).
@@ -246,7 +258,8 @@ impl SynthesizerBuilder {
                     dir: self.cache_dir,
                     dir_bytes: self.cache_dir_bytes.unwrap_or(DEFAULT_CACHE_DIR_BYTES),
                     redis_url: self.redis_url,
-                    redis_ttl: self.redis_ttl.unwrap_or(DEFAULT_REDIS_TTL),
+                    redis_ttl,
+                    namespace: voice.fingerprint.to_hex()[..16].to_owned(),
                 }
             } else {
                 CacheConfig::default()

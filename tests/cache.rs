@@ -234,3 +234,26 @@ fn eight_threads_hammering_overlapping_sentences_get_the_right_audio() {
     drop(cached);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Temporary files a crashed writer left (an hour old) are removed when a synthesizer opens
+/// the directory; a live writer's (fresh) are not.
+#[test]
+fn a_crashed_writers_temporaries_are_removed() {
+    let dir = scratch("cache-stale-tmp");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (stale, fresh) = (dir.join(".a.pcm.1.2.3.tmp"), dir.join(".b.pcm.1.2.3.tmp"));
+    for path in [&stale, &fresh] {
+        std::fs::write(path, b"half an entry").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .append(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let _synth = voice(0, Some(&dir));
+    assert!(!stale.exists(), "a stale temporary was kept");
+    assert!(fresh.exists(), "a live writer's temporary was removed");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -115,3 +115,64 @@ fn an_unreachable_redis_at_start_is_no_error() {
         .build()
         .is_err());
 }
+
+/// `clear_cache` empties this voice's entries and no other's, in Redis and in a shared disk
+/// directory (it ran `KEYS indextts:*` and deleted every voice's, and every node's, entries).
+#[test]
+fn clearing_one_voice_leaves_the_others_entries() {
+    let server = server();
+    let dir = common::scratch("redis-clear");
+    let with_levels = |voice: &str| {
+        Synthesizer::builder()
+            .voice(voice)
+            .threads(2)
+            .cache_bytes(0)
+            .cache_dir(&dir)
+            .redis_url(server.url())
+            .build()
+            .unwrap()
+    };
+    let joe = with_levels("en_US-joe-medium");
+    let baker = with_levels("zh_CN-baker-fastspeech2");
+    let english = ["Good morning.", "See you tomorrow."];
+    joe.prewarm(english, &SynthesisOptions::default()).unwrap();
+    baker
+        .prewarm(["早上好。", "明天见。"], &SynthesisOptions::default())
+        .unwrap();
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut c = client.get_connection().unwrap();
+    let mut keys = || -> Vec<String> {
+        let mut keys: Vec<String> = redis::cmd("KEYS").arg("indextts:*").query(&mut c).unwrap();
+        keys.sort();
+        keys
+    };
+    let files = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    };
+    let (all_keys, all_files) = (keys(), files());
+    assert_eq!(
+        (all_keys.len(), all_files.len()),
+        (4, 4),
+        "{all_keys:?} {all_files:?}"
+    );
+    baker.clear_cache();
+    let (kept_keys, kept_files) = (keys(), files());
+    assert_eq!(
+        (kept_keys.len(), kept_files.len()),
+        (2, 2),
+        "{kept_keys:?} {kept_files:?}"
+    );
+    assert_eq!(baker.cache_stats().disk.entries, 2);
+    // What is left is joe's: both sentences are still hits for it.
+    for text in english {
+        joe.synthesize(text, &SynthesisOptions::default()).unwrap();
+    }
+    let stats = joe.cache_stats();
+    assert_eq!(stats.disk.hits, 2, "{stats:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

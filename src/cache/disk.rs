@@ -11,6 +11,8 @@ use super::{CacheKey, Counters, Level, LevelStats, Samples};
 
 pub(super) struct Disk {
     dir: PathBuf,
+    /// This voice's entries' name prefix (the budget and eviction span every voice's).
+    namespace: String,
     budget: u64,
     sample_rate: u32,
     /// Bytes and entries this process believes the directory holds: counted as it writes and
@@ -22,9 +24,10 @@ pub(super) struct Disk {
 }
 
 impl Disk {
-    pub fn open(dir: &Path, budget: u64, sample_rate: u32) -> Disk {
+    pub fn open(dir: &Path, budget: u64, namespace: &str, sample_rate: u32) -> Disk {
         let disk = Disk {
             dir: dir.to_path_buf(),
+            namespace: namespace.to_owned(),
             budget,
             sample_rate,
             bytes: AtomicU64::new(0),
@@ -35,6 +38,7 @@ impl Disk {
         if let Err(e) = std::fs::create_dir_all(dir) {
             disk.fail("create", &e);
         }
+        disk.remove_stale_temporaries();
         let entries = disk.scan();
         disk.bytes
             .store(entries.iter().map(|e| e.1).sum(), Ordering::Relaxed);
@@ -43,7 +47,8 @@ impl Disk {
     }
 
     fn path(&self, key: &CacheKey) -> PathBuf {
-        self.dir.join(format!("{}.pcm", key.hex()))
+        self.dir
+            .join(format!("{}-{}.pcm", self.namespace, key.hex()))
     }
 
     /// Log once per kind of trouble; `true` the first time.
@@ -74,6 +79,29 @@ impl Disk {
             .collect()
     }
 
+    /// Remove temporary files a crashed writer left (an hour old: no live write takes that
+    /// long), so they do not pile up outside the budget.
+    fn remove_stale_temporaries(&self) {
+        let Ok(dir) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let stale =
+            std::time::SystemTime::now() - std::time::Duration::from_secs(STALE_TEMP_SECONDS);
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let temporary = name
+                .to_str()
+                .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"));
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified < stale);
+            if temporary && old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     /// Remove the least recently used entries until the directory is under 90% of its budget.
     fn evict(&self) {
         let mut entries = self.scan();
@@ -95,6 +123,9 @@ impl Disk {
         self.entries.store(count, Ordering::Relaxed);
     }
 }
+
+/// Age at which a temporary file is a crashed writer's leftover.
+const STALE_TEMP_SECONDS: u64 = 3600;
 
 /// Largest entry read: one sentence at [`crate::MAX_SENTENCE_FRAMES`] frames of a 300-sample
 /// hop is 14.4 M samples, 57.6 MB as f32; a bigger file is not an entry.
@@ -192,10 +223,19 @@ impl Level for Disk {
     }
 
     fn clear(&self) {
-        for (path, _, _) in self.scan() {
-            let _ = std::fs::remove_file(path);
+        // This voice's entries only: the directory may serve other voices and processes.
+        let ours = format!("{}-", self.namespace);
+        let mut kept = (0, 0);
+        for (path, size, _) in self.scan() {
+            let mine = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&ours));
+            if !(mine && std::fs::remove_file(&path).is_ok()) {
+                kept = (kept.0 + size, kept.1 + 1);
+            }
         }
-        self.bytes.store(0, Ordering::Relaxed);
-        self.entries.store(0, Ordering::Relaxed);
+        self.bytes.store(kept.0, Ordering::Relaxed);
+        self.entries.store(kept.1, Ordering::Relaxed);
     }
 }

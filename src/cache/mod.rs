@@ -110,6 +110,9 @@ pub(crate) struct CacheConfig {
     pub redis_url: Option<String>,
     /// How long Redis keeps an entry.
     pub redis_ttl: std::time::Duration,
+    /// This voice's part of the shared levels (hex of its fingerprint): its entries' names
+    /// start with it, so `clear` empties this voice's entries and no other's.
+    pub namespace: String,
 }
 
 /// Which level below memory, for [`CacheStats`].
@@ -149,13 +152,19 @@ enum Job {
 fn open_redis(
     url: &str,
     ttl: std::time::Duration,
+    namespace: &str,
     sample_rate: u32,
 ) -> crate::Result<Arc<dyn Level>> {
     #[cfg(feature = "redis")]
-    return Ok(Arc::new(remote::Remote::open(url, ttl, sample_rate)?));
+    return Ok(Arc::new(remote::Remote::open(
+        url,
+        ttl,
+        namespace,
+        sample_rate,
+    )?));
     #[cfg(not(feature = "redis"))]
     {
-        let _ = (ttl, sample_rate);
+        let _ = (ttl, namespace, sample_rate);
         Err(crate::Error::InvalidOption {
             name: "redis_url",
             value: url.to_owned(),
@@ -168,13 +177,13 @@ impl SentenceCache {
     pub fn new(config: &CacheConfig, sample_rate: u32) -> crate::Result<SentenceCache> {
         let mut lower: Vec<(Below, Arc<dyn Level>)> = Vec::new();
         if let Some(dir) = &config.dir {
-            let disk = disk::Disk::open(dir, config.dir_bytes, sample_rate);
+            let disk = disk::Disk::open(dir, config.dir_bytes, &config.namespace, sample_rate);
             lower.push((Below::Disk, Arc::new(disk)));
         }
         if let Some(url) = &config.redis_url {
             lower.push((
                 Below::Redis,
-                open_redis(url, config.redis_ttl, sample_rate)?,
+                open_redis(url, config.redis_ttl, &config.namespace, sample_rate)?,
             ));
         }
         let lower: Lower = lower.into();

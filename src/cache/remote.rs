@@ -23,7 +23,12 @@ pub(super) struct Remote {
 const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Remote {
-    pub fn open(url: &str, ttl: std::time::Duration, sample_rate: u32) -> crate::Result<Remote> {
+    pub fn open(
+        url: &str,
+        ttl: std::time::Duration,
+        namespace: &str,
+        sample_rate: u32,
+    ) -> crate::Result<Remote> {
         let client = redis::Client::open(url).map_err(|e| crate::Error::InvalidOption {
             name: "redis_url",
             value: format!("{url} ({e})"),
@@ -32,7 +37,7 @@ impl Remote {
         Ok(Remote {
             client,
             idle: Mutex::new(Vec::new()),
-            prefix: format!("indextts:v{CACHE_FORMAT_VERSION}:"),
+            prefix: format!("indextts:v{CACHE_FORMAT_VERSION}:{namespace}:"),
             ttl_seconds: ttl.as_secs().max(1),
             sample_rate,
             breaker: Mutex::new((None, std::time::Duration::from_secs(1))),
@@ -110,8 +115,11 @@ impl Level for Remote {
                 }
                 Err(why) => {
                     tracing::debug!("redis cache: bad value for {name} ({why:?}); removed");
-                    let _: redis::RedisResult<()> = redis::cmd("DEL").arg(&name).query(&mut c);
-                    self.done(c);
+                    match redis::cmd("DEL").arg(&name).query::<()>(&mut c) {
+                        Ok(()) => self.done(c),
+                        // Dropped, not pooled: its replies may be out of step.
+                        Err(e) => self.trip(&e),
+                    }
                     self.counters.count(false);
                     self.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     None
@@ -151,16 +159,33 @@ impl Level for Remote {
         self.counters.snapshot(0, 0)
     }
 
+    /// This voice's entries only, a batch at a time: `SCAN` (which, unlike `KEYS`, never
+    /// blocks Redis for the whole keyspace) and `UNLINK` (freed in the background). A failure
+    /// drops the connection (its reply stream may be out of step) and trips the breaker.
     fn clear(&self) {
         let Some(mut c) = self.connection() else {
             return;
         };
-        let keys: redis::RedisResult<Vec<String>> = redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
-            .query(&mut c);
-        if let Ok(keys) = keys {
-            for k in keys {
-                let _: redis::RedisResult<()> = redis::cmd("DEL").arg(k).query(&mut c);
+        let pattern = format!("{}*", self.prefix);
+        let mut cursor: u64 = 0;
+        loop {
+            let batch: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(500)
+                .query(&mut c);
+            let unlinked = batch.and_then(|(next, keys)| {
+                if !keys.is_empty() {
+                    redis::cmd("UNLINK").arg(&keys).query::<()>(&mut c)?;
+                }
+                Ok(next)
+            });
+            match unlinked {
+                Ok(0) => break,
+                Ok(next) => cursor = next,
+                Err(e) => return self.trip(&e),
             }
         }
         self.done(c);
