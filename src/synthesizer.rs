@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::assets::{self, env_path};
 use crate::audio::Audio;
-use crate::cache::{CacheConfig, CacheStats, SentenceCache};
+use crate::cache::{CacheConfig, CacheStats, Seal, SentenceCache, Sharing};
 use crate::engine::{check_text, report_missing, Engine, SynthesisOptions};
 use crate::error::{Error, Result};
 use crate::family::{self, LoadOptions};
@@ -44,6 +44,23 @@ pub struct SynthesizerBuilder {
     redis_ttl: Option<std::time::Duration>,
     no_split: bool,
     graph_cache: Option<Option<PathBuf>>,
+    cache_key_file: Option<PathBuf>,
+}
+
+/// The shared levels' seal keyed by the secret in `path`.
+fn cache_seal(path: &std::path::Path) -> Result<Seal> {
+    let secret = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    if secret.len() < 32 {
+        return Err(Error::InvalidOption {
+            name: "cache_key_file",
+            value: format!("{} ({} bytes)", path.display(), secret.len()),
+            reason: "must hold at least 32 bytes of secret",
+        });
+    }
+    Ok(Seal::keyed(&secret))
 }
 
 /// Longest Redis entry lifetime accepted: 10 years.
@@ -140,6 +157,16 @@ impl SynthesizerBuilder {
         self
     }
 
+    /// A file holding the operator's secret (at least 32 bytes, e.g. `head -c 32 /dev/urandom`)
+    /// that seals the disk and Redis levels' entries with a keyed MAC: only processes given the
+    /// same file write entries the others accept, each bound to its sentence. Default:
+    /// `$INDEXTTS_CACHE_KEY_FILE`; without either, entries carry a checksum only and the shared
+    /// levels trust whoever can write to them.
+    pub fn cache_key_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cache_key_file = Some(path.into());
+        self
+    }
+
     /// How long Redis keeps an entry (default 7 days).
     pub fn redis_ttl(mut self, ttl: std::time::Duration) -> Self {
         self.redis_ttl = Some(ttl);
@@ -216,6 +243,14 @@ impl SynthesizerBuilder {
             Some(n) => n,
             None => 1,
         };
+        let shared_levels = self.cache_dir.is_some() || self.redis_url.is_some();
+        let key_file = self
+            .cache_key_file
+            .or_else(|| std::env::var_os("INDEXTTS_CACHE_KEY_FILE").map(PathBuf::from));
+        let seal = match key_file.filter(|_| shared_levels) {
+            Some(path) => cache_seal(&path)?,
+            None => Seal::default(),
+        };
         // Redis takes whole seconds; 0 is refused by every SET, a huge one overflows its clock.
         let redis_ttl = self.redis_ttl.unwrap_or(DEFAULT_REDIS_TTL);
         if !(1..=MAX_REDIS_TTL_SECONDS).contains(&redis_ttl.as_secs()) {
@@ -259,7 +294,10 @@ impl SynthesizerBuilder {
                     dir_bytes: self.cache_dir_bytes.unwrap_or(DEFAULT_CACHE_DIR_BYTES),
                     redis_url: self.redis_url,
                     redis_ttl,
-                    namespace: voice.fingerprint.to_hex()[..16].to_owned(),
+                    sharing: Sharing {
+                        namespace: voice.fingerprint.to_hex()[..16].to_owned(),
+                        seal,
+                    },
                 }
             } else {
                 CacheConfig::default()

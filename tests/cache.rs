@@ -257,3 +257,85 @@ fn a_crashed_writers_temporaries_are_removed() {
     assert!(fresh.exists(), "a live writer's temporary was removed");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// With the operator's key file, entries are sealed by a keyed MAC: processes holding the key
+/// share them; an entry written without it (a forger with write access to the directory) or
+/// moved under another sentence's name is refused, and the sentence is synthesized afresh.
+#[test]
+fn a_keyed_cache_refuses_entries_written_without_its_key() {
+    let dir = scratch("cache-keyed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let key_dir = scratch("cache-keyed-secret");
+    std::fs::create_dir_all(&key_dir).unwrap();
+    let key = key_dir.join("cache.key");
+    std::fs::write(&key, [0x5a; 32]).unwrap();
+    let keyed = || {
+        Synthesizer::builder()
+            .threads(2)
+            .cache_bytes(0)
+            .cache_dir(&dir)
+            .cache_key_file(&key)
+            .build()
+            .unwrap()
+    };
+    let (a, b) = ("Your table is ready.", "Your order has shipped.");
+    let (reference_a, reference_b) = (speak(&voice(0, None), a), speak(&voice(0, None), b));
+    keyed()
+        .prewarm([a, b], &SynthesisOptions::default())
+        .unwrap();
+    let reader = keyed();
+    assert_eq!(speak(&reader, a), reference_a);
+    assert_eq!(
+        reader.cache_stats().disk.hits,
+        1,
+        "the key holders do not share"
+    );
+
+    let entries = || -> Vec<std::path::PathBuf> {
+        let mut paths: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pcm"))
+            .collect();
+        paths.sort();
+        paths
+    };
+    // Swapped: each sentence's entry under the other's name (valid MACs, wrong names).
+    let paths = entries();
+    assert_eq!(paths.len(), 2);
+    let (first, second) = (
+        std::fs::read(&paths[0]).unwrap(),
+        std::fs::read(&paths[1]).unwrap(),
+    );
+    std::fs::write(&paths[0], &second).unwrap();
+    std::fs::write(&paths[1], &first).unwrap();
+    let reader = keyed();
+    assert_eq!(speak(&reader, a), reference_a, "a swapped entry was served");
+    assert_eq!(speak(&reader, b), reference_b, "a swapped entry was served");
+    assert_eq!(reader.cache_stats().disk.rejected, 2);
+
+    // Forged: a process without the key writes the entries (a checksum, no MAC).
+    drop(reader); // its background writes land first
+    for path in entries() {
+        std::fs::remove_file(path).unwrap();
+    }
+    voice(0, Some(&dir))
+        .prewarm([a], &SynthesisOptions::default())
+        .unwrap();
+    assert_eq!(entries().len(), 1);
+    let reader = keyed();
+    assert_eq!(speak(&reader, a), reference_a);
+    let disk = reader.cache_stats().disk;
+    assert_eq!((disk.hits, disk.rejected), (0, 1), "{disk:?}");
+
+    // A key file too short to be a secret is refused.
+    std::fs::write(&key, b"password").unwrap();
+    let error = Synthesizer::builder()
+        .cache_dir(&dir)
+        .cache_key_file(&key)
+        .build()
+        .expect_err("an 8-byte key was accepted");
+    assert!(error.to_string().contains("32 bytes"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&key_dir).unwrap();
+}

@@ -6,13 +6,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::entry::{decode_entry, encode_entry};
-use super::{CacheKey, Counters, Level, LevelStats, Samples};
+use super::entry::{decode_sealed, encode_sealed, Seal};
+use super::{CacheKey, Counters, Level, LevelStats, Samples, Sharing};
 
 pub(super) struct Disk {
     dir: PathBuf,
     /// This voice's entries' name prefix (the budget and eviction span every voice's).
     namespace: String,
+    seal: Seal,
     budget: u64,
     sample_rate: u32,
     /// Bytes and entries this process believes the directory holds: counted as it writes and
@@ -24,10 +25,11 @@ pub(super) struct Disk {
 }
 
 impl Disk {
-    pub fn open(dir: &Path, budget: u64, namespace: &str, sample_rate: u32) -> Disk {
+    pub fn open(dir: &Path, budget: u64, sharing: &Sharing, sample_rate: u32) -> Disk {
         let disk = Disk {
             dir: dir.to_path_buf(),
-            namespace: namespace.to_owned(),
+            namespace: sharing.namespace.clone(),
+            seal: sharing.seal.clone(),
             budget,
             sample_rate,
             bytes: AtomicU64::new(0),
@@ -182,7 +184,7 @@ impl Level for Disk {
                 return None;
             }
         };
-        let decoded = decode_entry(&bytes, self.sample_rate);
+        let decoded = decode_sealed(&bytes, &self.seal, key, self.sample_rate);
         self.counters.count(decoded.is_ok());
         match decoded {
             Ok(samples) => {
@@ -202,7 +204,7 @@ impl Level for Disk {
     }
 
     fn put(&self, key: &CacheKey, samples: &Samples) {
-        let bytes = encode_entry(self.sample_rate, samples);
+        let bytes = encode_sealed(&self.seal, key, self.sample_rate, samples);
         if let Err(e) = crate::atomic_file::write(&self.path(key), &bytes) {
             self.fail("write", &e);
             return;

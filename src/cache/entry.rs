@@ -3,26 +3,78 @@
 //! as little-endian f32. Every entry read is checked like any input: a shared directory or a
 //! shared Redis may hold anything.
 
-use super::CACHE_FORMAT_VERSION;
+use super::{CacheKey, CACHE_FORMAT_VERSION};
 
 /// Magic of a disk entry.
 const MAGIC: &[u8; 8] = b"IXTTSPCM";
 /// magic, format version, sample rate, sample count, blake3 of the samples.
 const HEADER_BYTES: usize = 8 + 4 + 4 + 8 + 32;
 
-/// A disk entry: header, then the samples as little-endian f32.
-pub(crate) fn encode_entry(sample_rate: u32, samples: &[f32]) -> Vec<u8> {
-    let mut body = Vec::with_capacity(samples.len() * 4);
-    for s in samples {
-        body.extend_from_slice(&s.to_le_bytes());
+/// How the shared levels' entries are sealed: with no key, the header's last 32 bytes are a
+/// blake3 checksum of the samples (it catches corruption; anyone may write a valid entry); with
+/// the operator's key, a keyed blake3 MAC over the entry's cache key, header and samples, so
+/// only a holder of the key can write an entry a reader accepts, and only under its own key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Seal(Option<[u8; 32]>);
+
+impl std::fmt::Debug for Seal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key itself.
+        f.write_str(if self.0.is_some() {
+            "Seal(keyed)"
+        } else {
+            "Seal(checksum)"
+        })
     }
-    let mut out = Vec::with_capacity(HEADER_BYTES + body.len());
+}
+
+impl Seal {
+    /// A seal keyed by the secret `material` (any length; at least 32 bytes is required by
+    /// the caller), derived so that the raw bytes are never the MAC key.
+    pub fn keyed(material: &[u8]) -> Seal {
+        Seal(Some(blake3::derive_key(
+            "indextts 2026-12 sentence cache entry MAC v1",
+            material,
+        )))
+    }
+
+    fn tag(&self, key: &CacheKey, header: &[u8], body: &[u8]) -> blake3::Hash {
+        match &self.0 {
+            None => blake3::hash(body),
+            Some(mac) => blake3::Hasher::new_keyed(mac)
+                .update(key.0.as_bytes())
+                .update(header)
+                .update(body)
+                .finalize(),
+        }
+    }
+}
+
+/// A disk entry with the unkeyed checksum (what the fuzz seeds and old tests write).
+#[cfg(test)]
+pub(crate) fn encode_entry(sample_rate: u32, samples: &[f32]) -> Vec<u8> {
+    encode_sealed(&Seal::default(), &CacheKey::unnamed(), sample_rate, samples)
+}
+
+/// An entry for `key`: header, then the samples as little-endian f32.
+pub(crate) fn encode_sealed(
+    seal: &Seal,
+    key: &CacheKey,
+    sample_rate: u32,
+    samples: &[f32],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES + samples.len() * 4);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&CACHE_FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&sample_rate.to_le_bytes());
     out.extend_from_slice(&(samples.len() as u64).to_le_bytes());
-    out.extend_from_slice(blake3::hash(&body).as_bytes());
-    out.extend_from_slice(&body);
+    out.extend_from_slice(&[0; 32]);
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    let (header, body) = out.split_at(HEADER_BYTES);
+    let tag = seal.tag(key, &header[..24], body);
+    out[24..56].copy_from_slice(tag.as_bytes());
     out
 }
 
@@ -37,15 +89,28 @@ pub enum EntryError {
     Version(u32),
     /// For another sample rate.
     SampleRate(u32),
-    /// The samples do not match their checksum.
+    /// The samples do not match their checksum (or, with a key, their MAC: written without
+    /// the key, or under another entry's name).
     Checksum,
     /// A sample is not finite audio in [-1, 1] (the checksum is no signature: an entry from a
     /// shared directory or Redis is checked like any input).
     NotAudio,
 }
 
-/// Read a disk entry written by [`encode_entry`], checking everything; never panics on any input.
+/// Read an unkeyed entry, checking everything; never panics on any input (the fuzz target's
+/// way in).
+#[cfg(any(test, feature = "unstable-internals"))]
 pub fn decode_entry(bytes: &[u8], sample_rate: u32) -> Result<Vec<f32>, EntryError> {
+    decode_sealed(bytes, &Seal::default(), &CacheKey::unnamed(), sample_rate)
+}
+
+/// Read the entry for `key` written by [`encode_sealed`] with `seal`, checking everything.
+pub(crate) fn decode_sealed(
+    bytes: &[u8],
+    seal: &Seal,
+    key: &CacheKey,
+    sample_rate: u32,
+) -> Result<Vec<f32>, EntryError> {
     if bytes.len() < HEADER_BYTES {
         return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) {
             EntryError::Truncated
@@ -73,7 +138,10 @@ pub fn decode_entry(bytes: &[u8], sample_rate: u32) -> Result<Vec<f32>, EntryErr
     if count.checked_mul(4) != Some(body.len() as u64) {
         return Err(EntryError::Truncated);
     }
-    if blake3::hash(body).as_bytes() != &header[24..56] {
+    // blake3::Hash compares in constant time.
+    let mut stored = [0u8; 32];
+    stored.copy_from_slice(&header[24..56]);
+    if seal.tag(key, &header[..24], body) != blake3::Hash::from_bytes(stored) {
         return Err(EntryError::Checksum);
     }
     let samples: Vec<f32> = body
@@ -121,5 +189,30 @@ mod tests {
             let entry = encode_entry(22_050, &poisoned);
             assert_eq!(decode_entry(&entry, 22_050), Err(EntryError::NotAudio));
         }
+    }
+
+    #[test]
+    fn keyed_entries_open_only_with_their_key_under_their_name() {
+        let samples: Vec<f32> = (0..300).map(|i| (i as f32 * 0.02).cos() * 0.5).collect();
+        let (seal, other) = (Seal::keyed(&[7; 32]), Seal::keyed(&[8; 32]));
+        let (key, elsewhere) = (CacheKey::for_test(1), CacheKey::for_test(2));
+        let entry = encode_sealed(&seal, &key, 22_050, &samples);
+        assert_eq!(decode_sealed(&entry, &seal, &key, 22_050).unwrap(), samples);
+        let refused = [
+            decode_sealed(&entry, &other, &key, 22_050),
+            decode_sealed(&entry, &seal, &elsewhere, 22_050),
+            decode_sealed(&entry, &Seal::default(), &key, 22_050),
+            // Forged without the key: a well-formed unkeyed entry.
+            decode_sealed(
+                &encode_sealed(&Seal::default(), &key, 22_050, &samples),
+                &seal,
+                &key,
+                22_050,
+            ),
+        ];
+        for (i, r) in refused.iter().enumerate() {
+            assert_eq!(r, &Err(EntryError::Checksum), "case {i}");
+        }
+        assert_eq!(format!("{seal:?}"), "Seal(keyed)");
     }
 }

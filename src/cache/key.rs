@@ -56,7 +56,7 @@ impl SentenceKey {
 /// cut, since a stream's first sentence is decoded in smaller windows (for first audio) and
 /// windows change the samples in the last bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct CacheKey(blake3::Hash);
+pub(crate) struct CacheKey(pub(super) blake3::Hash);
 
 impl CacheKey {
     pub fn new(sentence: &SentenceKey, plan: &[u64]) -> Self {
@@ -72,6 +72,12 @@ impl CacheKey {
     /// The key as a file or Redis key name.
     pub fn hex(&self) -> String {
         self.0.to_hex().to_string()
+    }
+
+    /// A key for what no key names (an unkeyed entry read on its own, in the fuzz target).
+    #[cfg(any(test, feature = "unstable-internals"))]
+    pub fn unnamed() -> Self {
+        CacheKey(blake3::Hash::from_bytes([0; 32]))
     }
 
     #[cfg(test)]

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
 
+pub(crate) use entry::Seal;
+#[cfg(feature = "unstable-internals")]
 #[cfg(feature = "unstable-internals")]
 pub use entry::{decode_entry, EntryError};
 pub(crate) use key::{CacheKey, SentenceKey};
@@ -110,9 +112,18 @@ pub(crate) struct CacheConfig {
     pub redis_url: Option<String>,
     /// How long Redis keeps an entry.
     pub redis_ttl: std::time::Duration,
-    /// This voice's part of the shared levels (hex of its fingerprint): its entries' names
-    /// start with it, so `clear` empties this voice's entries and no other's.
+    /// What the shared levels need of the voice and the operator.
+    pub sharing: Sharing,
+}
+
+/// The voice's place in the shared levels (disk, Redis) and how their entries are sealed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Sharing {
+    /// Hex of the voice's fingerprint: its entries' names start with it, so `clear` empties
+    /// this voice's entries and no other's.
     pub namespace: String,
+    /// Checksum, or the operator's keyed MAC.
+    pub seal: Seal,
 }
 
 /// Which level below memory, for [`CacheStats`].
@@ -152,19 +163,19 @@ enum Job {
 fn open_redis(
     url: &str,
     ttl: std::time::Duration,
-    namespace: &str,
+    sharing: &Sharing,
     sample_rate: u32,
 ) -> crate::Result<Arc<dyn Level>> {
     #[cfg(feature = "redis")]
     return Ok(Arc::new(remote::Remote::open(
         url,
         ttl,
-        namespace,
+        sharing,
         sample_rate,
     )?));
     #[cfg(not(feature = "redis"))]
     {
-        let _ = (ttl, namespace, sample_rate);
+        let _ = (ttl, sharing, sample_rate);
         Err(crate::Error::InvalidOption {
             name: "redis_url",
             value: url.to_owned(),
@@ -177,13 +188,13 @@ impl SentenceCache {
     pub fn new(config: &CacheConfig, sample_rate: u32) -> crate::Result<SentenceCache> {
         let mut lower: Vec<(Below, Arc<dyn Level>)> = Vec::new();
         if let Some(dir) = &config.dir {
-            let disk = disk::Disk::open(dir, config.dir_bytes, &config.namespace, sample_rate);
+            let disk = disk::Disk::open(dir, config.dir_bytes, &config.sharing, sample_rate);
             lower.push((Below::Disk, Arc::new(disk)));
         }
         if let Some(url) = &config.redis_url {
             lower.push((
                 Below::Redis,
-                open_redis(url, config.redis_ttl, &config.namespace, sample_rate)?,
+                open_redis(url, config.redis_ttl, &config.sharing, sample_rate)?,
             ));
         }
         let lower: Lower = lower.into();

@@ -5,13 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-use super::entry::{decode_entry, encode_entry};
-use super::{CacheKey, Counters, Level, LevelStats, Samples, CACHE_FORMAT_VERSION};
+use super::entry::{decode_sealed, encode_sealed, Seal};
+use super::{CacheKey, Counters, Level, LevelStats, Samples, Sharing, CACHE_FORMAT_VERSION};
 
 pub(super) struct Remote {
     client: redis::Client,
     idle: Mutex<Vec<redis::Connection>>,
     prefix: String,
+    seal: Seal,
     ttl_seconds: u64,
     sample_rate: u32,
     /// When the level may be tried again, and the next back-off.
@@ -26,7 +27,7 @@ impl Remote {
     pub fn open(
         url: &str,
         ttl: std::time::Duration,
-        namespace: &str,
+        sharing: &Sharing,
         sample_rate: u32,
     ) -> crate::Result<Remote> {
         let client = redis::Client::open(url).map_err(|e| crate::Error::InvalidOption {
@@ -37,7 +38,8 @@ impl Remote {
         Ok(Remote {
             client,
             idle: Mutex::new(Vec::new()),
-            prefix: format!("indextts:v{CACHE_FORMAT_VERSION}:{namespace}:"),
+            prefix: format!("indextts:v{CACHE_FORMAT_VERSION}:{}:", sharing.namespace),
+            seal: sharing.seal.clone(),
             ttl_seconds: ttl.as_secs().max(1),
             sample_rate,
             breaker: Mutex::new((None, std::time::Duration::from_secs(1))),
@@ -107,7 +109,7 @@ impl Level for Remote {
         let name = format!("{}{}", self.prefix, key.hex());
         let value: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET").arg(&name).query(&mut c);
         match value {
-            Ok(Some(bytes)) => match decode_entry(&bytes, self.sample_rate) {
+            Ok(Some(bytes)) => match decode_sealed(&bytes, &self.seal, key, self.sample_rate) {
                 Ok(samples) => {
                     self.done(c);
                     self.counters.count(true);
@@ -145,7 +147,7 @@ impl Level for Remote {
         let name = format!("{}{}", self.prefix, key.hex());
         let set: redis::RedisResult<()> = redis::cmd("SET")
             .arg(&name)
-            .arg(encode_entry(self.sample_rate, samples))
+            .arg(encode_sealed(&self.seal, key, self.sample_rate, samples))
             .arg("EX")
             .arg(self.ttl_seconds)
             .query(&mut c);
