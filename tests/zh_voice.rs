@@ -243,8 +243,8 @@ fn stream_in_mel_windows_equals_whole_sentences() {
         vocoder_workers: Some(2),
     }));
     let whole = zh_voice_with(Some(StreamOptions {
-        first_chunk_frames: Some(100_000),
-        chunk_frames: Some(100_000),
+        first_chunk_frames: Some(indextts::MAX_SENTENCE_FRAMES),
+        chunk_frames: Some(indextts::MAX_SENTENCE_FRAMES),
         context_frames: Some(0),
         vocoder_workers: Some(1),
     }));

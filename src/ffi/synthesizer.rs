@@ -498,8 +498,8 @@ mod tests {
             .voice(MANDARIN_VOICE)
             .threads(2)
             .stream_options(StreamOptions {
-                first_chunk_frames: Some(100_000),
-                chunk_frames: Some(100_000),
+                first_chunk_frames: Some(crate::MAX_SENTENCE_FRAMES),
+                chunk_frames: Some(crate::MAX_SENTENCE_FRAMES),
                 context_frames: Some(0),
                 vocoder_workers: Some(1),
             })
