@@ -183,7 +183,9 @@ pub(crate) fn audio_stream(
             let windows = engine.windows();
             let output = Output::Audio {
                 first: Some(FirstSentence {
-                    head_frames: windows.first_chunk_frames + windows.context_frames,
+                    head_frames: windows
+                        .first_chunk_frames
+                        .saturating_add(windows.context_frames),
                     first_out: first_out_rx,
                 }),
             };

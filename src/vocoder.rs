@@ -14,7 +14,7 @@ use std::sync::mpsc;
 use ndarray::{s, ArrayView2};
 
 use crate::error::{Error, Result};
-use crate::model::{SplitModel, MAX_SENTENCE_FRAMES};
+use crate::model::SplitModel;
 
 /// How streams cut sentences into vocoder windows, as a caller asks for it. Sizes are in
 /// acoustic frames (256 samples, 11.6 ms, for 22.05 kHz Piper voices; 300 samples for the
@@ -71,19 +71,13 @@ impl StreamWindows {
                 value: value.to_string(),
                 reason,
             };
-        // A window longer than the longest sentence means nothing, and bounding it keeps the
-        // window arithmetic (growth, head + context) far from overflow.
-        for (name, value) in [
-            ("first_chunk_frames", self.first_chunk_frames),
-            ("chunk_frames", self.chunk_frames),
-        ] {
-            if value == 0 || value > MAX_SENTENCE_FRAMES {
-                return Err(invalid(
-                    name,
-                    value,
-                    "must be in 1..=MAX_SENTENCE_FRAMES (48000)",
-                ));
-            }
+        // Any size above 0 is valid: one larger than a sentence decodes it in one window (the
+        // window arithmetic saturates, so usize::MAX is too).
+        if self.first_chunk_frames == 0 {
+            return Err(invalid("first_chunk_frames", 0, "must be at least 1"));
+        }
+        if self.chunk_frames == 0 {
+            return Err(invalid("chunk_frames", 0, "must be at least 1"));
         }
         if self.vocoder_workers == 0 || self.vocoder_workers > 64 {
             return Err(invalid(
@@ -127,15 +121,15 @@ pub(crate) fn plan(frames: usize, first: usize, steady: usize, context: usize) -
     let mut windows = Vec::with_capacity(frames / steady + 4);
     let mut start = 0;
     while start < frames {
-        let end = (start + size).min(frames);
+        let end = start.saturating_add(size).min(frames);
         windows.push(Window {
             start,
             end,
             from: start.saturating_sub(context),
-            to: (end + context).min(frames),
+            to: end.saturating_add(context).min(frames),
         });
         start = end;
-        size = (size * GROWTH).min(steady);
+        size = size.saturating_mul(GROWTH).min(steady);
     }
     windows
 }

@@ -43,7 +43,7 @@ pub struct indextts_options {
     pub sessions: u32,
     /// Acoustic frames in a stream's first vocoder window (default 0: the voice's own, 8 for
     /// every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one;
-    /// at most 48000, as `chunk_frames`).
+    /// one larger than a sentence, up to UINT32_MAX, decodes it in one window).
     pub first_chunk_frames: u32,
     /// Frames per vocoder window once a stream runs (default 0: the voice's own, 128 for Piper
     /// voices, 512 for the Mandarin voice).

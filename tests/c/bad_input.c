@@ -108,16 +108,20 @@ int main(int argc, char **argv) {
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
            "context_frames");
     indextts_options_default(&options);
-    /* Every numeric field at its extreme is refused, naming the field (UINT32_MAX windows
-     * once overflowed the window arithmetic). */
+    /* Windows at UINT32_MAX with the most context: one window per sentence, and speech (the
+     * window arithmetic saturates rather than wrapping). */
     options.first_chunk_frames = UINT32_MAX;
-    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
-           "first_chunk_frames");
-    indextts_options_default(&options);
     options.chunk_frames = UINT32_MAX;
     options.context_frames = 1024;
-    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION,
-           "chunk_frames");
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_OK, NULL);
+    indextts_audio *widest = NULL;
+    EXPECT(indextts_synthesize(synth, "Hello there.", 12, NULL, &widest), INDEXTTS_OK, NULL);
+    failures += check_speech("UINT32_MAX windows", "Hello there.", indextts_audio_samples(widest),
+                             indextts_audio_len(widest), indextts_audio_sample_rate(widest));
+    indextts_audio_free(widest);
+    indextts_synthesizer_free(synth);
+    synth = sentinel;
+    /* The other numeric fields at their extremes are refused, naming the field. */
     indextts_options_default(&options);
     options.threads = UINT32_MAX;
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "threads");
