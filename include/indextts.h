@@ -245,7 +245,7 @@ typedef struct indextts_options {
   /**
    * Acoustic frames in a stream's first vocoder window (default 0: the voice's own, 8 for
    * every voice so far; 256 samples per frame for Piper voices, 300 for the Mandarin one;
-   * at most 48000, as `chunk_frames`).
+   * one larger than a sentence, up to UINT32_MAX, decodes it in one window).
    */
   uint32_t first_chunk_frames;
   /**
