@@ -5,8 +5,13 @@
 
 use std::path::{Path, PathBuf};
 
+use indextts::model::onnx::{
+    AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, SparseTensorProto,
+    TensorProto, ValueInfoProto,
+};
 use indextts::testkit::TinyVoice;
 use indextts::{SynthesisOptions, Synthesizer};
+use prost::Message as _;
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::create_dir_all(dir).expect("seed directory");
@@ -41,6 +46,11 @@ fn main() -> indextts::Result<()> {
             &format!("tiny{i}.json"),
             voice.config_json().as_bytes(),
         );
+    }
+    // The places tensors hide besides the initializers, each well-formed, so the fuzzer starts
+    // inside the checks of Constant values, subgraphs, sparse initializers and functions.
+    for (name, model) in tensor_hiding_models() {
+        write(&out.join("onnx_model"), name, &model.encode_to_vec());
     }
     let real = indextts::assets_dir().join("voices/en_US-joe-medium/en_US-joe-medium.onnx.json");
     if let Ok(json) = std::fs::read(&real) {
@@ -111,6 +121,121 @@ fn main() -> indextts::Result<()> {
         texts + 1
     );
     Ok(())
+}
+
+/// A small float tensor called `name`.
+fn tensor(name: &str, values: &[f32]) -> TensorProto {
+    TensorProto {
+        dims: vec![values.len() as i64],
+        data_type: Some(1),
+        float_data: values.to_vec(),
+        name: Some(name.into()),
+        ..Default::default()
+    }
+}
+
+/// A node `op` with one tensor attribute or one graph attribute.
+fn node(op: &str, inputs: &[&str], output: &str, attribute: AttributeProto) -> NodeProto {
+    NodeProto {
+        input: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        output: vec![output.into()],
+        name: Some(format!("/seed/{op}")),
+        op_type: Some(op.into()),
+        attribute: vec![attribute],
+        ..Default::default()
+    }
+}
+
+/// The tiny voice's model with a Constant, an If with a subgraph, a sparse initializer, or a
+/// model-local function added.
+fn tensor_hiding_models() -> Vec<(&'static str, ModelProto)> {
+    let base = TinyVoice::default().model();
+    let constant = |t: TensorProto| AttributeProto {
+        name: Some("value".into()),
+        r#type: Some(4),
+        t: Some(t),
+        ..Default::default()
+    };
+    let mut with_constant = base.clone();
+    let graph = with_constant.graph.as_mut().expect("graph");
+    graph.node.push(node(
+        "Constant",
+        &[],
+        "seed_constant",
+        constant(tensor("", &[1.0, 2.0])),
+    ));
+
+    let mut with_if = base.clone();
+    let graph = with_if.graph.as_mut().expect("graph");
+    let mut flag = tensor("seed_flag", &[]);
+    flag.data_type = Some(9);
+    flag.dims.clear();
+    flag.int32_data = vec![1];
+    graph.initializer.push(flag);
+    let branch = GraphProto {
+        node: vec![node(
+            "Constant",
+            &[],
+            "branch_out",
+            constant(tensor("", &[0.5])),
+        )],
+        initializer: vec![tensor("branch_weight", &[0.25, 0.75])],
+        output: vec![ValueInfoProto {
+            name: Some("branch_out".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    graph.node.push(node(
+        "If",
+        &["seed_flag"],
+        "seed_if",
+        AttributeProto {
+            name: Some("then_branch".into()),
+            r#type: Some(5),
+            g: Some(branch),
+            ..Default::default()
+        },
+    ));
+
+    let mut with_sparse = base.clone();
+    let mut indices = tensor("", &[]);
+    indices.data_type = Some(7);
+    indices.dims = vec![1];
+    indices.int64_data = vec![3];
+    with_sparse
+        .graph
+        .as_mut()
+        .expect("graph")
+        .sparse_initializer
+        .push(
+            SparseTensorProto {
+                values: Some(tensor("seed_sparse", &[1.0])),
+                indices: Some(indices),
+                dims: vec![8],
+            }
+            .encode_to_vec(),
+        );
+
+    let mut with_function = base;
+    with_function.functions.push(
+        FunctionProto {
+            name: Some("seed_fn".into()),
+            node: vec![node(
+                "Constant",
+                &[],
+                "fn_out",
+                constant(tensor("", &[3.0])),
+            )],
+        }
+        .encode_to_vec(),
+    );
+    vec![
+        ("constant.onnx", with_constant),
+        ("if.onnx", with_if),
+        ("sparse.onnx", with_sparse),
+        ("function.onnx", with_function),
+    ]
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use common::scratch;
-use indextts::model::onnx::{ModelProto, OperatorSetIdProto};
+use indextts::model::onnx::{
+    AttributeProto, FunctionProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto,
+    SparseTensorProto, TensorProto, ValueInfoProto,
+};
 use indextts::testkit::TinyVoice;
 use indextts::{Error, Synthesizer};
 use prost::Message;
@@ -190,4 +193,163 @@ fn declared_sizes_allocate_nothing() {
         peak < 16 << 20,
         "refusing the model took {peak} bytes of heap"
     );
+}
+
+/// A `Constant` node at the end of the graph holding `value`, an output nothing reads.
+fn with_constant(m: &mut ModelProto, value: TensorProto) {
+    m.graph.as_mut().unwrap().node.push(NodeProto {
+        output: vec!["planted".into()],
+        name: Some("/planted/Constant".into()),
+        op_type: Some("Constant".into()),
+        attribute: vec![AttributeProto {
+            name: Some("value".into()),
+            r#type: Some(4),
+            t: Some(value),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+}
+
+/// A float tensor of `dims` holding `floats` values.
+fn floats(dims: Vec<i64>, floats: usize) -> TensorProto {
+    TensorProto {
+        dims,
+        data_type: Some(1),
+        float_data: vec![0.5; floats],
+        ..Default::default()
+    }
+}
+
+/// Tensors hide in more places than the initializers: a `Constant`'s value, a subgraph's
+/// initializers, sparse initializers and model-local functions are checked the same way.
+#[test]
+fn tensors_outside_the_initializers_are_checked_too() {
+    let external = mutated(|m| {
+        let mut t = floats(vec![4], 0);
+        t.data_location = Some(1);
+        t.raw_data = Some(Bytes::new());
+        with_constant(m, t);
+    });
+    expect_format_error(
+        "constant-external",
+        &external,
+        &["Constant", "external file"],
+    );
+    let short = mutated(|m| with_constant(m, floats(vec![1 << 20], 3)));
+    expect_format_error(
+        "constant-short",
+        &short,
+        &["/planted/Constant", "truncated"],
+    );
+
+    // An `If` whose branch carries a huge initializer and reads a tensor of the outer graph.
+    let subgraph = mutated(|m| {
+        let graph = m.graph.as_mut().unwrap();
+        let outer = graph.node[0].output[0].clone();
+        let mut huge = floats(vec![1 << 40, 4], 0);
+        huge.name = Some("branch.weight".into());
+        let branch = GraphProto {
+            node: vec![NodeProto {
+                input: vec![outer, "branch.weight".into()],
+                output: vec!["branch_out".into()],
+                op_type: Some("Add".into()),
+                ..Default::default()
+            }],
+            initializer: vec![huge],
+            output: vec![ValueInfoProto {
+                name: Some("branch_out".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut flag = floats(vec![], 1);
+        flag.name = Some("flag".into());
+        flag.data_type = Some(9);
+        flag.float_data.clear();
+        flag.int32_data = vec![1];
+        graph.initializer.push(flag);
+        graph.node.push(NodeProto {
+            input: vec!["flag".into()],
+            output: vec!["branched".into()],
+            name: Some("/planted/If".into()),
+            op_type: Some("If".into()),
+            attribute: ["then_branch", "else_branch"]
+                .map(|name| AttributeProto {
+                    name: Some(name.into()),
+                    r#type: Some(5),
+                    g: Some(branch.clone()),
+                    ..Default::default()
+                })
+                .to_vec(),
+            ..Default::default()
+        });
+    });
+    expect_format_error(
+        "subgraph",
+        &subgraph,
+        &["/planted/If", "branch.weight", "more than"],
+    );
+
+    let sparse = mutated(|m| {
+        let mut values = floats(vec![1], 1);
+        values.name = Some("sparse.weight".into());
+        let mut indices = floats(vec![1], 0);
+        indices.data_type = Some(7);
+        indices.int64_data = vec![0];
+        let tensor = SparseTensorProto {
+            values: Some(values),
+            indices: Some(indices),
+            dims: vec![1 << 32, 1 << 32],
+        };
+        m.graph
+            .as_mut()
+            .unwrap()
+            .sparse_initializer
+            .push(tensor.encode_to_vec());
+    });
+    expect_format_error("sparse", &sparse, &["sparse.weight", "more than"]);
+
+    let function = mutated(|m| {
+        let mut planted = ModelProto {
+            graph: Some(GraphProto::default()),
+            ..Default::default()
+        };
+        with_constant(&mut planted, floats(vec![8], 2));
+        let node = planted.graph.unwrap().node.remove(0);
+        m.functions.push(
+            FunctionProto {
+                name: Some("planted_fn".into()),
+                node: vec![node],
+            }
+            .encode_to_vec(),
+        );
+    });
+    expect_format_error("function", &function, &["planted_fn", "truncated"]);
+}
+
+/// What the checks look into is not refused for being there: a well-formed `Constant` loads and
+/// speaks, and a well-formed function passes.
+#[test]
+fn well_formed_constants_and_functions_pass() {
+    let constant = mutated(|m| with_constant(m, floats(vec![2], 2)));
+    let synth = load("constant-ok", &constant, true).unwrap();
+    let audio = synth
+        .synthesize("Hello.", &indextts::SynthesisOptions::default())
+        .unwrap();
+    assert!(!audio.is_empty());
+    let mut function = TinyVoice::default().model();
+    let mut planted = ModelProto {
+        graph: Some(GraphProto::default()),
+        ..Default::default()
+    };
+    with_constant(&mut planted, floats(vec![3], 3));
+    function.functions.push(
+        FunctionProto {
+            name: Some("ok_fn".into()),
+            node: planted.graph.unwrap().node,
+        }
+        .encode_to_vec(),
+    );
+    indextts::model::check::check_model(&function).unwrap();
 }

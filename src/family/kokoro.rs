@@ -153,7 +153,9 @@ impl Family for Kokoro {
         let (reader, model) = std::thread::scope(|s| {
             let reader = s.spawn(read_lexicons);
             let model = (|| -> Result<(KokoroModel, blake3::Hash)> {
-                let bytes = std::fs::read(&paths.model).map_err(|e| Error::io(&paths.model, e))?;
+                let bytes = bytes::Bytes::from(
+                    std::fs::read(&paths.model).map_err(|e| Error::io(&paths.model, e))?,
+                );
                 let mut h = blake3::Hasher::new();
                 h.update(&bytes);
                 h.update(packs_hash.as_bytes());

@@ -15,8 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the entry layout and of the split; a change makes old entries misses.
-pub(crate) const FORMAT: u32 = 2;
+/// Version of the entry layout, of the split and of the model checks an entry's model passed; a
+/// change makes old entries misses. 3: the checks look into constants, subgraphs, sparse
+/// initializers and functions, so a model admitted under the weaker checks is checked again.
+pub(crate) const FORMAT: u32 = 3;
 
 /// What the split found, beside the graphs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 use ort::value::{DynValue, Tensor};
 
+use prost::Message as _;
+
+use super::onnx::ModelProto;
 use super::pool::SessionPool;
 use super::{samples_of, sessions, Graph, SessionCounts, SpeakerMix, Utterance, WholeModel};
 use crate::error::{Error, Result};
@@ -80,7 +83,7 @@ impl KokoroModel {
     pub fn load(
         env: &ort::environment::Environment,
         path: &Path,
-        bytes: &[u8],
+        bytes: &bytes::Bytes,
         packs: Vec<StylePack>,
         counts: SessionCounts,
     ) -> Result<Self> {
@@ -90,6 +93,16 @@ impl KokoroModel {
                 reason: "a Kokoro voice needs at least one voice pack".into(),
             });
         }
+        // Checked as every other family's graphs are, before ONNX Runtime reads it.
+        let model = ModelProto::decode(bytes.clone()).map_err(|e| Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        super::check::check_model(&model).map_err(|reason| Error::ModelFormat {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        drop(model);
         let sessions = sessions(
             env,
             bytes,

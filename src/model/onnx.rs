@@ -213,6 +213,30 @@ pub struct TensorProto {
     pub metadata_props: Vec<StringStringEntryProto>,
 }
 
+/// `SparseTensorProto`, decoded only to check it (graphs keep it as opaque bytes).
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct SparseTensorProto {
+    /// The non-zero values, `[NNZ]`.
+    #[prost(message, optional, tag = "1")]
+    pub values: Option<TensorProto>,
+    /// Their positions: `[NNZ]` linear or `[NNZ, rank]` coordinates.
+    #[prost(message, optional, tag = "2")]
+    pub indices: Option<TensorProto>,
+    /// The dense tensor's shape.
+    #[prost(int64, repeated, packed = "false", tag = "3")]
+    pub dims: Vec<i64>,
+}
+
+/// `FunctionProto`, decoded only to check the tensors its nodes hold (models keep it as opaque
+/// bytes); fields the checks do not need are skipped.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct FunctionProto {
+    #[prost(string, optional, tag = "1")]
+    pub name: Option<String>,
+    #[prost(message, repeated, tag = "7")]
+    pub node: Vec<NodeProto>,
+}
+
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct ValueInfoProto {
     #[prost(string, optional, tag = "1")]
