@@ -60,6 +60,70 @@ pub(crate) fn publish_dir(staging: &Path, dest: &Path) -> std::io::Result<bool> 
     }
 }
 
+/// The regular file at `path` and up to `max_bytes` of its bytes; `Ok(None)` if what is there is
+/// not a regular file within `max_bytes`. For files in a directory others may write: opened
+/// without following a link (`O_NOFOLLOW`) or waiting for a FIFO's writer (`O_NONBLOCK`),
+/// checked on the open handle, and read only up to the size it had, so a planted link, FIFO or
+/// huge file is neither followed, waited on nor read whole.
+pub(crate) fn read_bounded(
+    path: &Path,
+    max_bytes: u64,
+) -> std::io::Result<Option<(std::fs::File, Vec<u8>)>> {
+    use std::io::Read as _;
+    let mut options = std::fs::File::options();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        // ELOOP: the name is a symbolic link.
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > max_bytes {
+        return Ok(None);
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    (&file).take(max_bytes).read_to_end(&mut bytes)?;
+    Ok(Some((file, bytes)))
+}
+
+/// Age at which a temporary file or directory is a crashed writer's leftover: no live write
+/// takes an hour.
+pub(crate) const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Remove the temporaries ([`temp_path`] names, files or directories) in `dir` that are older
+/// than [`STALE_TEMP`]: a killed writer's, which would otherwise stay outside any budget.
+pub(crate) fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let stale = std::time::SystemTime::now() - STALE_TEMP;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let temporary = name
+            .to_str()
+            .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"));
+        // symlink_metadata: a link is judged (and removed) as itself, never followed.
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if !temporary || meta.modified().map_or(true, |m| m >= stale) {
+            continue;
+        }
+        let _ = if meta.is_dir() {
+            std::fs::remove_dir_all(entry.path())
+        } else {
+            std::fs::remove_file(entry.path())
+        };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +154,37 @@ mod tests {
         );
         assert_eq!(std::fs::read(dest.join("x")).unwrap(), b"mine");
         assert!(!late.exists());
+
+        // Temporaries an hour old go, fresh ones and entries stay.
+        let (old_file, old_dir) = (temp_path(&dir, "a"), temp_path(&dir, "staging"));
+        let fresh = temp_path(&dir, "b");
+        std::fs::write(&old_file, b"x").unwrap();
+        std::fs::create_dir_all(old_dir.join("sub")).unwrap();
+        std::fs::write(&fresh, b"x").unwrap();
+        let hour_ago =
+            std::time::SystemTime::now() - STALE_TEMP - std::time::Duration::from_secs(1);
+        for old in [&old_file, &old_dir] {
+            std::fs::File::open(old)
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        remove_stale_temporaries(&dir);
+        assert!(!old_file.exists() && !old_dir.exists());
+        assert!(fresh.exists() && path.exists() && dest.exists());
+
+        // Bounded reads: a regular file within the bound, nothing else.
+        assert_eq!(read_bounded(&path, 64).unwrap().unwrap().1, b"second");
+        assert!(read_bounded(&path, 3).unwrap().is_none(), "over the bound");
+        assert!(read_bounded(&dest, 64).unwrap().is_none(), "a directory");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&path, dir.join("link")).unwrap();
+            assert!(
+                read_bounded(&dir.join("link"), 64).unwrap().is_none(),
+                "a link"
+            );
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -11,7 +11,7 @@ use crate::engine::{check_text, report_missing, Engine, SynthesisOptions};
 use crate::error::{Error, Result};
 use crate::family::{self, LoadOptions};
 use crate::frontend::{EspeakPaths, Sentence};
-use crate::model::graph_cache::GraphCache;
+use crate::model::graph_cache::{self, GraphCache};
 use crate::model::{runtime, SessionCounts};
 use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames};
 use crate::vocoder::{decode_in_order, plan, StreamOptions, StreamWindows};
@@ -44,6 +44,7 @@ pub struct SynthesizerBuilder {
     redis_ttl: Option<std::time::Duration>,
     no_split: bool,
     graph_cache: Option<Option<PathBuf>>,
+    graph_cache_bytes: Option<u64>,
     cache_key_file: Option<PathBuf>,
 }
 
@@ -183,6 +184,15 @@ impl SynthesizerBuilder {
         self
     }
 
+    /// Bound of the compiled-graph cache directory's total size, in bytes (default 512 MiB,
+    /// about eight medium Piper voices): after writing an entry, the least recently loaded
+    /// entries are removed until the directory is within it. The entry just written is kept
+    /// even when it alone is larger.
+    pub fn graph_cache_bytes(mut self, bytes: u64) -> Self {
+        self.graph_cache_bytes = Some(bytes);
+        self
+    }
+
     /// Whether to split the graph into acoustic model and vocoder (default `true`; `false`
     /// runs the whole graph, as Piper does).
     pub fn graph_split(mut self, split: bool) -> Self {
@@ -281,7 +291,13 @@ impl SynthesizerBuilder {
                 graph_cache: self
                     .graph_cache
                     .unwrap_or_else(default_graph_cache)
-                    .map(GraphCache::new),
+                    .map(|dir| {
+                        GraphCache::new(
+                            dir,
+                            self.graph_cache_bytes
+                                .unwrap_or(graph_cache::DEFAULT_GRAPH_CACHE_BYTES),
+                        )
+                    }),
             },
         )?;
         let windows = stream_options.resolve(voice.windows)?;

@@ -40,7 +40,7 @@ impl Disk {
         if let Err(e) = std::fs::create_dir_all(dir) {
             disk.fail("create", &e);
         }
-        disk.remove_stale_temporaries();
+        crate::atomic_file::remove_stale_temporaries(dir);
         let entries = disk.scan();
         disk.bytes
             .store(entries.iter().map(|e| e.1).sum(), Ordering::Relaxed);
@@ -81,29 +81,6 @@ impl Disk {
             .collect()
     }
 
-    /// Remove temporary files a crashed writer left (an hour old: no live write takes that
-    /// long), so they do not pile up outside the budget.
-    fn remove_stale_temporaries(&self) {
-        let Ok(dir) = std::fs::read_dir(&self.dir) else {
-            return;
-        };
-        let stale =
-            std::time::SystemTime::now() - std::time::Duration::from_secs(STALE_TEMP_SECONDS);
-        for entry in dir.flatten() {
-            let name = entry.file_name();
-            let temporary = name
-                .to_str()
-                .is_some_and(|n| n.starts_with('.') && n.ends_with(".tmp"));
-            let old = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|modified| modified < stale);
-            if temporary && old {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-
     /// Remove the least recently used entries until the directory is under 90% of its budget.
     fn evict(&self) {
         let mut entries = self.scan();
@@ -126,45 +103,14 @@ impl Disk {
     }
 }
 
-/// Age at which a temporary file is a crashed writer's leftover.
-const STALE_TEMP_SECONDS: u64 = 3600;
-
 /// Largest entry read: one sentence at [`crate::MAX_SENTENCE_FRAMES`] frames of a 300-sample
 /// hop is 14.4 M samples, 57.6 MB as f32; a bigger file is not an entry.
 const MAX_ENTRY_BYTES: u64 = 64 << 20;
 
-/// The entry file at `path` and its bytes; `Ok(None)` if what is there is not a regular file
-/// within [`MAX_ENTRY_BYTES`]. Opened without following a link (`O_NOFOLLOW`) or waiting for a
-/// FIFO's writer (`O_NONBLOCK`), checked on the open handle, then read up to the size it had.
-fn read_entry(path: &Path) -> std::io::Result<Option<(std::fs::File, Vec<u8>)>> {
-    use std::io::Read as _;
-    let mut options = std::fs::File::options();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
-    }
-    let file = match options.open(path) {
-        Ok(file) => file,
-        // ELOOP: the name is a symbolic link.
-        #[cfg(unix)]
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    let meta = file.metadata()?;
-    if !meta.is_file() || meta.len() > MAX_ENTRY_BYTES {
-        return Ok(None);
-    }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    (&file).take(MAX_ENTRY_BYTES).read_to_end(&mut bytes)?;
-    Ok(Some((file, bytes)))
-}
-
 impl Level for Disk {
     fn get(&self, key: &CacheKey) -> Option<Samples> {
         let path = self.path(key);
-        let (file, bytes) = match read_entry(&path) {
+        let (file, bytes) = match crate::atomic_file::read_bounded(&path, MAX_ENTRY_BYTES) {
             Ok(Some(read)) => read,
             Ok(None) => {
                 // A link, FIFO, device or oversize file where an entry should be: not ours.

@@ -9,6 +9,12 @@
 //! what the split found and the blake3 of each graph. An entry is written to a temporary
 //! directory and renamed into place, so a reader never sees half of one; a file whose hash does
 //! not match, or any other surprise, makes the entry a miss, and the voice is split afresh.
+//!
+//! The directory is bounded: after each new entry, the least recently loaded entries are
+//! removed until the total is within the budget ([`DEFAULT_GRAPH_CACHE_BYTES`]), and staging
+//! directories a killed writer left are removed after an hour. Everything in it is treated as
+//! untrusted input: `meta.json` is size-capped and checked (part names, counts) before anything
+//! is allocated from it, and no file is followed through a link.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,6 +49,54 @@ pub(crate) struct FlowMeta {
     pub text_noise: Vec<String>,
 }
 
+impl SplitMeta {
+    /// The graph files an entry with this meta holds, or why the meta is not one the split
+    /// makes (a hand-edited or planted `meta.json`).
+    fn parts(&self) -> Result<std::collections::BTreeSet<String>, String> {
+        if !(1..=MAX_SAMPLES_PER_FRAME).contains(&self.samples_per_frame)
+            || self
+                .frame_channels
+                .is_some_and(|c| c == 0 || c > MAX_NAMES_OR_CHANNELS)
+        {
+            return Err("frame sizes out of range".into());
+        }
+        let mut parts = match &self.flow {
+            Some(flow) => {
+                let names = flow.flow_inputs.len() + flow.frame_noise.len() + flow.text_noise.len();
+                if !(1..=MAX_PRIOR_PIECES).contains(&flow.prior_pieces)
+                    || names > MAX_NAMES_OR_CHANNELS
+                {
+                    return Err(format!(
+                        "{} prior pieces and {names} tensor names",
+                        flow.prior_pieces
+                    ));
+                }
+                let mut parts: std::collections::BTreeSet<String> = (0..flow.prior_pieces)
+                    .map(|k| format!("prior-{k}"))
+                    .collect();
+                parts.insert("flow".into());
+                parts
+            }
+            None => ["acoustic".into()].into(),
+        };
+        parts.insert("vocoder".into());
+        Ok(parts)
+    }
+}
+
+/// Most pieces the prior is cut into (a Piper prior makes a handful).
+const MAX_PRIOR_PIECES: usize = 64;
+/// Most frame channels, and most tensor names in a flow's meta.
+const MAX_NAMES_OR_CHANNELS: usize = 4096;
+/// Most samples per frame (Piper's hop is 256).
+const MAX_SAMPLES_PER_FRAME: usize = 1 << 16;
+/// Largest `meta.json` read (a real one is under 1 KiB).
+const MAX_META_BYTES: u64 = 64 << 10;
+/// Largest graph file read (a Piper half is tens of MB).
+const MAX_PART_BYTES: u64 = 2 << 30;
+/// Default bound of a compiled-graph cache directory: about eight medium Piper voices.
+pub const DEFAULT_GRAPH_CACHE_BYTES: u64 = 512 << 20;
+
 #[derive(Serialize, Deserialize)]
 struct EntryFile {
     format: u32,
@@ -51,10 +105,11 @@ struct EntryFile {
     files: BTreeMap<String, String>,
 }
 
-/// A cache directory.
+/// A cache directory and the bound of its total size, in bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphCache {
     root: PathBuf,
+    budget: u64,
 }
 
 /// The key of a voice's entry.
@@ -100,8 +155,8 @@ fn cpu_features() -> String {
 }
 
 impl GraphCache {
-    pub fn new(root: PathBuf) -> Self {
-        GraphCache { root }
+    pub fn new(root: PathBuf, budget: u64) -> Self {
+        GraphCache { root, budget }
     }
 
     /// The entry's directory.
@@ -111,14 +166,16 @@ impl GraphCache {
 
     /// The entry for `key`: what the split found, and each part's optimized graph. A damaged
     /// entry is removed (entries are renamed into place whole, so a bad one never heals), and
-    /// the caller's fresh split writes it again.
+    /// the caller's fresh split writes it again. A hit marks the entry as recently used.
     pub fn load(&self, key: &str) -> Option<(SplitMeta, BTreeMap<String, Vec<u8>>)> {
         let dir = self.entry(key);
-        let meta = match std::fs::read(dir.join("meta.json")) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(e) => return self.discard(&dir, &format!("meta.json: {e}")),
-        };
+        let (meta_file, meta) =
+            match crate::atomic_file::read_bounded(&dir.join("meta.json"), MAX_META_BYTES) {
+                Ok(Some(read)) => read,
+                Ok(None) => return self.discard(&dir, "meta.json is not a small regular file"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+                Err(e) => return self.discard(&dir, &format!("meta.json: {e}")),
+            };
         let entry: EntryFile = match serde_json::from_slice(&meta) {
             Ok(entry) => entry,
             Err(e) => return self.discard(&dir, &format!("meta.json: {e}")),
@@ -126,11 +183,22 @@ impl GraphCache {
         if entry.format != FORMAT {
             return self.discard(&dir, "an older format");
         }
+        // The parts are the ones this meta's split makes, each named once: nothing else in the
+        // file is used to build a path or size an allocation.
+        match entry.meta.parts() {
+            Ok(parts) if parts.iter().eq(entry.files.keys()) => {}
+            Ok(_) => return self.discard(&dir, "meta.json lists other parts than its split makes"),
+            Err(why) => return self.discard(&dir, &format!("meta.json: {why}")),
+        }
         // Read and check the parts on all cores (hashing ~60 MB is most of a cached load's I/O).
         let files: Vec<(String, String)> = entry.files.into_iter().collect();
         let read = super::parallel_map(&files, |(name, hash)| {
-            let bytes = std::fs::read(dir.join(format!("{name}.onnx")))
-                .map_err(|e| format!("{name}.onnx: {e}"))?;
+            let path = dir.join(format!("{name}.onnx"));
+            let bytes = match crate::atomic_file::read_bounded(&path, MAX_PART_BYTES) {
+                Ok(Some((_, bytes))) => bytes,
+                Ok(None) => return Err(format!("{name}.onnx is not a regular file")),
+                Err(e) => return Err(format!("{name}.onnx: {e}")),
+            };
             if blake3::hash(&bytes).to_hex().as_str() != hash {
                 return Err(format!("{name}.onnx does not match its hash"));
             }
@@ -145,6 +213,8 @@ impl GraphCache {
                 Err(why) => return self.discard(&dir, &why),
             }
         }
+        // Least recently loaded entries are evicted first.
+        let _ = meta_file.set_modified(std::time::SystemTime::now());
         Some((entry.meta, parts))
     }
 
@@ -161,16 +231,19 @@ impl GraphCache {
     }
 
     /// A fresh staging directory for an entry being written (ONNX Runtime writes the optimized
-    /// graphs into it while building the sessions).
+    /// graphs into it while building the sessions). Staging directories a killed writer left
+    /// an hour or more ago are removed first.
     pub fn staging(&self) -> std::io::Result<PathBuf> {
         std::fs::create_dir_all(&self.root)?;
+        crate::atomic_file::remove_stale_temporaries(&self.root);
         let dir = crate::atomic_file::temp_path(&self.root, "staging");
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
     }
 
-    /// Finish an entry whose graphs are in `staging` as `NAME.onnx` for each of `parts`.
-    /// Failure is logged, never an error: the cache only ever saves time.
+    /// Finish an entry whose graphs are in `staging` as `NAME.onnx` for each of `parts`, then
+    /// bring the directory back within its budget. Failure is logged, never an error: the cache
+    /// only ever saves time.
     pub fn commit(&self, key: &str, staging: &Path, meta: SplitMeta, parts: &[&str]) {
         let result = (|| -> std::io::Result<()> {
             let mut files = BTreeMap::new();
@@ -195,43 +268,221 @@ impl GraphCache {
             tracing::warn!(dir = %self.root.display(), "cannot write the graph cache: {e}");
             let _ = std::fs::remove_dir_all(staging);
         }
+        self.evict(key);
     }
+
+    /// Remove the least recently used entries (by their `meta.json`'s time, which a load
+    /// renews) until the directory is within its budget; `keep` (the entry just written) stays
+    /// whatever its size.
+    fn evict(&self, keep: &str) {
+        let Ok(dir) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        let mut entries: Vec<(std::time::SystemTime, u64, PathBuf)> = dir
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| {
+                let path = e.path();
+                let used = path
+                    .join("meta.json")
+                    .symlink_metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (used, dir_bytes(&path), path)
+            })
+            .collect();
+        let mut total: u64 = entries.iter().map(|e| e.1).sum();
+        entries.sort_by_key(|e| e.0);
+        for (_, bytes, path) in entries {
+            if total <= self.budget {
+                break;
+            }
+            if path.file_name().is_some_and(|n| n == keep) {
+                continue;
+            }
+            if std::fs::remove_dir_all(&path).is_ok() {
+                tracing::debug!(entry = %path.display(), bytes, "graph cache entry evicted");
+                total = total.saturating_sub(bytes);
+            }
+        }
+    }
+}
+
+/// Bytes of the regular files directly in `dir` (an entry's layout; links are not followed).
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |files| {
+        files
+            .flatten()
+            .filter_map(|f| f.path().symlink_metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_entry_round_trips_and_a_damaged_one_is_a_miss() {
-        let root =
-            std::env::temp_dir().join(format!("indextts-graph-cache-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        let cache = GraphCache::new(root.clone());
-        let meta = SplitMeta {
+    fn meta(prior_pieces: usize) -> SplitMeta {
+        SplitMeta {
             frames_tensor: "z".into(),
             frame_channels: Some(192),
             samples_per_frame: 256,
             vocoder_takes_sid: false,
             takes_sid: false,
             flow: Some(FlowMeta {
-                prior_pieces: 1,
+                prior_pieces,
                 flow_inputs: vec!["m_p".into()],
                 frame_noise: vec![("noise".into(), "m_p".into())],
                 text_noise: vec![],
             }),
-        };
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!(
+            "indextts-graph-cache-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        root
+    }
+
+    /// Commit an entry `key` whose three parts hold `size` bytes each.
+    fn commit(cache: &GraphCache, key: &str, size: usize) {
         let staging = cache.staging().unwrap();
-        std::fs::write(staging.join("prior.onnx"), b"prior graph").unwrap();
-        std::fs::write(staging.join("vocoder.onnx"), b"vocoder graph").unwrap();
-        cache.commit("k1", &staging, meta.clone(), &["prior", "vocoder"]);
+        for part in ["prior-0", "flow", "vocoder"] {
+            std::fs::write(
+                staging.join(format!("{part}.onnx")),
+                vec![key.as_bytes()[0]; size],
+            )
+            .unwrap();
+        }
+        cache.commit(key, &staging, meta(1), &["prior-0", "flow", "vocoder"]);
         assert!(!staging.exists());
+    }
+
+    #[test]
+    fn an_entry_round_trips_and_a_damaged_one_is_a_miss() {
+        let root = scratch("round-trip");
+        let cache = GraphCache::new(root.clone(), DEFAULT_GRAPH_CACHE_BYTES);
+        commit(&cache, "k1", 100);
         let (loaded, parts) = cache.load("k1").unwrap();
-        assert_eq!(loaded, meta);
-        assert_eq!(parts["prior"], b"prior graph");
+        assert_eq!(loaded, meta(1));
+        assert_eq!(parts["vocoder"], vec![b'k'; 100]);
         assert!(cache.load("k2").is_none());
         std::fs::write(cache.entry("k1").join("vocoder.onnx"), b"tampered").unwrap();
         assert!(cache.load("k1").is_none());
+        assert!(!cache.entry("k1").exists(), "a damaged entry is removed");
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn the_directory_keeps_within_its_budget_evicting_the_least_recently_loaded() {
+        let root = scratch("budget");
+        // Three parts of 1,000 bytes: an entry is a little over 3,000 bytes; room for two.
+        let cache = GraphCache::new(root.clone(), 8_000);
+        commit(&cache, "a", 1000);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        commit(&cache, "b", 1000);
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(cache.load("a").is_some(), "a is now the most recently used");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        commit(&cache, "c", 1000);
+        assert!(cache.entry("a").exists() && cache.entry("c").exists());
+        assert!(
+            !cache.entry("b").exists(),
+            "the least recently used entry goes"
+        );
+        // An entry larger than the whole budget is still kept (it is the one in use).
+        commit(&cache, "d", 5000);
+        assert!(cache.entry("d").exists());
+        assert!(!cache.entry("a").exists() && !cache.entry("c").exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn stale_staging_directories_are_removed() {
+        let root = scratch("staging");
+        let cache = GraphCache::new(root.clone(), DEFAULT_GRAPH_CACHE_BYTES);
+        let killed = cache.staging().unwrap();
+        std::fs::write(killed.join("vocoder.onnx"), vec![0u8; 4096]).unwrap();
+        let hour_ago = std::time::SystemTime::now()
+            - crate::atomic_file::STALE_TEMP
+            - std::time::Duration::from_secs(1);
+        std::fs::File::open(&killed)
+            .unwrap()
+            .set_modified(hour_ago)
+            .unwrap();
+        let live = cache.staging().unwrap();
+        assert!(
+            !killed.exists(),
+            "a killed writer's staging directory stays"
+        );
+        assert!(live.exists());
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_planted_meta_json_is_checked_before_it_is_used() {
+        let root = scratch("planted");
+        let cache = GraphCache::new(root.clone(), DEFAULT_GRAPH_CACHE_BYTES);
+        let plant = |key: &str, json: String| {
+            let dir = cache.entry(key);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("meta.json"), json).unwrap();
+            std::fs::write(root.join("secret.onnx"), b"outside the entry").unwrap();
+        };
+        let entry = |meta: &SplitMeta, files: &[(&str, &str)]| {
+            serde_json::to_string(&EntryFile {
+                format: FORMAT,
+                meta: meta.clone(),
+                files: files
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+            })
+            .unwrap()
+        };
+        // A prior in 2^64 - 1 pieces used to size a list of part names.
+        plant("huge", entry(&meta(usize::MAX), &[]));
+        assert!(cache.load("huge").is_none());
+        // A part name that climbs out of the entry.
+        let hash = blake3::hash(b"outside the entry").to_hex().to_string();
+        plant(
+            "climb",
+            entry(
+                &meta(1),
+                &[
+                    ("prior-0", &hash),
+                    ("flow", &hash),
+                    ("vocoder", &hash),
+                    ("../secret", &hash),
+                ],
+            ),
+        );
+        assert!(cache.load("climb").is_none());
+        // A meta.json far larger than any real one is not parsed.
+        plant("big", format!("{{\"pad\": \"{}\"}}", "x".repeat(1 << 20)));
+        assert!(cache.load("big").is_none());
+        for key in ["huge", "climb", "big"] {
+            assert!(!cache.entry(key).exists(), "{key} was not removed");
+        }
+        // A meta.json that is a link to a file elsewhere is not followed.
+        #[cfg(unix)]
+        {
+            commit(&cache, "real", 10);
+            let dir = cache.entry("linked");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::os::unix::fs::symlink(
+                cache.entry("real").join("meta.json"),
+                dir.join("meta.json"),
+            )
+            .unwrap();
+            assert!(cache.load("linked").is_none());
+        }
         let _ = std::fs::remove_dir_all(&root);
     }
 }
