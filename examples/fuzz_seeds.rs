@@ -70,7 +70,10 @@ fn main() -> indextts::Result<()> {
         &SynthesisOptions::default(),
     )?;
     let mut entries = 0;
-    for entry in walk(&cache) {
+    for entry in walk(&cache)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "pcm"))
+    {
         if let Ok(bytes) = std::fs::read(&entry) {
             write(&out.join("cache_entry"), &format!("entry{entries}"), &bytes);
             entries += 1;

@@ -339,3 +339,87 @@ fn a_keyed_cache_refuses_entries_written_without_its_key() {
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::remove_dir_all(&key_dir).unwrap();
 }
+
+/// Set in the children of `two_processes_sharing_a_directory_keep_one_budget`: `DIR BUDGET N`.
+const WRITER_ENV: &str = "INDEXTTS_TEST_CACHE_WRITER";
+
+/// Two processes open one directory at once and each writes about two thirds of its budget:
+/// together they must keep it within the one budget (each used to count only its own writes,
+/// so N processes grew the directory to N budgets).
+#[test]
+fn two_processes_sharing_a_directory_keep_one_budget() {
+    const TEST: &str = "two_processes_sharing_a_directory_keep_one_budget";
+    if let Ok(spec) = std::env::var(WRITER_ENV) {
+        return cache_writer(&spec);
+    }
+    let dir = scratch("cache-two-processes");
+    let budget: u64 = 1_000_000;
+    let children: Vec<_> = (0..2)
+        .map(|n| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
+                .env(WRITER_ENV, format!("{} {budget} {n}", dir.display()))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success(), "a writer failed");
+    }
+    let total: u64 = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pcm"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    let evictions: u64 = (0..2)
+        .map(|n| {
+            std::fs::read_to_string(dir.join(format!("evictions-{n}")))
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .sum();
+    println!("two writers, budget {budget}: directory holds {total} bytes, {evictions} evictions");
+    assert!(
+        total <= budget,
+        "{total} bytes in a {budget}-byte directory"
+    );
+    assert!(
+        evictions > 0,
+        "together the writers exceeded the budget; nothing was evicted"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// One writer of the test above: open the directory, wait for the other to have opened it
+/// too, then write three sentences (~0.7 MB) of its own.
+fn cache_writer(spec: &str) {
+    let mut parts = spec.rsplitn(3, ' ');
+    let n: usize = parts.next().unwrap().parse().unwrap();
+    let budget: u64 = parts.next().unwrap().parse().unwrap();
+    let dir = std::path::PathBuf::from(parts.next().unwrap());
+    let synth = Synthesizer::builder()
+        .threads(1)
+        .cache_bytes(0)
+        .cache_dir(&dir)
+        .cache_dir_bytes(budget)
+        .build()
+        .unwrap();
+    std::fs::write(dir.join(format!("ready-{n}")), b"").unwrap();
+    let started = std::time::Instant::now();
+    while !(0..2).all(|k| dir.join(format!("ready-{k}")).exists()) {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the other writer never opened"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let lines = corpus_lines("en_sentences.txt");
+    synth
+        .prewarm(&lines[3 * n..3 * n + 3], &SynthesisOptions::default())
+        .unwrap();
+    let evictions = synth.cache_stats().disk.evictions;
+    drop(synth); // joins the writer thread: every entry has landed
+    std::fs::write(dir.join(format!("evictions-{n}")), evictions.to_string()).unwrap();
+}

@@ -150,6 +150,7 @@ fn clearing_one_voice_leaves_the_others_entries() {
         let mut names: Vec<String> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|name| name.ends_with(".pcm"))
             .collect();
         names.sort();
         names

@@ -1,6 +1,12 @@
 //! The disk level: one content-addressed file per entry in a directory that several processes
 //! may share. Writes are atomic (`crate::atomic_file`); reads check everything; a bad entry is
 //! a miss, removed; any I/O failure skips the level for that call.
+//!
+//! The budget is the directory's, not a process's: every process sharing the directory keeps one
+//! account of its bytes and entries in [`USAGE_FILE`], updated under an exclusive `flock` at each
+//! write, and the process whose write takes the total over the budget evicts (also under the
+//! lock). Counts that drift (entries removed as bad, a crashed writer) only ever overstate the
+//! total, and the next eviction recounts the directory.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,8 +22,8 @@ pub(super) struct Disk {
     seal: Seal,
     budget: u64,
     sample_rate: u32,
-    /// Bytes and entries this process believes the directory holds: counted as it writes and
-    /// evicts, recounted when evicting, so `stats` (every `/metrics` scrape) reads no directory.
+    /// Bytes and entries the directory held at this process's last write, eviction or clear
+    /// (from the shared account), so `stats` (every `/metrics` scrape) reads no directory.
     bytes: AtomicU64,
     entries: AtomicU64,
     counters: Counters,
@@ -41,11 +47,44 @@ impl Disk {
             disk.fail("create", &e);
         }
         crate::atomic_file::remove_stale_temporaries(dir);
-        let entries = disk.scan();
-        disk.bytes
-            .store(entries.iter().map(|e| e.1).sum(), Ordering::Relaxed);
-        disk.entries.store(entries.len() as u64, Ordering::Relaxed);
+        disk.update_account(|_| None);
         disk
+    }
+
+    /// Change the directory's shared account under its lock: `change` gets the account as it
+    /// stands (`None` if there is none yet, or it is unreadable) and returns the new one, or
+    /// `None` to recount the directory. A total over the budget is then evicted. Without a
+    /// usable account file (a read-only directory, say) this process counts alone.
+    fn update_account(&self, change: impl FnOnce(Option<(u64, u64)>) -> Option<(u64, u64)>) {
+        let file = open_account(&self.dir.join(USAGE_FILE));
+        let stood = file.as_ref().ok().and_then(read_account);
+        let stood = if file.is_ok() {
+            stood
+        } else {
+            Some((
+                self.bytes.load(Ordering::Relaxed),
+                self.entries.load(Ordering::Relaxed),
+            ))
+        };
+        let (bytes, entries) = change(stood).unwrap_or_else(|| self.recount());
+        let (bytes, entries) = if bytes > self.budget {
+            self.evict()
+        } else {
+            (bytes, entries)
+        };
+        if let Ok(file) = &file {
+            if let Err(e) = write_account(file, bytes, entries) {
+                self.fail("update the usage account", &e);
+            }
+        }
+        self.bytes.store(bytes, Ordering::Relaxed);
+        self.entries.store(entries, Ordering::Relaxed);
+    }
+
+    /// The directory's bytes and entries, counted.
+    fn recount(&self) -> (u64, u64) {
+        let entries = self.scan();
+        (entries.iter().map(|e| e.1).sum(), entries.len() as u64)
     }
 
     fn path(&self, key: &CacheKey) -> PathBuf {
@@ -81,8 +120,9 @@ impl Disk {
             .collect()
     }
 
-    /// Remove the least recently used entries until the directory is under 90% of its budget.
-    fn evict(&self) {
+    /// Remove the least recently used entries until the directory is under 90% of its budget;
+    /// its bytes and entries after.
+    fn evict(&self) -> (u64, u64) {
         let mut entries = self.scan();
         entries.sort_by_key(|e| e.2);
         let mut total: u64 = entries.iter().map(|e| e.1).sum();
@@ -98,9 +138,49 @@ impl Disk {
             total = total.saturating_sub(size);
             count = count.saturating_sub(1);
         }
-        self.bytes.store(total, Ordering::Relaxed);
-        self.entries.store(count, Ordering::Relaxed);
+        (total, count)
     }
+}
+
+/// The shared account's file in the cache directory: `BYTES ENTRIES`, in decimal.
+const USAGE_FILE: &str = ".usage";
+
+/// The account file, open and locked (`flock`, exclusive) until the handle is dropped; never
+/// through a link.
+fn open_account(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::File::options();
+    options.read(true).write(true).create(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsRawFd as _;
+        // SAFETY: flock on a descriptor this function owns; the lock goes with the descriptor.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(file)
+}
+
+/// The account as it stands; `None` if it is empty or not one.
+fn read_account(file: &std::fs::File) -> Option<(u64, u64)> {
+    use std::io::Read as _;
+    let mut text = String::new();
+    file.take(64).read_to_string(&mut text).ok()?;
+    let (bytes, entries) = text.trim().split_once(' ')?;
+    Some((bytes.parse().ok()?, entries.parse().ok()?))
+}
+
+fn write_account(mut file: &std::fs::File, bytes: u64, entries: u64) -> std::io::Result<()> {
+    use std::io::{Seek as _, Write as _};
+    file.set_len(0)?;
+    file.seek(std::io::SeekFrom::Start(0))?;
+    file.write_all(format!("{bytes} {entries}\n").as_bytes())
 }
 
 /// Largest entry read: one sentence at [`crate::MAX_SENTENCE_FRAMES`] frames of a 300-sample
@@ -155,12 +235,8 @@ impl Level for Disk {
             self.fail("write", &e);
             return;
         }
-        self.entries.fetch_add(1, Ordering::Relaxed);
-        let total =
-            self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed) + bytes.len() as u64;
-        if total > self.budget {
-            self.evict();
-        }
+        let added = bytes.len() as u64;
+        self.update_account(|stood| stood.map(|(b, e)| (b.saturating_add(added), e + 1)));
     }
 
     fn stats(&self) -> LevelStats {
@@ -173,17 +249,18 @@ impl Level for Disk {
     fn clear(&self) {
         // This voice's entries only: the directory may serve other voices and processes.
         let ours = format!("{}-", self.namespace);
-        let mut kept = (0, 0);
-        for (path, size, _) in self.scan() {
-            let mine = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(&ours));
-            if !(mine && std::fs::remove_file(&path).is_ok()) {
-                kept = (kept.0 + size, kept.1 + 1);
+        self.update_account(|_| {
+            let mut kept = (0, 0);
+            for (path, size, _) in self.scan() {
+                let mine = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&ours));
+                if !(mine && std::fs::remove_file(&path).is_ok()) {
+                    kept = (kept.0 + size, kept.1 + 1);
+                }
             }
-        }
-        self.bytes.store(kept.0, Ordering::Relaxed);
-        self.entries.store(kept.1, Ordering::Relaxed);
+            Some(kept)
+        });
     }
 }
