@@ -387,6 +387,11 @@ impl RedisServer {
     /// Start one (Debian's `redis-server`, installed by `scripts/setup.sh --reference`) and wait
     /// until it accepts connections.
     pub fn start() -> std::io::Result<RedisServer> {
+        Self::start_with(&[])
+    }
+
+    /// Start one with extra `redis-server` arguments (`["--requirepass", "secret"]`).
+    pub fn start_with(args: &[&str]) -> std::io::Result<RedisServer> {
         // A free port: bind to 0, read it, release it.
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -394,6 +399,7 @@ impl RedisServer {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(args)
             .stdout(std::process::Stdio::null())
             .spawn()?;
         let mut server = RedisServer { child, port };
@@ -413,6 +419,11 @@ impl RedisServer {
     /// Its URL.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// Stop it now.

@@ -177,3 +177,88 @@ fn clearing_one_voice_leaves_the_others_entries() {
     assert_eq!(stats.disk.hits, 2, "{stats:?}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A password and a database number in the URL are honoured (`AUTH`, `SELECT`); a wrong
+/// password is a counted error, never a failed synthesis.
+#[test]
+fn a_password_and_a_database_in_the_url_work() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]).expect("redis-server");
+    let url = format!("redis://:s3cret@127.0.0.1:{}/3", server.port());
+    let text = "Your call is important to us.";
+    voice(&url)
+        .prewarm([text], &SynthesisOptions::default())
+        .unwrap();
+    let reader = voice(&url);
+    speak(&reader, text);
+    let stats = reader.cache_stats().redis;
+    assert_eq!((stats.hits, stats.errors), (1, 0), "{stats:?}");
+    let mut c = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("indextts:*").query(&mut c).unwrap();
+    assert_eq!(keys.len(), 1, "the entry is in database 3: {keys:?}");
+
+    let wrong = voice(&format!("redis://:wrong@127.0.0.1:{}/3", server.port()));
+    assert!(!speak(&wrong, text).is_empty());
+    let stats = wrong.cache_stats().redis;
+    assert_eq!((stats.hits, stats.errors), (0, 1), "{stats:?}");
+}
+
+/// A server that answers a byte every 20 ms (each read well within any read timeout) costs a
+/// synthesis at most the level's whole-command deadline (250 ms), not the reply's 20 s; a
+/// reply announcing 4 GB is refused at its length.
+#[test]
+fn a_dripping_or_bloated_server_cannot_hold_a_synthesis() {
+    use std::io::{Read, Write};
+    let fake = |reply: Vec<u8>| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let reply = reply.clone();
+                std::thread::spawn(move || {
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    for byte in &reply {
+                        if stream.write_all(&[*byte]).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                });
+            }
+        });
+        format!("redis://127.0.0.1:{port}/")
+    };
+    let text = "Thank you for waiting.";
+    let plain = Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
+    speak(&plain, text);
+    let started = Instant::now();
+    speak(&plain, text);
+    let uncached = started.elapsed();
+
+    let mut dripped = b"$1000\r\n".to_vec();
+    dripped.extend(std::iter::repeat_n(b'x', 1000));
+    dripped.extend_from_slice(b"\r\n");
+    for (what, url) in [
+        ("dripping", fake(dripped)),
+        ("bloated", fake(b"$4000000000\r\n".to_vec())),
+    ] {
+        let synth = voice(&url);
+        let started = Instant::now();
+        assert!(!speak(&synth, text).is_empty());
+        let took = started.elapsed();
+        let stats = synth.cache_stats().redis;
+        println!("{what} server: synthesis {took:?} (uncached alone {uncached:?}), {stats:?}");
+        assert!(stats.errors >= 1, "{what}: {stats:?}");
+        assert!(
+            took < uncached + std::time::Duration::from_secs(1),
+            "{what}: the synthesis took {took:?}"
+        );
+    }
+}

@@ -12,6 +12,8 @@ mod key;
 mod memory;
 #[cfg(feature = "redis")]
 mod remote;
+#[cfg(feature = "redis")]
+mod resp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,53 +1,59 @@
 //! The shared level: Redis, for many nodes (cargo feature `redis`). Short timeouts and a
 //! breaker: a dead or slow Redis costs one timeout, then is skipped (backing off from 1 s to
-//! 30 s) until it answers again.
+//! 30 s) until it answers again. Commands go through [`super::resp`], whose deadline covers
+//! the whole reply, not each read.
 
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use super::entry::{decode_sealed, encode_sealed, Seal};
+use super::resp::{Connection, Reply, RespError, Target};
 use super::{CacheKey, Counters, Level, LevelStats, Samples, Sharing, CACHE_FORMAT_VERSION};
 
 pub(super) struct Remote {
-    client: redis::Client,
-    idle: Mutex<Vec<redis::Connection>>,
+    target: Target,
+    idle: Mutex<Vec<Connection>>,
     prefix: String,
     seal: Seal,
     ttl_seconds: u64,
     sample_rate: u32,
     /// When the level may be tried again, and the next back-off.
-    breaker: Mutex<(Option<std::time::Instant>, std::time::Duration)>,
+    breaker: Mutex<(Option<std::time::Instant>, Duration)>,
     counters: Counters,
 }
 
-/// Connect, read and write timeout of the Redis level.
-const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(50);
+/// Connect timeout of the Redis level.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(50);
+/// Deadline of one whole command, request and reply: a sentence's entry (a few hundred KB) takes
+/// a few milliseconds on a LAN; the largest possible (64 MiB) about half a second at 1 Gb/s.
+const REDIS_COMMAND_DEADLINE: Duration = Duration::from_millis(250);
 
 impl Remote {
     pub fn open(
         url: &str,
-        ttl: std::time::Duration,
+        ttl: Duration,
         sharing: &Sharing,
         sample_rate: u32,
     ) -> crate::Result<Remote> {
-        let client = redis::Client::open(url).map_err(|e| crate::Error::InvalidOption {
+        let target = Target::parse(url).map_err(|e| crate::Error::InvalidOption {
             name: "redis_url",
             value: format!("{url} ({e})"),
             reason: "must be a Redis URL such as redis://127.0.0.1:6379/",
         })?;
         Ok(Remote {
-            client,
+            target,
             idle: Mutex::new(Vec::new()),
             prefix: format!("indextts:v{CACHE_FORMAT_VERSION}:{}:", sharing.namespace),
             seal: sharing.seal.clone(),
             ttl_seconds: ttl.as_secs().max(1),
             sample_rate,
-            breaker: Mutex::new((None, std::time::Duration::from_secs(1))),
+            breaker: Mutex::new((None, Duration::from_secs(1))),
             counters: Counters::default(),
         })
     }
 
-    fn connection(&self) -> Option<redis::Connection> {
+    fn connection(&self) -> Option<Connection> {
         {
             let breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
             if breaker
@@ -60,15 +66,7 @@ impl Remote {
         if let Some(c) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
             return Some(c);
         }
-        let connected = self
-            .client
-            .get_connection_with_timeout(REDIS_TIMEOUT)
-            .and_then(|c| {
-                c.set_read_timeout(Some(REDIS_TIMEOUT))?;
-                c.set_write_timeout(Some(REDIS_TIMEOUT))?;
-                Ok(c)
-            });
-        match connected {
+        match Connection::open(&self.target, REDIS_TIMEOUT, REDIS_COMMAND_DEADLINE) {
             Ok(c) => Some(c),
             Err(e) => {
                 self.trip(&e);
@@ -77,7 +75,13 @@ impl Remote {
         }
     }
 
-    /// A command failed: count it, open the breaker, log once per outage.
+    /// Run one command on `c`.
+    fn run(c: &mut Connection, args: &[&[u8]]) -> Result<Reply, RespError> {
+        c.command(args, REDIS_COMMAND_DEADLINE)
+    }
+
+    /// A command failed: count it, open the breaker, log once per outage. The connection it
+    /// failed on is dropped, not pooled: its replies may be out of step.
     fn trip(&self, e: &dyn std::fmt::Display) {
         self.counters.errors.fetch_add(1, Ordering::Relaxed);
         let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
@@ -85,16 +89,16 @@ impl Remote {
             tracing::warn!("redis cache: {e}; skipping it for {:?}", breaker.1);
         }
         breaker.0 = Some(std::time::Instant::now() + breaker.1);
-        breaker.1 = (breaker.1 * 2).min(std::time::Duration::from_secs(30));
+        breaker.1 = (breaker.1 * 2).min(Duration::from_secs(30));
     }
 
     /// A command succeeded: close the breaker and keep the connection.
-    fn done(&self, c: redis::Connection) {
+    fn done(&self, c: Connection) {
         let mut breaker = self.breaker.lock().unwrap_or_else(|p| p.into_inner());
         if breaker.0.take().is_some() {
             tracing::info!("redis cache: answering again");
         }
-        breaker.1 = std::time::Duration::from_secs(1);
+        breaker.1 = Duration::from_secs(1);
         drop(breaker);
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c);
     }
@@ -107,28 +111,33 @@ impl Level for Remote {
             return None;
         };
         let name = format!("{}{}", self.prefix, key.hex());
-        let value: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET").arg(&name).query(&mut c);
-        match value {
-            Ok(Some(bytes)) => match decode_sealed(&bytes, &self.seal, key, self.sample_rate) {
-                Ok(samples) => {
-                    self.done(c);
-                    self.counters.count(true);
-                    Some(samples.into())
-                }
-                Err(why) => {
-                    tracing::debug!("redis cache: bad value for {name} ({why:?}); removed");
-                    match redis::cmd("DEL").arg(&name).query::<()>(&mut c) {
-                        Ok(()) => self.done(c),
-                        // Dropped, not pooled: its replies may be out of step.
-                        Err(e) => self.trip(&e),
+        match Self::run(&mut c, &[b"GET", name.as_bytes()]) {
+            Ok(Reply::Bulk(Some(bytes))) => {
+                match decode_sealed(&bytes, &self.seal, key, self.sample_rate) {
+                    Ok(samples) => {
+                        self.done(c);
+                        self.counters.count(true);
+                        Some(samples.into())
                     }
-                    self.counters.count(false);
-                    self.counters.rejected.fetch_add(1, Ordering::Relaxed);
-                    None
+                    Err(why) => {
+                        tracing::debug!("redis cache: bad value for {name} ({why:?}); removed");
+                        match Self::run(&mut c, &[b"DEL", name.as_bytes()]) {
+                            Ok(_) => self.done(c),
+                            Err(e) => self.trip(&e),
+                        }
+                        self.counters.count(false);
+                        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                        None
+                    }
                 }
-            },
-            Ok(None) => {
+            }
+            Ok(Reply::Bulk(None)) => {
                 self.done(c);
+                self.counters.count(false);
+                None
+            }
+            Ok(other) => {
+                self.trip(&format!("GET answered {other:?}"));
                 self.counters.count(false);
                 None
             }
@@ -145,14 +154,13 @@ impl Level for Remote {
             return;
         };
         let name = format!("{}{}", self.prefix, key.hex());
-        let set: redis::RedisResult<()> = redis::cmd("SET")
-            .arg(&name)
-            .arg(encode_sealed(&self.seal, key, self.sample_rate, samples))
-            .arg("EX")
-            .arg(self.ttl_seconds)
-            .query(&mut c);
-        match set {
-            Ok(()) => self.done(c),
+        let value = encode_sealed(&self.seal, key, self.sample_rate, samples);
+        let ttl = self.ttl_seconds.to_string();
+        match Self::run(
+            &mut c,
+            &[b"SET", name.as_bytes(), &value, b"EX", ttl.as_bytes()],
+        ) {
+            Ok(_) => self.done(c),
             Err(e) => self.trip(&e),
         }
     }
@@ -169,23 +177,44 @@ impl Level for Remote {
             return;
         };
         let pattern = format!("{}*", self.prefix);
-        let mut cursor: u64 = 0;
+        let mut cursor = b"0".to_vec();
         loop {
-            let batch: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query(&mut c);
-            let unlinked = batch.and_then(|(next, keys)| {
+            let batch = Self::run(
+                &mut c,
+                &[
+                    b"SCAN",
+                    &cursor,
+                    b"MATCH",
+                    pattern.as_bytes(),
+                    b"COUNT",
+                    b"500",
+                ],
+            );
+            let unlinked = batch.and_then(|reply| {
+                let Reply::Array(mut parts) = reply else {
+                    return Err(RespError::Protocol("SCAN answered no array"));
+                };
+                let (Some(Reply::Array(keys)), Some(Reply::Bulk(Some(next)))) =
+                    (parts.pop(), parts.pop())
+                else {
+                    return Err(RespError::Protocol("SCAN answered no cursor and keys"));
+                };
+                let keys: Vec<Vec<u8>> = keys
+                    .into_iter()
+                    .filter_map(|k| match k {
+                        Reply::Bulk(Some(k)) => Some(k),
+                        _ => None,
+                    })
+                    .collect();
                 if !keys.is_empty() {
-                    redis::cmd("UNLINK").arg(&keys).query::<()>(&mut c)?;
+                    let mut args: Vec<&[u8]> = vec![b"UNLINK"];
+                    args.extend(keys.iter().map(Vec::as_slice));
+                    Self::run(&mut c, &args)?;
                 }
                 Ok(next)
             });
             match unlinked {
-                Ok(0) => break,
+                Ok(next) if next == b"0" => break,
                 Ok(next) => cursor = next,
                 Err(e) => return self.trip(&e),
             }
