@@ -23,6 +23,10 @@ mod audio;
 mod stream;
 mod synthesizer;
 
+// The entry points and structs as Rust items, for the project's fuzzer of the option structs.
+#[cfg(feature = "unstable-internals")]
+pub use {audio::*, stream::*, synthesizer::*};
+
 /// What a call did. `INDEXTTS_OK` is 0; every other value is a failure (except
 /// `INDEXTTS_STREAM_END`) whose message is `indextts_last_error()`.
 #[repr(C)]
@@ -290,38 +294,40 @@ pub(crate) unsafe fn opt_path(ptr: *const c_char) -> Option<PathBuf> {
     }
 }
 
-/// Copy a versioned options struct from the host: the host's `struct_size` says how much of
-/// it the host knows; fields past that keep their defaults (a host built against an older
-/// header), and a struct larger than this library knows is refused (a newer header).
+/// Copy a versioned options struct from the host: the host's `struct_size` says which of the
+/// published layouts it was built with (`sizes`, oldest first, the last being this library's
+/// own); fields past that layout keep their defaults (a host built against an older header).
+/// Any other size is refused: a size between two layouts would copy part of a field (half a
+/// pointer), and a larger one is a newer header's.
 ///
 /// # Safety
-/// A non-NULL `ptr` must point to at least `struct_size` readable bytes, where `struct_size`
-/// is the first `u32` of the struct.
+/// `ptr` is NULL or points to a readable struct of at least its `struct_size` bytes.
 pub(crate) unsafe fn versioned<T: Copy>(
     ptr: *const T,
     default: T,
     name: &str,
-    min_size: usize,
+    sizes: &[usize],
 ) -> Result<T, Failure> {
     if ptr.is_null() {
         return Ok(default);
     }
     // SAFETY: every versioned struct starts with its `uint32_t struct_size`.
     let size = unsafe { ptr.cast::<u32>().read_unaligned() } as usize;
-    let max = std::mem::size_of::<T>();
-    if size < min_size || size > max {
+    debug_assert_eq!(sizes.last(), Some(&std::mem::size_of::<T>()));
+    if !sizes.contains(&size) || size > std::mem::size_of::<T>() {
         return Err(Failure::new(
             INDEXTTS_INVALID_ARGUMENT,
             format!(
-                "{name}.struct_size is {size}; this library takes {min_size} to {max} bytes \
-                 (initialize the struct with its _default function)"
+                "{name}.struct_size is {size}; this library takes {sizes:?} bytes (initialize \
+                 the struct with its _default function)"
             ),
         ));
     }
     let mut value = default;
     // SAFETY: `size` bytes are readable (caller's contract) and fit in `value` (checked above);
-    // T is a plain `repr(C)` struct of numbers, bools and pointers, valid for any such bytes
-    // the host's header describes.
+    // `size` is the end of a published layout, so whole fields are copied; T is a plain
+    // `repr(C)` struct of integers, floats and pointers, valid for any such bytes the host's
+    // header describes.
     unsafe {
         std::ptr::copy_nonoverlapping(ptr.cast::<u8>(), (&mut value as *mut T).cast::<u8>(), size);
     }
@@ -509,13 +515,23 @@ mod tests {
         };
         // SAFETY: pointers to live structs of at least struct_size bytes.
         unsafe {
-            let read = versioned(&old_host, default, "grown", 8).ok();
+            let sizes = [8, 16];
+            let read = versioned(&old_host, default, "grown", &sizes).ok();
             assert_eq!(read.map(|g| (g.old, g.new)), Some((5, 2)));
             let too_small = Grown {
                 struct_size: 4,
                 ..old_host
             };
-            let status = versioned(&too_small, default, "grown", 8)
+            let status = versioned(&too_small, default, "grown", &sizes)
+                .err()
+                .map(|f| f.status);
+            assert_eq!(status, Some(INDEXTTS_INVALID_ARGUMENT));
+            // Between the two layouts: copying 12 bytes would tear `new` in half.
+            let torn = Grown {
+                struct_size: 12,
+                ..old_host
+            };
+            let status = versioned(&torn, default, "grown", &sizes)
                 .err()
                 .map(|f| f.status);
             assert_eq!(status, Some(INDEXTTS_INVALID_ARGUMENT));
@@ -523,12 +539,12 @@ mod tests {
                 struct_size: 1 << 20,
                 ..old_host
             };
-            let status = versioned(&too_big, default, "grown", 8)
+            let status = versioned(&too_big, default, "grown", &sizes)
                 .err()
                 .map(|f| f.status);
             assert_eq!(status, Some(INDEXTTS_INVALID_ARGUMENT));
             assert_eq!(
-                versioned(std::ptr::null(), default, "grown", 8).ok(),
+                versioned(std::ptr::null(), default, "grown", &sizes).ok(),
                 Some(default)
             );
         }

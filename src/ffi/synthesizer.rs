@@ -163,11 +163,14 @@ impl From<LevelStats> for indextts_cache_level_stats {
     }
 }
 
-/// The smallest `indextts_options` this library reads (the first published layout, which ends
-/// before `graph_cache`).
-const OPTIONS_V1: usize = std::mem::offset_of!(indextts_options, graph_cache);
-/// The smallest `indextts_synthesis_options` this library reads.
-const SYNTHESIS_OPTIONS_V1: usize = std::mem::size_of::<indextts_synthesis_options>();
+/// The published layouts of `indextts_options`, oldest first: the first ends before
+/// `graph_cache`.
+const OPTIONS_SIZES: [usize; 2] = [
+    std::mem::offset_of!(indextts_options, graph_cache),
+    std::mem::size_of::<indextts_options>(),
+];
+/// The published layouts of `indextts_synthesis_options`.
+const SYNTHESIS_OPTIONS_SIZES: [usize; 1] = [std::mem::size_of::<indextts_synthesis_options>()];
 
 /// Fill `*options` with the defaults (and `struct_size`).
 ///
@@ -205,7 +208,14 @@ pub unsafe extern "C" fn indextts_synthesizer_new(
             // SAFETY: NULL or a NUL-terminated string (header contract).
             unsafe { opt_path(voice_path) }.ok_or_else(|| super::null_argument("voice_path"))?;
         // SAFETY: NULL or a struct of at least its `struct_size` bytes (header contract).
-        let o = unsafe { versioned(options, indextts_options::default(), "options", OPTIONS_V1) }?;
+        let o = unsafe {
+            versioned(
+                options,
+                indextts_options::default(),
+                "options",
+                &OPTIONS_SIZES,
+            )
+        }?;
         let mut builder = Synthesizer::builder()
             .voice(voice)
             .sessions(o.sessions as usize)
@@ -327,7 +337,7 @@ pub(crate) unsafe fn synthesis_options(
             options,
             voice_defaults(synth),
             "options",
-            SYNTHESIS_OPTIONS_V1,
+            &SYNTHESIS_OPTIONS_SIZES,
         )
     }?;
     // SAFETY: NULL or a NUL-terminated string, by the header's contract.

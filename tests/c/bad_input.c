@@ -6,6 +6,7 @@
  *   target/bad-input-c models/assets/voices/en_US-joe-medium SCRATCH_DIR
  */
 #define _DEFAULT_SOURCE /* realpath, symlink */
+#include <stddef.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,6 +97,13 @@ int main(int argc, char **argv) {
     EXPECT(indextts_synthesizer_new("/nonexistent/voice", &options, &synth),
            INDEXTTS_VOICE_NOT_FOUND, "/nonexistent/voice");
     options.struct_size = 3;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_ARGUMENT,
+           "struct_size");
+    /* Between two published layouts: it would copy half of the graph_cache pointer (found by
+     * the c_options fuzzer; it crashed in strlen on the torn pointer). */
+    indextts_options_default(&options);
+    options.graph_cache = "off";
+    options.struct_size = (uint32_t)(offsetof(indextts_options, graph_cache) + 3);
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_ARGUMENT,
            "struct_size");
     indextts_options_default(&options);
