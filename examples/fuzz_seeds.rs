@@ -81,6 +81,71 @@ fn main() -> indextts::Result<()> {
     }
     let _ = std::fs::remove_dir_all(&work);
 
+    // The compiled-graph cache's meta.json files (the real voice's entry was written by the
+    // load above, unless the cache is off).
+    let mut metas = 0;
+    if let Some(graphs) = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .map(|c| c.join("indextts/graphs"))
+    {
+        for meta in walk(&graphs)
+            .into_iter()
+            .filter(|p| p.file_name().is_some_and(|n| n == "meta.json"))
+            .take(8)
+        {
+            if let Ok(bytes) = std::fs::read(&meta) {
+                write(
+                    &out.join("graph_cache_meta"),
+                    &format!("meta{metas}.json"),
+                    &bytes,
+                );
+                metas += 1;
+            }
+        }
+    }
+
+    // Excerpts of the Mandarin voice's dictionaries: mapper, characters, phrases and a text,
+    // 0xff apart (the zh_dictionaries target's input).
+    let zh = indextts::assets_dir().join("voices/zh_CN-baker-fastspeech2");
+    let excerpt = |name: &str, keep: usize| -> Option<Vec<u8>> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(zh.join(name)).ok()?).ok()?;
+        let map = json.as_object()?;
+        let kept: serde_json::Map<String, serde_json::Value> = map
+            .iter()
+            .take(keep)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        serde_json::to_vec(&kept).ok()
+    };
+    if let (Ok(mapper), Some(chars), Some(phrases)) = (
+        std::fs::read(zh.join("baker_mapper.json")),
+        excerpt("pinyin_dict.json", 400),
+        excerpt("phrases_dict.json", 200),
+    ) {
+        let mut seed = mapper;
+        for part in [
+            &chars[..],
+            &phrases[..],
+            "银行行长说，长大以后要重新开始。".as_bytes(),
+        ] {
+            seed.push(0xff);
+            seed.extend_from_slice(part);
+        }
+        write(&out.join("zh_dictionaries"), "excerpt", &seed);
+    }
+
+    // The C option structs as their _default functions fill them, field by field into zeroed
+    // bytes (padding included), tagged for the c_options target (first byte: even for
+    // synthesis options, odd for load options).
+    write(
+        &out.join("c_options"),
+        "synthesis",
+        &synthesis_options_seed(),
+    );
+    write(&out.join("c_options"), "load", &load_options_seed());
+
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus");
     let mut texts = 0;
     for name in ["en_sentences.txt", "en_paragraph.txt", "normalize_zh.tsv"] {
@@ -117,13 +182,67 @@ fn main() -> indextts::Result<()> {
         write(&out.join("frontend"), "tricky", &text);
     }
     println!(
-        "fuzz seeds in {}: {} models, {} configs, {entries} cache entries, {} texts",
+        "fuzz seeds in {}: {} models, {} configs, {entries} cache entries, {} texts, {metas} \
+         graph-cache metas, dictionary excerpts, C option structs",
         out.display(),
         voices.len(),
         voices.len() + 1,
         texts + 1
     );
     Ok(())
+}
+
+/// `bytes` written at `at` in `buf`.
+fn put(buf: &mut [u8], at: usize, bytes: &[u8]) {
+    buf[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// `indextts_synthesis_options` with a seed, as bytes after the tag 0.
+fn synthesis_options_seed() -> Vec<u8> {
+    use indextts::ffi::indextts_synthesis_options as O;
+    use std::mem::{offset_of, size_of};
+    let mut b = vec![0u8; size_of::<O>()];
+    put(
+        &mut b,
+        offset_of!(O, struct_size),
+        &(size_of::<O>() as u32).to_ne_bytes(),
+    );
+    put(&mut b, offset_of!(O, length_scale), &1.0f32.to_ne_bytes());
+    put(&mut b, offset_of!(O, noise_scale), &0.667f32.to_ne_bytes());
+    put(&mut b, offset_of!(O, noise_w), &0.8f32.to_ne_bytes());
+    put(&mut b, offset_of!(O, use_seed), &[1]);
+    put(&mut b, offset_of!(O, seed), &42u64.to_ne_bytes());
+    [&[0u8][..], &b].concat()
+}
+
+/// `indextts_options` as `indextts_options_default()` fills it, as bytes after the tag 1.
+fn load_options_seed() -> Vec<u8> {
+    use indextts::ffi::indextts_options as O;
+    use std::mem::{offset_of, size_of};
+    let d = O::default();
+    let mut b = vec![0u8; size_of::<O>()];
+    put(
+        &mut b,
+        offset_of!(O, struct_size),
+        &d.struct_size.to_ne_bytes(),
+    );
+    put(&mut b, offset_of!(O, sessions), &d.sessions.to_ne_bytes());
+    put(
+        &mut b,
+        offset_of!(O, cache_bytes),
+        &d.cache_bytes.to_ne_bytes(),
+    );
+    put(
+        &mut b,
+        offset_of!(O, cache_dir_bytes),
+        &d.cache_dir_bytes.to_ne_bytes(),
+    );
+    put(
+        &mut b,
+        offset_of!(O, redis_ttl_seconds),
+        &d.redis_ttl_seconds.to_ne_bytes(),
+    );
+    [&[1u8][..], &b].concat()
 }
 
 /// A small float tensor called `name`.

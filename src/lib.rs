@@ -56,6 +56,12 @@ mod catalog;
 mod engine;
 mod error;
 mod family;
+// The C ABI's entry points are exported symbols either way; as Rust items they are public only
+// to the project's fuzzers (feature `unstable-internals`).
+#[cfg(feature = "unstable-internals")]
+#[doc(hidden)]
+pub mod ffi;
+#[cfg(not(feature = "unstable-internals"))]
 mod ffi;
 pub mod frontend;
 pub mod model;
@@ -81,6 +87,7 @@ pub use catalog::{voice_catalog, CatalogEntry};
 pub use engine::{SynthesisOptions, MAX_TEXT_BYTES};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
+pub use model::graph_cache::DEFAULT_GRAPH_CACHE_BYTES;
 pub use model::MAX_SENTENCE_FRAMES;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};
 pub use synthesizer::{

@@ -307,6 +307,34 @@ pub(crate) struct Mapper {
     pub pinyin_dict: HashMap<String, (String, String)>,
 }
 
+#[cfg(feature = "zh")]
+impl Mapper {
+    /// Parse and check a mapper: the symbols every sentence needs have ids, no id is negative,
+    /// and every phone a syllable of `pinyin_dict` makes has an id.
+    pub fn from_json(bytes: &[u8]) -> std::result::Result<Mapper, String> {
+        let mapper: Mapper = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        for required in ["sil", "#0", "eos"] {
+            if !mapper.symbol_to_id.contains_key(required) {
+                return Err(format!("symbol_to_id has no id for {required:?}"));
+            }
+        }
+        if mapper.symbol_to_id.values().any(|&id| id < 0) {
+            return Err("symbol_to_id has a negative id".into());
+        }
+        for (syllable, (initial, final_)) in &mapper.pinyin_dict {
+            let toned = format!("{final_}1");
+            if !mapper.symbol_to_id.contains_key(initial)
+                || !mapper.symbol_to_id.contains_key(&toned)
+            {
+                return Err(format!(
+                    "syllable {syllable:?} makes {initial:?} {toned:?}, which symbol_to_id lacks"
+                ));
+            }
+        }
+        Ok(mapper)
+    }
+}
+
 /// A FastSpeech2 + MB-MelGAN voice's parts, with paths resolved.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg(feature = "zh")]
@@ -395,16 +423,7 @@ impl MelVoiceSpec {
             reason,
         };
         let bytes = std::fs::read(&self.symbols).map_err(|e| Error::io(&self.symbols, e))?;
-        let mapper: Mapper = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        for required in ["sil", "#0", "eos"] {
-            if !mapper.symbol_to_id.contains_key(required) {
-                return Err(invalid(format!("symbol_to_id has no id for {required:?}")));
-            }
-        }
-        if mapper.symbol_to_id.values().any(|&id| id < 0) {
-            return Err(invalid("symbol_to_id has a negative id".into()));
-        }
-        Ok(mapper)
+        Mapper::from_json(&bytes).map_err(invalid)
     }
 
     /// The voice config: symbols and speakers from the mapper, pace defaults of FastSpeech2.

@@ -105,6 +105,25 @@ struct EntryFile {
     files: BTreeMap<String, String>,
 }
 
+/// An entry's `meta.json`, checked: this format, and exactly the parts its split makes, each
+/// named once, so nothing else in the file builds a path or sizes an allocation.
+fn parse_entry(bytes: &[u8]) -> Result<EntryFile, String> {
+    let entry: EntryFile = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    if entry.format != FORMAT {
+        return Err(format!("format {}, not {FORMAT}", entry.format));
+    }
+    if !entry.meta.parts()?.iter().eq(entry.files.keys()) {
+        return Err("it lists other parts than its split makes".into());
+    }
+    Ok(entry)
+}
+
+/// The parts a `meta.json` names, or why it is refused (for the fuzzer).
+#[cfg(feature = "unstable-internals")]
+pub fn check_meta(bytes: &[u8]) -> Result<Vec<String>, String> {
+    parse_entry(bytes).map(|entry| entry.files.into_keys().collect())
+}
+
 /// A cache directory and the bound of its total size, in bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct GraphCache {
@@ -176,20 +195,10 @@ impl GraphCache {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
                 Err(e) => return self.discard(&dir, &format!("meta.json: {e}")),
             };
-        let entry: EntryFile = match serde_json::from_slice(&meta) {
+        let entry = match parse_entry(&meta) {
             Ok(entry) => entry,
-            Err(e) => return self.discard(&dir, &format!("meta.json: {e}")),
-        };
-        if entry.format != FORMAT {
-            return self.discard(&dir, "an older format");
-        }
-        // The parts are the ones this meta's split makes, each named once: nothing else in the
-        // file is used to build a path or size an allocation.
-        match entry.meta.parts() {
-            Ok(parts) if parts.iter().eq(entry.files.keys()) => {}
-            Ok(_) => return self.discard(&dir, "meta.json lists other parts than its split makes"),
             Err(why) => return self.discard(&dir, &format!("meta.json: {why}")),
-        }
+        };
         // Read and check the parts on all cores (hashing ~60 MB is most of a cached load's I/O).
         let files: Vec<(String, String)> = entry.files.into_iter().collect();
         let read = super::parallel_map(&files, |(name, hash)| {

@@ -9,6 +9,9 @@ pub mod check;
 pub(crate) mod check;
 #[cfg(feature = "zh")]
 mod fastspeech2;
+#[cfg(feature = "unstable-internals")]
+pub mod graph_cache;
+#[cfg(not(feature = "unstable-internals"))]
 pub(crate) mod graph_cache;
 pub(crate) mod kokoro;
 #[cfg(feature = "unstable-internals")]

@@ -24,34 +24,42 @@ impl PinyinDict {
     /// Read pypinyin's two JSON dictionaries.
     pub fn load(chars_path: &Path, phrases_path: &Path) -> Result<Self> {
         let read = |path: &Path| std::fs::read(path).map_err(|e| Error::io(path, e));
-        let invalid = |path: &Path, reason: String| Error::VoiceConfig {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let raw_chars: HashMap<String, String> = serde_json::from_slice(&read(chars_path)?)
-            .map_err(|e| invalid(chars_path, e.to_string()))?;
+        Self::from_json(&read(chars_path)?, &read(phrases_path)?).map_err(|(which, reason)| {
+            Error::VoiceConfig {
+                path: [chars_path, phrases_path][which].to_path_buf(),
+                reason,
+            }
+        })
+    }
+
+    /// Parse pypinyin's dictionaries: `chars` maps code points to readings, `phrases` phrases
+    /// to one list of readings per character. An error names which (0: `chars`, 1: `phrases`)
+    /// and why.
+    pub fn from_json(chars: &[u8], phrases: &[u8]) -> std::result::Result<Self, (usize, String)> {
+        let raw_chars: HashMap<String, String> =
+            serde_json::from_slice(chars).map_err(|e| (0, e.to_string()))?;
         let mut chars = HashMap::with_capacity(raw_chars.len());
         for (code, readings) in raw_chars {
             let c = code
                 .parse::<u32>()
                 .ok()
                 .and_then(char::from_u32)
-                .ok_or_else(|| invalid(chars_path, format!("{code:?} is not a code point")))?;
+                .ok_or_else(|| (0, format!("{code:?} is not a code point")))?;
             let first = readings.split(',').next().unwrap_or_default();
             chars.insert(c, tone3(first).into_boxed_str());
         }
         #[derive(Deserialize)]
         #[serde(transparent)]
         struct Phrases(HashMap<String, Vec<Vec<String>>>);
-        let Phrases(raw_phrases) = serde_json::from_slice(&read(phrases_path)?)
-            .map_err(|e| invalid(phrases_path, e.to_string()))?;
+        let Phrases(raw_phrases) =
+            serde_json::from_slice(phrases).map_err(|e| (1, e.to_string()))?;
         let mut phrases = HashMap::with_capacity(raw_phrases.len());
         let mut longest_phrase = 1;
         for (phrase, readings) in raw_phrases {
             let count = phrase.chars().count();
             if count != readings.len() || readings.iter().any(Vec::is_empty) {
-                return Err(invalid(
-                    phrases_path,
+                return Err((
+                    1,
                     format!(
                         "{phrase:?} has {} readings for {count} characters",
                         readings.len()
