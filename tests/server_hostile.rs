@@ -555,3 +555,113 @@ async fn two_voices_of_one_name_are_refused() {
         .expect("two voices of one name were accepted");
     assert!(error.to_string().contains("two voices"), "{error}");
 }
+
+/// RSS of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// 50 readers of one long, finished task (a paragraph four times at half speed: 3 minutes of
+/// audio, ~8 MB of PCM) connect and never read. Each holds at most a 64 KiB slice and its
+/// socket's buffer, so the server's RSS (its own process, measured from outside) grows by
+/// tens of MiB at most; when each reader copied the task's audio so far, it was 50 copies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_readers_that_never_read_hold_bounded_memory() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = SocketAddr::new(LOCAL, port);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_indextts-server"))
+        .args(["--bind", &addr.to_string(), "--threads", "2"])
+        .args(["--max-task-readers", "64", "--stall-timeout-seconds", "120"])
+        .args(["--rate-per-second", "0"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let pid = child.id();
+    let base = format!("http://{addr}");
+    let started = Instant::now();
+    while client().get(format!("{base}/health")).send().await.is_err() {
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        assert!(started.elapsed() < Duration::from_secs(60), "no server");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let child = Kill(child);
+    let text = vec![corpus_text("en_paragraph.txt"); 4].join(" ");
+    let created: Value = client()
+        .post(format!("{base}/synthesize"))
+        .json(&json!({ "text": text, "speed": 0.5 }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["task_id"].as_str().unwrap().to_owned();
+    let audio_seconds = loop {
+        let status: Value = client()
+            .get(format!("{base}/status/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["state"] == "done" {
+            break status["audio_seconds"].as_f64().unwrap();
+        }
+        assert!(status["state"] != "failed", "{status}");
+        assert!(started.elapsed() < Duration::from_secs(120), "never done");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let pcm_mib = audio_seconds * 22_050.0 * 2.0 / (1 << 20) as f64;
+    let before = rss_kib(pid);
+    let mut crowd = Vec::new();
+    for _ in 0..50 {
+        let mut reader = connect(addr, LOCAL).await;
+        reader
+            .write_all(&request("GET", &format!("/stream/{id}"), "127.0.0.1", None))
+            .await
+            .unwrap();
+        crowd.push(reader);
+    }
+    let mut peak = before;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        peak = peak.max(rss_kib(pid));
+    }
+    let grew_mib = (peak.saturating_sub(before)) as f64 / 1024.0;
+    println!(
+        "50 non-reading readers of a {audio_seconds:.0} s task ({pcm_mib:.1} MiB of PCM): server RSS \
+         {:.0} -> {:.0} MiB (+{grew_mib:.1} MiB; 50 copies would be {:.0} MiB)",
+        before as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        50.0 * pcm_mib
+    );
+    assert!(
+        pcm_mib > 6.0,
+        "the task is not long enough to tell ({pcm_mib:.1} MiB)"
+    );
+    assert!(
+        grew_mib < 40.0,
+        "50 stalled readers grew the server by {grew_mib:.1} MiB"
+    );
+    drop(crowd);
+    drop(child);
+}
