@@ -49,7 +49,10 @@ struct Counts {
 }
 
 fn main() {
+    // As a host synthesizing on many threads should (see `limit_malloc_arenas`); `--glibc-arenas`
+    // keeps glibc's default to show what it does.
     let args = Args::from_env();
+    let capped = !args.flag("--glibc-arenas") && indextts::limit_malloc_arenas();
     let seconds: u64 = args.parse("--seconds", 180);
     let threads: usize = args.parse("--threads", 8);
     let synth = Synthesizer::builder()
@@ -171,6 +174,14 @@ fn main() {
         .unwrap_or(0);
     let cache = synth.cache_stats().memory;
     println!(
+        "malloc arenas: {}",
+        if capped {
+            "one per core (limit_malloc_arenas)"
+        } else {
+            "glibc's default or MALLOC_ARENA_MAX"
+        }
+    );
+    println!(
         "soak: {threads} threads, {seconds} s: {} streams completed ({:.0} s of audio), {} dropped \
          mid-stream, {} refused, {} with bad audio; cache {} hits, {} evictions",
         load(&counts.completed),
@@ -194,7 +205,27 @@ fn main() {
         peak as f64 / 1024.0,
         (peak as f64 / warm.max(1) as f64 - 1.0) * 100.0
     );
+    // The curve's slope over its second half (least squares), in MiB a minute: flat is ~0.
+    let half: Vec<(f64, f64)> = curve
+        .iter()
+        .filter(|(t, _)| *t >= seconds as f64 / 2.0)
+        .map(|(t, r)| (*t, *r as f64 / 1024.0))
+        .collect();
+    let n = half.len().max(1) as f64;
+    let (mt, mr) = (
+        half.iter().map(|p| p.0).sum::<f64>() / n,
+        half.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let slope = half.iter().map(|p| (p.0 - mt) * (p.1 - mr)).sum::<f64>()
+        / half
+            .iter()
+            .map(|p| (p.0 - mt).powi(2))
+            .sum::<f64>()
+            .max(f64::EPSILON)
+        * 60.0;
+    println!("RSS slope over the second half: {slope:+.2} MiB/min");
     let report = serde_json::json!({
+        "rss_slope_second_half_mib_per_min": slope,
         "threads": threads, "seconds": seconds,
         "completed": load(&counts.completed), "dropped": load(&counts.dropped),
         "refused": load(&counts.refused), "bad_audio": load(&counts.bad_audio),

@@ -55,6 +55,8 @@ inline const char *bytes(std::string_view text) { return text.data() ? text.data
 
 /// The library's version, e.g. "0.1.0".
 inline std::string version() { return indextts_version(); }
+/// Cap glibc's malloc arenas at one per core (see indextts_limit_malloc_arenas()).
+inline bool limit_malloc_arenas() { return indextts_limit_malloc_arenas() == 1; }
 
 /// How to load a voice: the defaults of indextts_options_default(), changed by chained setters.
 class Options {

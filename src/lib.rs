@@ -64,6 +64,7 @@ pub mod ffi;
 #[cfg(not(feature = "unstable-internals"))]
 mod ffi;
 pub mod frontend;
+mod host;
 pub mod model;
 #[cfg(feature = "server")]
 pub mod server;
@@ -87,6 +88,7 @@ pub use catalog::{voice_catalog, CatalogEntry};
 pub use engine::{SynthesisOptions, MAX_TEXT_BYTES};
 pub use error::{Error, Result};
 pub use frontend::Sentence;
+pub use host::limit_malloc_arenas;
 pub use model::graph_cache::DEFAULT_GRAPH_CACHE_BYTES;
 pub use model::MAX_SENTENCE_FRAMES;
 pub use stream::{AudioChunk, AudioStream, FrameStream, Frames};

@@ -70,6 +70,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s VOICE\n", argv[0]);
         return 2;
     }
+    /* A host synthesizing on many threads keeps its RSS flat with one malloc arena per core. */
+    indextts_limit_malloc_arenas();
     indextts_options options;
     CHECK(indextts_options_default(&options));
     options.threads = 1;

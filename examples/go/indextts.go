@@ -80,6 +80,13 @@ func Version() string {
 	return C.GoString(C.indextts_version())
 }
 
+// LimitMallocArenas caps glibc's malloc arenas at one per core (unless MALLOC_ARENA_MAX is
+// set), so a process synthesizing on many goroutines keeps a flat RSS; call it at the start of
+// main. It reports whether the cap was set.
+func LimitMallocArenas() bool {
+	return C.indextts_limit_malloc_arenas() == 1
+}
+
 // Options say how to load a voice. The zero value takes every default.
 type Options struct {
 	// ONNX Runtime threads per session (0: all cores).

@@ -84,6 +84,13 @@ func checkSpeech(t *testing.T, text string, samples []float32, rate int) {
 	}
 }
 
+func TestLimitMallocArenas(t *testing.T) {
+	// The cap is set unless the environment chose (glibc on Linux, where the tests run).
+	if want := os.Getenv("MALLOC_ARENA_MAX") == ""; LimitMallocArenas() != want {
+		t.Fatalf("LimitMallocArenas() = %v with MALLOC_ARENA_MAX=%q", !want, os.Getenv("MALLOC_ARENA_MAX"))
+	}
+}
+
 func TestSynthesizeCorpusSentences(t *testing.T) {
 	s := synth(t)
 	for _, text := range corpusLines(t, "en_sentences.txt") {

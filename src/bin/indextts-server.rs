@@ -11,7 +11,7 @@ use clap::Parser;
 use indextts::server::{serve, App, ServerConfig};
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
+    indextts::limit_malloc_arenas();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,21 +21,6 @@ fn main() -> ExitCode {
             eprintln!("indextts-server: cannot start its runtime: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// glibc gives each thread that allocates its own malloc arena (up to 8 per core), and freed
-/// audio and request buffers stay spread over them: under 16 clients the server's RSS crept up
-/// 15% in 4 minutes (316 -> 364 MiB, growth slowing but not stopping); with one arena per core
-/// it stayed flat (308 -> 313 MiB over 90 s) at the same throughput (benches/server_load.rs).
-/// Set before any thread starts; `MALLOC_ARENA_MAX` in the environment still wins.
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get().max(2));
-        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets an allocator parameter; no thread has started yet.
-        unsafe { libc::mallopt(libc::M_ARENA_MAX, arenas) };
     }
 }
 

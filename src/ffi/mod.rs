@@ -343,6 +343,16 @@ pub extern "C" fn indextts_last_error() -> *const c_char {
     })
 }
 
+/// Cap glibc's malloc arenas at one per core, unless `MALLOC_ARENA_MAX` is set; returns 1 if
+/// the cap was set, 0 otherwise (also off glibc). Call it at the start of `main`, before other
+/// threads start, in a host that synthesizes on many threads: with glibc's default (8 arenas
+/// per core) freed audio stays spread over the arenas and RSS creeps upwards. A library cannot
+/// choose its host's allocator, so this is the host's call.
+#[no_mangle]
+pub extern "C" fn indextts_limit_malloc_arenas() -> i32 {
+    ffi_boundary!(0, { i32::from(crate::limit_malloc_arenas()) })
+}
+
 /// A static, human-readable name for a status (an `indextts_status` value), e.g. "invalid
 /// UTF-8"; "unknown status" for any other number. Never NULL.
 #[no_mangle]
