@@ -164,6 +164,13 @@ typedef struct indextts_stream indextts_stream;
 typedef struct indextts_synthesizer indextts_synthesizer;
 
 /**
+ * The writing end of a text stream: text pushed here is spoken by the `indextts_stream`
+ * made with it (see `indextts_text_stream_new()`). Use it from one thread at a time; it may be
+ * another thread than the one reading the audio.
+ */
+typedef struct indextts_text_stream indextts_text_stream;
+
+/**
  * Per-call options. Initialize with `indextts_synthesis_options_default()`, which fills in
  * the voice's own scales; pass NULL instead to use them unchanged.
  */
@@ -445,6 +452,47 @@ enum indextts_status indextts_synthesize_stream(const struct indextts_synthesize
                                                 void *user_data);
 
 /**
+ * Start speaking text that will arrive while the audio plays (a language model's answer as it
+ * is written). On success `*sink_out` takes the text (`indextts_text_stream_push()`, then
+ * `_finish()`; free it with `indextts_text_stream_free()`) and `*audio_out` gives the audio
+ * like any stream (`indextts_stream_next()`, `indextts_stream_free()`); each sentence is
+ * spoken as soon as it is complete, a clause sooner when the listener would otherwise wait.
+ * `options` may be NULL. On failure neither out-parameter is written.
+ */
+enum indextts_status indextts_text_stream_new(const struct indextts_synthesizer *synth,
+                                              const struct indextts_synthesis_options *options,
+                                              struct indextts_text_stream **sink_out,
+                                              struct indextts_stream **audio_out);
+
+/**
+ * Add `len` bytes of UTF-8 text (any piece: a token, half a word; a piece may even end inside
+ * a character, whose bytes are kept for the next push). Returns `INDEXTTS_CANCELLED` once
+ * the audio stream has ended (freed, or failed), `INDEXTTS_INVALID_UTF8` for bytes that are
+ * not UTF-8, `INDEXTTS_INVALID_ARGUMENT` after `_finish()`.
+ */
+enum indextts_status indextts_text_stream_push(struct indextts_text_stream *sink,
+                                               const char *text,
+                                               size_t len);
+
+/**
+ * Speak everything pushed so far now, complete or not.
+ */
+enum indextts_status indextts_text_stream_flush(struct indextts_text_stream *sink);
+
+/**
+ * The text is complete: the rest is spoken, then the audio stream ends. Bytes of an unfinished
+ * UTF-8 sequence left by the last push are `INDEXTTS_INVALID_UTF8` (the text before them is
+ * still spoken). The sink must still be freed.
+ */
+enum indextts_status indextts_text_stream_finish(struct indextts_text_stream *sink);
+
+/**
+ * Free a text stream's sink; if it was not finished, the text is finished here (what was
+ * pushed is still spoken). NULL does nothing.
+ */
+void indextts_text_stream_free(struct indextts_text_stream *sink);
+
+/**
  * Fill `*options` with the defaults (and `struct_size`).
  *
  * Returns `INDEXTTS_NULL_ARGUMENT` if `options` is NULL.
@@ -631,6 +679,47 @@ enum indextts_status indextts_synthesize_stream(const struct indextts_synthesize
                                                 const struct indextts_synthesis_options *options,
                                                 indextts_chunk_callback callback,
                                                 void *user_data);
+
+/**
+ * Start speaking text that will arrive while the audio plays (a language model's answer as it
+ * is written). On success `*sink_out` takes the text (`indextts_text_stream_push()`, then
+ * `_finish()`; free it with `indextts_text_stream_free()`) and `*audio_out` gives the audio
+ * like any stream (`indextts_stream_next()`, `indextts_stream_free()`); each sentence is
+ * spoken as soon as it is complete, a clause sooner when the listener would otherwise wait.
+ * `options` may be NULL. On failure neither out-parameter is written.
+ */
+enum indextts_status indextts_text_stream_new(const struct indextts_synthesizer *synth,
+                                              const struct indextts_synthesis_options *options,
+                                              struct indextts_text_stream **sink_out,
+                                              struct indextts_stream **audio_out);
+
+/**
+ * Add `len` bytes of UTF-8 text (any piece: a token, half a word; a piece may even end inside
+ * a character, whose bytes are kept for the next push). Returns `INDEXTTS_CANCELLED` once
+ * the audio stream has ended (freed, or failed), `INDEXTTS_INVALID_UTF8` for bytes that are
+ * not UTF-8, `INDEXTTS_INVALID_ARGUMENT` after `_finish()`.
+ */
+enum indextts_status indextts_text_stream_push(struct indextts_text_stream *sink,
+                                               const char *text,
+                                               size_t len);
+
+/**
+ * Speak everything pushed so far now, complete or not.
+ */
+enum indextts_status indextts_text_stream_flush(struct indextts_text_stream *sink);
+
+/**
+ * The text is complete: the rest is spoken, then the audio stream ends. Bytes of an unfinished
+ * UTF-8 sequence left by the last push are `INDEXTTS_INVALID_UTF8` (the text before them is
+ * still spoken). The sink must still be freed.
+ */
+enum indextts_status indextts_text_stream_finish(struct indextts_text_stream *sink);
+
+/**
+ * Free a text stream's sink; if it was not finished, the text is finished here (what was
+ * pushed is still spoken). NULL does nothing.
+ */
+void indextts_text_stream_free(struct indextts_text_stream *sink);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -44,6 +44,7 @@ phase "bench stream_vs_piper --quick" cargo bench "${bench[@]}" --bench stream_v
 phase "bench peer --quick" cargo bench "${bench[@]}" --bench peer -- --quick >/dev/null
 phase "bench kokoro_peer --quick" cargo bench "${bench[@]}" --bench kokoro_peer -- --quick >/dev/null
 phase "bench cache_traffic --quick" cargo bench "${bench[@]}" --bench cache_traffic -- --quick >/dev/null
+phase "bench text_stream --quick" cargo bench "${bench[@]}" --bench text_stream -- --quick >/dev/null
 phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The server's web player in headless Chromium.
 phase "web player (Chromium)" scripts/test_web.sh

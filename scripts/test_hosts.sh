@@ -25,7 +25,8 @@ mkdir -p "$out/plain" "$out/asan"
 read -r -a link <<<"$(pkg-config --cflags --libs indextts) -lm -Wl,-rpath,$prefix/lib"
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -g -pthread)
 sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
-programs=(examples/c/speak examples/c/stream examples/c/callback examples/c/threads tests/c/bad_input)
+programs=(examples/c/speak examples/c/stream examples/c/callback examples/c/threads examples/c/text_stream
+  tests/c/bad_input)
 for program in "${programs[@]}"; do
   name=$(basename "$program")
   cc "${cflags[@]}" -o "$out/plain/$name" "$program.c" "${link[@]}"
@@ -45,6 +46,7 @@ run_all() { # $1: plain | asan
   "$bin/stream" "$voice" "$paragraph" "$out/$1-stream.wav"
   "$bin/callback" "$voice" "$paragraph"
   "$bin/threads" "$voice"
+  "$bin/text_stream" "$voice" "$kokoro_text" "$out/$1-text-stream.wav"
   "$bin/bad_input" "$voice" "$out/$1-scratch" >"$out/$1-bad-input.log" || {
     cat "$out/$1-bad-input.log"; exit 1; }
   tail -n 1 "$out/$1-bad-input.log"

@@ -50,6 +50,41 @@ impl Synthesizer {
         })?;
         // Starting a stream only checks its input and spawns its threads: it does not block.
         let stream = self.stream(text, options)?;
+        Ok(read_on_blocking_pool(&runtime, stream, guard))
+    }
+
+    /// [`Synthesizer::text_stream`] for async code: the sink is the same (pushing never
+    /// blocks), the audio an [`AsyncAudioStream`]. Must be called within a tokio runtime.
+    pub fn text_stream_async(
+        &self,
+        options: &SynthesisOptions,
+    ) -> Result<(crate::TextSink, AsyncAudioStream)> {
+        self.text_stream_async_holding(options, ())
+    }
+
+    /// `text_stream_async`, holding `guard` until the synthesis has stopped (see
+    /// `stream_async_holding`).
+    pub(crate) fn text_stream_async_holding<G: Send + 'static>(
+        &self,
+        options: &SynthesisOptions,
+        guard: G,
+    ) -> Result<(crate::TextSink, AsyncAudioStream)> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoAsyncRuntime {
+            what: "Synthesizer::text_stream_async",
+        })?;
+        let (sink, stream) = self.text_stream(options)?;
+        Ok((sink, read_on_blocking_pool(&runtime, stream, guard)))
+    }
+}
+
+/// Read `stream` on tokio's blocking pool into a bounded channel; `guard` is dropped once the
+/// stream's threads are joined.
+fn read_on_blocking_pool<G: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    stream: crate::AudioStream,
+    guard: G,
+) -> AsyncAudioStream {
+    {
         let (tx, rx) = tokio::sync::mpsc::channel(ASYNC_QUEUE);
         runtime.spawn_blocking(move || {
             let mut stream = stream;
@@ -63,6 +98,6 @@ impl Synthesizer {
             drop(stream);
             drop(guard);
         });
-        Ok(AsyncAudioStream { rx })
+        AsyncAudioStream { rx }
     }
 }

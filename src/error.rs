@@ -161,6 +161,11 @@ pub enum Error {
     #[error("this voice's graph is not split into acoustic model and vocoder; it has no frames")]
     NotSplit,
 
+    /// The audio stream of a text stream has ended (dropped by its reader, or failed): the
+    /// text pushed now would not be spoken.
+    #[error("the text stream's audio has ended (its reader dropped it, or it failed)")]
+    StreamClosed,
+
     /// An async entry point was called outside a tokio runtime.
     #[error("{what} must be called within a tokio runtime")]
     NoAsyncRuntime {

@@ -73,6 +73,7 @@ mod synthesizer;
 #[cfg(feature = "unstable-internals")]
 #[doc(hidden)]
 pub mod testkit;
+pub mod text_stream;
 mod vocoder;
 pub mod voice;
 
@@ -96,6 +97,7 @@ pub use synthesizer::{
     Synthesizer, SynthesizerBuilder, DEFAULT_CACHE_BYTES, DEFAULT_CACHE_DIR_BYTES,
     DEFAULT_REDIS_TTL, DEFAULT_VOICE, MANDARIN_VOICE,
 };
+pub use text_stream::TextSink;
 pub use vocoder::{StreamOptions, StreamWindows};
 pub use voice::{
     available_voices, find_voice, InferenceDefaults, PhonemeSymbols, PhonemeType, Symbols,

@@ -26,6 +26,7 @@ use crate::cache::CacheKey;
 use crate::engine::{report_missing, Engine};
 use crate::error::{Error, Result};
 use crate::model::{Pipeline, Utterance, Voicing};
+use crate::text_stream::{Playhead, TextSink, Units};
 use crate::vocoder::{decode_in_order, plan, Window};
 
 /// Sentences of frames queued between the acoustic model and the vocoder.
@@ -169,6 +170,40 @@ pub(crate) fn audio_stream(
     text: String,
     voicing: Voicing,
 ) -> Result<AudioStream> {
+    stages(engine, voicing, None, move |_| {
+        Box::new(std::iter::once(text))
+    })
+}
+
+/// Start the stages for a text that arrives while they run: what `sink` is given, in the units
+/// [`crate::text_stream`] finds.
+pub(crate) fn text_audio_stream(
+    engine: Arc<Engine>,
+    voicing: Voicing,
+) -> Result<(TextSink, AudioStream)> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let playhead = Arc::new(Playhead::default());
+    let sample_rate = engine.sample_rate();
+    let stream = stages(
+        engine,
+        voicing,
+        Some(Arc::clone(&playhead)),
+        move |cancel| Box::new(Units::new(rx, playhead, sample_rate, cancel)),
+    )?;
+    Ok((TextSink::new(tx), stream))
+}
+
+/// The texts an acoustic stage speaks in turn.
+type Texts = Box<dyn Iterator<Item = String> + Send>;
+
+/// Start both stages; `texts` makes the acoustic stage's texts from the stream's cancel flag.
+/// `playhead`, when given, counts the samples handed to the listener.
+fn stages(
+    engine: Arc<Engine>,
+    voicing: Voicing,
+    playhead: Option<Arc<Playhead>>,
+    texts: impl FnOnce(Arc<AtomicBool>) -> Texts + Send + 'static,
+) -> Result<AudioStream> {
     let live = engine.live_stream();
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
@@ -189,7 +224,8 @@ pub(crate) fn audio_stream(
                     first_out: first_out_rx,
                 }),
             };
-            acoustic_stage(&engine, &text, voicing, &cancel, &work_tx, output);
+            let texts = texts(Arc::clone(&cancel));
+            acoustic_stage(&engine, texts, voicing, &cancel, &work_tx, output);
         }
     })?;
     drop(work_tx);
@@ -197,7 +233,7 @@ pub(crate) fn audio_stream(
         let cancel = Arc::clone(&cancel);
         let chunk_tx = chunk_tx.clone();
         move || {
-            let emitter = Emitter::new(&engine, &chunk_tx, first_out_tx);
+            let emitter = Emitter::new(&engine, &chunk_tx, first_out_tx, playhead);
             vocoder_stage(&engine, work_rx, &cancel, emitter)
         }
     })?;
@@ -223,7 +259,10 @@ pub(crate) fn frame_stream(
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let cancel = Arc::clone(&cancel);
         let work_tx = work_tx.clone();
-        move || acoustic_stage(&engine, &text, voicing, &cancel, &work_tx, Output::Frames)
+        move || {
+            let texts = std::iter::once(text);
+            acoustic_stage(&engine, texts, voicing, &cancel, &work_tx, Output::Frames)
+        }
     })?;
     drop(work_tx);
     Ok(FrameStream(Pipe {
@@ -300,47 +339,66 @@ impl Output {
 /// Whether the stage goes on after a step.
 type Going = bool;
 
-/// Text -> sentences -> frames (or audio), in order.
+/// Texts -> sentences -> frames (or audio), in order; the sentences of all the texts are
+/// numbered as one stream.
 fn acoustic_stage(
     engine: &Engine,
-    text: &str,
+    texts: impl Iterator<Item = String>,
     voicing: Voicing,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
     mut output: Output,
 ) {
     let mut index = 0;
+    for text in texts {
+        if !acoustic_text(engine, &text, voicing, cancel, tx, &mut output, &mut index) {
+            return;
+        }
+    }
+}
+
+/// One text of the acoustic stage; false when the stream is over.
+fn acoustic_text(
+    engine: &Engine,
+    text: &str,
+    voicing: Voicing,
+    cancel: &AtomicBool,
+    tx: &SyncSender<Result<Work>>,
+    output: &mut Output,
+    index: &mut usize,
+) -> Going {
     for segment in engine.frontend().segments(text) {
         if cancel.load(Ordering::Relaxed) {
-            return;
+            return false;
         }
         let sentences = match engine.frontend().sentences(segment) {
             Ok(s) => s,
             Err(e) => {
                 let _ = tx.send(Err(e));
-                return;
+                return false;
             }
         };
         report_missing(&sentences);
         for sentence in sentences.iter().filter(|s| s.has_phonemes()) {
             if cancel.load(Ordering::Relaxed) {
-                return;
+                return false;
             }
             let step = SentenceStep {
                 engine,
-                index,
+                index: *index,
                 ids: &sentence.phoneme_ids,
                 voicing,
                 cancel,
                 tx,
             };
-            if !step.run(&mut output) {
-                return;
+            if !step.run(output) {
+                return false;
             }
             output.wait_for_first_chunk();
-            index += 1;
+            *index += 1;
         }
     }
+    true
 }
 
 /// One sentence of the acoustic stage.
@@ -450,6 +508,8 @@ struct Emitter<'a> {
     gap: usize,
     last_started: Option<usize>,
     first_out: Option<SyncSender<()>>,
+    /// Counts what the listener was handed (text streams pace their units by it).
+    playhead: Option<Arc<Playhead>>,
 }
 
 impl<'a> Emitter<'a> {
@@ -457,6 +517,7 @@ impl<'a> Emitter<'a> {
         engine: &Engine,
         tx: &'a SyncSender<Result<AudioChunk>>,
         first_out: SyncSender<()>,
+        playhead: Option<Arc<Playhead>>,
     ) -> Self {
         Emitter {
             tx,
@@ -465,6 +526,7 @@ impl<'a> Emitter<'a> {
             gap: engine.sentence_gap(),
             last_started: None,
             first_out: Some(first_out),
+            playhead,
         }
     }
 
@@ -486,6 +548,9 @@ impl<'a> Emitter<'a> {
         };
         self.start_sample += len;
         let sent = self.tx.send(Ok(chunk)).is_ok();
+        if let Some(playhead) = &self.playhead {
+            playhead.advance(len as usize);
+        }
         if let Some(first_out) = self.first_out.take() {
             let _ = first_out.try_send(());
         }

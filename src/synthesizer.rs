@@ -13,7 +13,10 @@ use crate::family::{self, LoadOptions};
 use crate::frontend::{EspeakPaths, Sentence};
 use crate::model::graph_cache::{self, GraphCache};
 use crate::model::{runtime, SessionCounts};
-use crate::stream::{audio_stream, frame_stream, AudioStream, FrameStream, Frames};
+use crate::stream::{
+    audio_stream, frame_stream, text_audio_stream, AudioStream, FrameStream, Frames,
+};
+use crate::text_stream::TextSink;
 use crate::vocoder::{decode_in_order, plan, StreamOptions, StreamWindows};
 use crate::voice::{find_voice_in, VoiceConfig, VoicePaths};
 
@@ -424,6 +427,34 @@ impl Synthesizer {
         check_text(text)?;
         let voicing = self.engine.resolve(options)?;
         audio_stream(Arc::clone(&self.engine), text.to_owned(), voicing)
+    }
+
+    /// Speak text that arrives while the audio plays (a language model's answer as it is
+    /// written): push pieces of any size into the [`TextSink`] and read the [`AudioStream`];
+    /// each sentence is spoken as soon as it is complete, and a clause sooner when the listener
+    /// would otherwise wait (the rule: [`crate::text_stream`]). Options are checked now. The
+    /// stream ends after `finish()` (or dropping the sink) once the rest is spoken; dropping the
+    /// stream cancels it, and the sink's next push is [`Error::StreamClosed`].
+    ///
+    /// ```no_run
+    /// # fn main() -> indextts::Result<()> {
+    /// # let synth = indextts::Synthesizer::builder().build()?;
+    /// let (mut sink, audio) = synth.text_stream(&indextts::SynthesisOptions::default())?;
+    /// let writer = std::thread::spawn(move || -> indextts::Result<()> {
+    ///     for token in ["Turn le", "ft at the ", "lights. Then", " keep right."] {
+    ///         sink.push(token)?;
+    ///     }
+    ///     sink.finish()
+    /// });
+    /// for chunk in audio {
+    ///     let chunk = chunk?; // first chunk after "Turn left at the lights."
+    /// }
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn text_stream(&self, options: &SynthesisOptions) -> Result<(TextSink, AudioStream)> {
+        let voicing = self.engine.resolve(options)?;
+        text_audio_stream(Arc::clone(&self.engine), voicing)
     }
 
     /// The acoustic model's frames for `text`, one [`Frames`] per sentence, before the vocoder:

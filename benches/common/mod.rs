@@ -214,3 +214,33 @@ impl Drop for Peer {
         let _ = self.child.wait();
     }
 }
+
+/// The text as a language model's tokens: a leading space stays with its word, long words are
+/// cut in pieces of 4 bytes, punctuation is a token of its own.
+pub fn llm_tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, word) in text.split_whitespace().enumerate() {
+        let lead = if i == 0 { "" } else { " " };
+        let core = word.trim_end_matches(|c: char| c.is_ascii_punctuation());
+        let punct = &word[core.len()..];
+        if core.len() > 6 {
+            let mut first = true;
+            let mut rest = core;
+            while !rest.is_empty() {
+                let mut cut = rest.len().min(4);
+                while !rest.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                out.push(format!("{}{}", if first { lead } else { "" }, &rest[..cut]));
+                rest = &rest[cut..];
+                first = false;
+            }
+        } else {
+            out.push(format!("{lead}{core}"));
+        }
+        if !punct.is_empty() {
+            out.push(punct.to_owned());
+        }
+    }
+    out
+}

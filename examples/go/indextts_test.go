@@ -138,6 +138,67 @@ func TestStreamEqualsWhole(t *testing.T) {
 	}
 }
 
+func TestTextStreamSpeaksWhileTextArrives(t *testing.T) {
+	s := synth(t)
+	text := strings.Join(corpusLines(t, "en_sentences.txt")[:2], " ")
+	sink, audio, err := s.TextStream(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	defer audio.Close()
+	done := make(chan error, 1)
+	go func() {
+		// Word by word, 40 ms apart; the audio of the first sentence comes before the text ends.
+		for _, word := range strings.SplitAfter(text, " ") {
+			if err := sink.Push(word); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(40 * time.Millisecond)
+		}
+		done <- sink.Finish()
+	}()
+	var heard []float32
+	buf := make([]float32, 4096)
+	textDone := false
+	var beforeTextDone int
+	for {
+		n, err := audio.Next(buf)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-done:
+			textDone = true
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+		}
+		if !textDone {
+			beforeTextDone += n
+		}
+		heard = append(heard, buf[:n]...)
+	}
+	if !textDone {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkSpeech(t, text, heard, audio.SampleRate)
+	t.Logf("%d of %d samples heard before the text was complete", beforeTextDone, len(heard))
+	if beforeTextDone == 0 {
+		t.Fatal("no audio came before the whole text had arrived")
+	}
+	if err := sink.Push("More."); err == nil {
+		t.Fatal("a push after Finish was accepted")
+	}
+}
+
 func TestContextCancelStopsTheStream(t *testing.T) {
 	s := synth(t)
 	if err := s.ClearCache(); err != nil {

@@ -121,3 +121,71 @@ func (s *Synthesizer) Stream(ctx context.Context, text string, opts *SynthesisOp
 	}()
 	return st, nil
 }
+
+// TextSink takes text that arrives while its audio plays (a language model's answer as it is
+// written); see Synthesizer.TextStream. Use it from one goroutine at a time.
+type TextSink struct {
+	ptr *C.indextts_text_stream
+}
+
+// TextStream starts speaking text that will be pushed into the returned sink; the audio comes
+// from the returned PullStream as each sentence (or, while the listener would wait, each
+// clause) is complete. Push, then Finish; Close both when done. opts may be nil.
+func (s *Synthesizer) TextStream(opts *SynthesisOptions) (*TextSink, *PullStream, error) {
+	var strs cStrings
+	defer strs.free()
+	raw, err := s.options(opts, &strs)
+	if err != nil {
+		return nil, nil, err
+	}
+	var sink *C.indextts_text_stream
+	var audio *C.indextts_stream
+	if _, err := call(func() C.enum_indextts_status {
+		return C.indextts_text_stream_new(s.ptr, raw, &sink, &audio)
+	}); err != nil {
+		return nil, nil, err
+	}
+	runtime.KeepAlive(s)
+	t := &TextSink{ptr: sink}
+	runtime.SetFinalizer(t, (*TextSink).Close)
+	p := &PullStream{ptr: audio, SampleRate: int(C.indextts_stream_sample_rate(audio))}
+	runtime.SetFinalizer(p, (*PullStream).Close)
+	return t, p, nil
+}
+
+// Push adds text: any piece, a token or half a word.
+func (t *TextSink) Push(text string) error {
+	if len(text) == 0 {
+		return nil
+	}
+	ctext := C.CString(text)
+	defer C.free(unsafe.Pointer(ctext))
+	_, err := call(func() C.enum_indextts_status {
+		return C.indextts_text_stream_push(t.ptr, ctext, C.size_t(len(text)))
+	})
+	runtime.KeepAlive(t)
+	return err
+}
+
+// Flush speaks everything pushed so far now, complete or not.
+func (t *TextSink) Flush() error {
+	_, err := call(func() C.enum_indextts_status { return C.indextts_text_stream_flush(t.ptr) })
+	runtime.KeepAlive(t)
+	return err
+}
+
+// Finish ends the text: the rest is spoken, then the audio stream ends.
+func (t *TextSink) Finish() error {
+	_, err := call(func() C.enum_indextts_status { return C.indextts_text_stream_finish(t.ptr) })
+	runtime.KeepAlive(t)
+	return err
+}
+
+// Close frees the sink (finishing the text if Finish was not called).
+func (t *TextSink) Close() {
+	if t.ptr != nil {
+		C.indextts_text_stream_free(t.ptr)
+		t.ptr = nil
+		runtime.SetFinalizer(t, nil)
+	}
+}

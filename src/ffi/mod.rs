@@ -108,6 +108,7 @@ impl From<&Error> for indextts_status {
             Error::TextTooLong { .. } => INDEXTTS_TEXT_TOO_LONG,
             Error::ModelOutput { .. } => INDEXTTS_MODEL_OUTPUT,
             Error::NotSplit => INDEXTTS_NOT_SPLIT,
+            Error::StreamClosed => INDEXTTS_CANCELLED,
             Error::NoAsyncRuntime { .. } => INDEXTTS_INVALID_ARGUMENT,
             Error::Internal { .. } => INDEXTTS_INTERNAL,
             Error::Wav { .. } => INDEXTTS_WAV,

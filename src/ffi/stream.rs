@@ -186,3 +186,155 @@ const _: () = {
     send_sync::<indextts_synthesizer>();
     send_sync::<super::audio::indextts_audio>();
 };
+
+/// The writing end of a text stream: text pushed here is spoken by the `indextts_stream`
+/// made with it (see `indextts_text_stream_new()`). Use it from one thread at a time; it may be
+/// another thread than the one reading the audio.
+pub struct indextts_text_stream {
+    sink: Option<crate::TextSink>,
+    /// The bytes of a UTF-8 sequence a push ended in the middle of (a language model's tokens
+    /// may split a character), completed by the next push.
+    partial: Vec<u8>,
+}
+
+/// Start speaking text that will arrive while the audio plays (a language model's answer as it
+/// is written). On success `*sink_out` takes the text (`indextts_text_stream_push()`, then
+/// `_finish()`; free it with `indextts_text_stream_free()`) and `*audio_out` gives the audio
+/// like any stream (`indextts_stream_next()`, `indextts_stream_free()`); each sentence is
+/// spoken as soon as it is complete, a clause sooner when the listener would otherwise wait.
+/// `options` may be NULL. On failure neither out-parameter is written.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_text_stream_new(
+    synth: *const indextts_synthesizer,
+    options: *const indextts_synthesis_options,
+    sink_out: *mut *mut indextts_text_stream,
+    audio_out: *mut *mut indextts_stream,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: every pointer is checked for NULL; the header states what each must be.
+        let synth = unsafe { arg_ref(synth, "synth") }?;
+        // SAFETY: NULL-checked inside; non-NULL out-parameters are writable (header contract).
+        let sink_out = unsafe { out_param(sink_out, "sink_out") }?;
+        // SAFETY: as above.
+        let audio_out = unsafe { out_param(audio_out, "audio_out") }?;
+        // SAFETY: NULL or an initialized options struct (header contract).
+        let options = unsafe { synthesis_options(&synth.synth, options) }?;
+        let (sink, chunks) = synth.synth.text_stream(&options)?;
+        *audio_out = Box::into_raw(Box::new(indextts_stream {
+            chunks,
+            sample_rate: synth.synth.sample_rate(),
+            pending: Vec::new(),
+            pending_from: 0,
+        }));
+        *sink_out = Box::into_raw(Box::new(indextts_text_stream {
+            sink: Some(sink),
+            partial: Vec::new(),
+        }));
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Add `len` bytes of UTF-8 text (any piece: a token, half a word; a piece may even end inside
+/// a character, whose bytes are kept for the next push). Returns `INDEXTTS_CANCELLED` once
+/// the audio stream has ended (freed, or failed), `INDEXTTS_INVALID_UTF8` for bytes that are
+/// not UTF-8, `INDEXTTS_INVALID_ARGUMENT` after `_finish()`.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_text_stream_push(
+    sink: *mut indextts_text_stream,
+    text: *const c_char,
+    len: usize,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: NULL or a live text stream used from one thread (header contract).
+        let sink = unsafe { arg_mut(sink, "sink") }?;
+        if text.is_null() {
+            return Err(super::null_argument("text"));
+        }
+        if len > crate::MAX_TEXT_BYTES {
+            return Err(crate::Error::TextTooLong {
+                len,
+                max: crate::MAX_TEXT_BYTES,
+            }
+            .into());
+        }
+        // SAFETY: non-NULL, `len` readable bytes (contract), `len` bounded above.
+        let bytes = unsafe { std::slice::from_raw_parts(text.cast::<u8>(), len) };
+        let writer = sink.sink.as_mut().ok_or_else(finished)?;
+        let mut joined = std::mem::take(&mut sink.partial);
+        joined.extend_from_slice(bytes);
+        let complete = match std::str::from_utf8(&joined) {
+            Ok(text) => text.len(),
+            // Only an unfinished sequence at the very end may wait for the next push.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => {
+                return Err(Failure::new(
+                    INDEXTTS_INVALID_UTF8,
+                    format!("text is not valid UTF-8: {e}"),
+                ))
+            }
+        };
+        let text = std::str::from_utf8(&joined[..complete]).unwrap_or_default();
+        writer.push(text)?;
+        sink.partial = joined[complete..].to_vec();
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Speak everything pushed so far now, complete or not.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_text_stream_flush(
+    sink: *mut indextts_text_stream,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: NULL or a live text stream used from one thread (header contract).
+        let sink = unsafe { arg_mut(sink, "sink") }?;
+        sink.sink.as_mut().ok_or_else(finished)?.flush()?;
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// The text is complete: the rest is spoken, then the audio stream ends. Bytes of an unfinished
+/// UTF-8 sequence left by the last push are `INDEXTTS_INVALID_UTF8` (the text before them is
+/// still spoken). The sink must still be freed.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_text_stream_finish(
+    sink: *mut indextts_text_stream,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: NULL or a live text stream used from one thread (header contract).
+        let sink = unsafe { arg_mut(sink, "sink") }?;
+        let writer = sink.sink.take().ok_or_else(finished)?;
+        let partial = std::mem::take(&mut sink.partial);
+        writer.finish()?;
+        if !partial.is_empty() {
+            return Err(Failure::new(
+                INDEXTTS_INVALID_UTF8,
+                format!(
+                    "the text ended inside a UTF-8 sequence ({} bytes)",
+                    partial.len()
+                ),
+            ));
+        }
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// Free a text stream's sink; if it was not finished, the text is finished here (what was
+/// pushed is still spoken). NULL does nothing.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_text_stream_free(sink: *mut indextts_text_stream) {
+    ffi_boundary!((), {
+        if !sink.is_null() {
+            // SAFETY: made by Box::into_raw in indextts_text_stream_new, freed once (contract).
+            drop(unsafe { Box::from_raw(sink) });
+        }
+    })
+}
+
+/// The status of a call on a finished sink.
+fn finished() -> Failure {
+    Failure::new(
+        INDEXTTS_INVALID_ARGUMENT,
+        "the text stream was already finished".to_owned(),
+    )
+}
