@@ -4,7 +4,9 @@
 #   scripts/setup.sh               system packages + pinned assets (ONNX Runtime, espeak-ng, the default voice)
 #   scripts/setup.sh --reference   ... + what the tests need: the Mandarin voice (converted
 #                                  in its pinned venv), Kokoro-82M with its voice packs, the
-#                                  pinned piper-tts and misaki venvs they compare against, redis-server, the C ABI's hosts'
+#                                  pinned piper-tts, misaki, kokoro-onnx and wyoming-piper venvs
+#                                  they compare against, the Python tests' venv (maturin, pytest,
+#                                  openai, wyoming), redis-server, the C ABI's hosts'
 #                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind),
 #                                  and Chromium + Node for the web player's test
 #
@@ -78,12 +80,14 @@ venv() { # NAME
   fi
 }
 
-# The peers the tests compare against, each in its pinned venv: piper-tts, misaki (Kokoro's G2P)
-# and kokoro-onnx.
+# The peers the tests compare against, each in its pinned venv: piper-tts, misaki (Kokoro's G2P),
+# kokoro-onnx and wyoming-piper; and the Python tests' own (maturin, pytest, openai, wyoming).
 reference_venvs() {
   venv piper
   venv misaki
   venv kokoro
+  venv python
+  venv wyoming-piper
 }
 
 # The three are independent: apt, the asset fetch (with the Mandarin voice's conversion venv and

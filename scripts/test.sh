@@ -45,9 +45,12 @@ phase "bench peer --quick" cargo bench "${bench[@]}" --bench peer -- --quick >/d
 phase "bench kokoro_peer --quick" cargo bench "${bench[@]}" --bench kokoro_peer -- --quick >/dev/null
 phase "bench cache_traffic --quick" cargo bench "${bench[@]}" --bench cache_traffic -- --quick >/dev/null
 phase "bench text_stream --quick" cargo bench "${bench[@]}" --bench text_stream -- --quick >/dev/null
+phase "bench wyoming_peer --quick" cargo bench "${bench[@]}" --bench wyoming_peer -- --quick >/dev/null
 phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The server's web player in headless Chromium.
 phase "web player (Chromium)" scripts/test_web.sh
+# The Python wheel in a fresh venv; the openai and wyoming clients against a real server.
+phase "Python wheel, openai, wyoming (pytest)" scripts/test_python.sh
 # The tests under AddressSanitizer (an instrumented build of its own, in target/asan): no bound
 # of theirs is a time, so they share the machine with the fuzzers.
 phase "tests under ASan (beside fuzzing)" scripts/test_sanitizers.sh

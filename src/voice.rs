@@ -147,6 +147,16 @@ struct RawInference {
 }
 
 impl VoiceConfig {
+    /// The voice's language as an espeak-ng style tag (`en-us`, `en-gb`, `es`; `cmn` for the
+    /// Mandarin voice).
+    pub fn language(&self) -> &str {
+        match &self.symbols {
+            Symbols::Phonemes(p) => &p.espeak_voice,
+            Symbols::Pinyin { .. } => "cmn",
+            Symbols::Misaki { language, .. } => language,
+        }
+    }
+
     /// Read and validate a Piper `.onnx.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;

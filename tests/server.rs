@@ -104,7 +104,7 @@ async fn bad_requests_get_json_errors() {
             "text_too_long",
         ),
         (
-            speech(base, json!({"input": "Hi.", "voice": "alloy"})).await,
+            speech(base, json!({"input": "Hi.", "voice": "nobody"})).await,
             400,
             "unknown_voice",
         ),

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use indextts::server::{serve, App, ServerConfig};
+use indextts::server::{serve_all, App, ServerConfig};
 
 fn main() -> ExitCode {
     indextts::limit_malloc_arenas();
@@ -31,11 +31,19 @@ async fn run() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let config = ServerConfig::parse();
-    let listener = match tokio::net::TcpListener::bind(config.bind).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("indextts-server: cannot listen on {}: {e}", config.bind);
-            return ExitCode::FAILURE;
+    if config.no_http && config.wyoming.is_empty() {
+        eprintln!("indextts-server: --no-http needs a --wyoming endpoint");
+        return ExitCode::FAILURE;
+    }
+    let listener = if config.no_http {
+        None
+    } else {
+        match tokio::net::TcpListener::bind(config.bind).await {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("indextts-server: cannot listen on {}: {e}", config.bind);
+                return ExitCode::FAILURE;
+            }
         }
     };
     let app = match tokio::task::spawn_blocking(move || App::new(config)).await {
@@ -49,10 +57,11 @@ async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match listener.local_addr() {
+    match listener.as_ref().map(tokio::net::TcpListener::local_addr) {
         // Scripts read the address from this line (the port may have been 0).
-        Ok(addr) => println!("indextts-server listening on http://{addr}"),
-        Err(e) => eprintln!("indextts-server: {e}"),
+        Some(Ok(addr)) => println!("indextts-server listening on http://{addr}"),
+        Some(Err(e)) => eprintln!("indextts-server: {e}"),
+        None => {}
     }
     let shutdown = async {
         let mut term =
@@ -67,7 +76,7 @@ async fn run() -> ExitCode {
             } => {}
         }
     };
-    match serve(listener, app, shutdown).await {
+    match serve_all(listener, app, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("indextts-server: {e}");

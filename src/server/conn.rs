@@ -129,7 +129,10 @@ pub(super) async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_timeout);
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // Graceful shutdown by hand: hyper-util's `GracefulShutdown` takes no connection that may
+    // upgrade (to a WebSocket). Each connection task holds a clone of `live`.
+    let (shutting_down, shutdown) = tokio::sync::watch::channel(false);
+    let live = Arc::new(());
     tokio::pin!(stop);
     loop {
         let slot = tokio::select! {
@@ -168,23 +171,36 @@ pub(super) async fn serve(
             },
         );
         let service = hyper_util::service::TowerToHyperService::new(service);
-        let connection = graceful.watch(builder.serve_connection(io, service));
+        let connection = builder.serve_connection(io, service).with_upgrades();
         metrics.connections_open.fetch_add(1, Ordering::Relaxed);
         let metrics = Arc::clone(&metrics);
+        let (mut shutdown, live) = (shutdown.clone(), Arc::clone(&live));
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = shutdown.changed() => {
+                    // Finish the request in flight, take no other.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(e) = ended {
                 debug!(%peer, "connection ended: {e}");
             }
             metrics.connections_open.fetch_sub(1, Ordering::Relaxed);
-            drop(slot);
+            drop((slot, live));
         });
     }
     drop(listener);
-    if tokio::time::timeout(grace, graceful.shutdown())
-        .await
-        .is_err()
-    {
-        warn!("requests still running after {grace:?}; stopping anyway");
+    let _ = shutting_down.send(true);
+    let deadline = tokio::time::Instant::now() + grace;
+    while Arc::strong_count(&live) > 1 {
+        if tokio::time::Instant::now() >= deadline {
+            warn!("requests still running after {grace:?}; stopping anyway");
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
 }

@@ -17,7 +17,10 @@
 mod admission;
 mod conn;
 mod metrics;
+mod openai;
 mod tasks;
+mod ws;
+pub mod wyoming;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -127,6 +130,21 @@ pub struct ServerConfig {
     /// Readers of one task's `/stream` at once; beyond, 429.
     #[arg(long, env = "INDEXTTS_MAX_TASK_READERS", default_value_t = 8)]
     pub max_task_readers: usize,
+    /// Also serve the Wyoming protocol (Home Assistant) here: `tcp://HOST:PORT` or
+    /// `unix://PATH` (repeat for more).
+    #[arg(long = "wyoming", env = "INDEXTTS_WYOMING", value_delimiter = ',')]
+    pub wyoming: Vec<wyoming::Endpoint>,
+    /// Serve no HTTP, only the `--wyoming` endpoints.
+    #[arg(long, env = "INDEXTTS_NO_HTTP")]
+    pub no_http: bool,
+    /// OpenAI voice names (`alloy`, `nova`, ...) and the voice each stands for, as
+    /// `NAME=VOICE`; the others stand for the default voice.
+    #[arg(
+        long = "openai-voice",
+        env = "INDEXTTS_OPENAI_VOICES",
+        value_delimiter = ','
+    )]
+    pub openai_voices: Vec<String>,
     /// Host header values accepted besides the loopback names, as `host` or `host:port`
     /// (`*`: any). A server bound to a loopback address takes only loopback hosts by default,
     /// so a web page cannot reach it through DNS rebinding; one bound elsewhere takes any.
@@ -356,6 +374,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// The request field at fault, as OpenAI's errors name it.
+    param: Option<&'static str>,
     retry_after: Option<u64>,
 }
 
@@ -365,6 +385,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            param: None,
             retry_after: None,
         }
     }
@@ -405,6 +426,7 @@ struct ErrorBody<'a> {
 struct ErrorDetail<'a> {
     message: &'a str,
     r#type: &'static str,
+    param: Option<&'static str>,
     code: &'static str,
 }
 
@@ -419,6 +441,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 message: &self.message,
                 r#type: kind,
+                param: self.param,
                 code: self.code,
             },
         });
@@ -452,20 +475,31 @@ impl std::fmt::Display for RequestId {
     }
 }
 
-/// The body of `POST /v1/audio/speech` (OpenAI's fields; `model` is accepted and ignored).
+/// The body of `POST /v1/audio/speech` (OpenAI's fields).
 #[derive(Debug, Deserialize)]
 pub struct SpeechRequest {
-    /// Accepted for compatibility; the voice decides the model.
+    /// `tts-1`, `tts-1-hd`, `gpt-4o-mini-tts`, `indextts` or a voice's name: the voice decides
+    /// the model.
     #[serde(default)]
     pub model: Option<String>,
     /// The text to speak.
     pub input: String,
-    /// A voice name from `GET /voices` (default: the server's first voice).
+    /// A voice name from `GET /voices`, or OpenAI's (`alloy`, `nova`, ...: see
+    /// `--openai-voice`); default: the server's first voice.
     #[serde(default)]
     pub voice: Option<String>,
-    /// `wav` (default) or `pcm` (16-bit little-endian mono at the voice's rate).
+    /// `wav` (default) or `pcm` (16-bit little-endian mono at the voice's rate); OpenAI's
+    /// compressed formats are a 400.
     #[serde(default)]
     pub response_format: Option<String>,
+    /// `audio` (default: the audio is the body) or `sse` (OpenAI's `speech.audio.delta` events
+    /// with base64 audio, then `speech.audio.done`).
+    #[serde(default)]
+    pub stream_format: Option<String>,
+    /// Accepted and ignored (these voices take no instructions); the response says so in
+    /// `x-indextts-ignored`.
+    #[serde(default)]
+    pub instructions: Option<String>,
     /// 0.25 to 4.0; 1.0 is the voice's pace.
     #[serde(default)]
     pub speed: Option<f32>,
@@ -563,6 +597,7 @@ fn options_for(
 pub fn router(app: Arc<App>) -> Router {
     let mut synthesis = Router::new()
         .route("/v1/audio/speech", post(speech))
+        .route("/v1/audio/speech/stream", get(ws::speech_stream))
         .route("/synthesize", post(create_task));
     if let Some(governor) = &app.governor {
         synthesis = synthesis.layer(tower_governor::GovernorLayer::new(Arc::clone(governor)));
@@ -572,6 +607,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/voices", get(voices))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/audio/voices", get(openai::voices))
         .route("/status/{id}", get(task_status))
         .route("/stream/{id}", get(task_stream))
         .route("/events/{id}", get(task_events))
@@ -745,20 +782,21 @@ async fn speech(
     headers: HeaderMap,
     TimedJson(request): TimedJson<SpeechRequest>,
 ) -> Result<Response, ApiError> {
-    let (synth, speaker) = app.voice(request.voice.as_deref())?;
+    openai::check_model(&app, request.model.as_deref())?;
+    let wanted = request.voice.as_deref();
+    let (synth, speaker) = match app.voice(wanted) {
+        Err(unknown) => match wanted.and_then(|name| openai::mapped_voice(&app, name)) {
+            Some(mapped) => app.voice(Some(mapped))?,
+            None => return Err(unknown),
+        },
+        found => found?,
+    };
     let synth = synth.clone();
     let options = options_for(&app, &synth, &request.input, request.speed, speaker)?;
-    let wav = match request.response_format.as_deref().unwrap_or("wav") {
-        "wav" => true,
-        "pcm" => false,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "unsupported_format",
-                format!("response_format {other:?}: this server gives wav or pcm"),
-            ))
-        }
-    };
+    let sse = openai::is_sse(request.stream_format.as_deref())?;
+    // Events carry raw PCM unless the client asks for WAV pieces.
+    let format = request.response_format.as_deref().or(sse.then_some("pcm"));
+    let wav = openai::format(format)? == openai::Format::Wav;
     let ticket = app.admit(client, &headers, request.priority)?;
     let start = Instant::now();
     // A client that leaves while waiting drops this future, and with it its place in line.
@@ -782,12 +820,19 @@ async fn speech(
         done: false,
     };
     // Raw PCM is little-endian: not `audio/L16`, which RFC 2586 defines as big-endian.
-    let content_type = if wav {
+    let content_type = if sse {
+        "text/event-stream".to_owned()
+    } else if wav {
         "audio/wav".to_owned()
     } else {
         format!("audio/pcm; rate={sample_rate}; channels=1; format=s16le")
     };
-    Ok((
+    let body = if sse {
+        Body::from_stream(openai::SseAudio::new(body, &request.input))
+    } else {
+        Body::from_stream(body)
+    };
+    let mut response = (
         [
             (header::CONTENT_TYPE, content_type),
             (
@@ -795,9 +840,16 @@ async fn speech(
                 sample_rate.to_string(),
             ),
         ],
-        Body::from_stream(body),
+        body,
     )
-        .into_response())
+        .into_response();
+    if request.instructions.is_some() {
+        response.headers_mut().insert(
+            header::HeaderName::from_static("x-indextts-ignored"),
+            HeaderValue::from_static("instructions"),
+        );
+    }
+    Ok(response)
 }
 
 /// A WAV header declaring an unbounded length: the stream's length is not known up front.
@@ -1151,6 +1203,26 @@ pub async fn serve(
     app: Arc<App>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_all(Some(listener), app, shutdown).await
+}
+
+/// Serve HTTP on `http` (if given) and the Wyoming protocol on every `--wyoming` endpoint until
+/// `shutdown` completes.
+pub async fn serve_all(
+    http: Option<tokio::net::TcpListener>,
+    app: Arc<App>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stopped_tx, stopped) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopped_tx.send(true);
+    };
+    let mut wyoming_servers = Vec::new();
+    for endpoint in &app.config.wyoming {
+        let (endpoint, app, stopped) = (endpoint.clone(), Arc::clone(&app), stopped.clone());
+        wyoming_servers.push(tokio::spawn(wyoming::serve(endpoint, app, stopped)));
+    }
     let grace = Duration::from_secs(app.config.shutdown_timeout_seconds);
     let reaper = {
         let app = Arc::clone(&app);
@@ -1180,7 +1252,18 @@ pub async fn serve(
             "shutting down: no new connections; in-flight requests may finish"
         );
     };
-    let result = conn::serve(listener, router(app), limits, metrics, stop, grace).await;
+    let result = match http {
+        Some(listener) => conn::serve(listener, router(app), limits, metrics, stop, grace).await,
+        None => {
+            stop.await;
+            Ok(())
+        }
+    };
     reaper.abort();
+    for server in wyoming_servers {
+        if let Ok(Err(e)) = server.await {
+            warn!("wyoming: {e}");
+        }
+    }
     result
 }

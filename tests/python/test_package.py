@@ -1,0 +1,128 @@
+"""The `indextts` Python package, as installed from its wheel into a fresh venv: real audio,
+stream equals whole, cancelling, threads sharing one synthesizer, text streams, errors mapped
+to exceptions, and Ctrl-C during a stream."""
+
+import _thread
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import indextts
+from conftest import check_speech, corpus_lines
+
+SENTENCES = corpus_lines("en_sentences.txt")
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return indextts.Synthesizer(voice="en_US-joe-medium", threads=2)
+
+
+def test_synthesize_gives_speech(synth):
+    audio, rate = synth.synthesize(SENTENCES[0])
+    assert isinstance(audio, np.ndarray) and audio.dtype == np.float32
+    assert rate == synth.sample_rate == 22050
+    assert np.isfinite(audio).all()
+    check_speech("python", SENTENCES[0], audio.tolist(), rate)
+
+
+def test_stream_equals_whole(synth):
+    text = " ".join(SENTENCES[:3])
+    whole, _ = synth.synthesize(text, seed=7)
+    chunks = list(synth.stream(text, seed=7))
+    assert len(chunks) >= 2
+    assert chunks[0].start_sample == 0 and chunks[-1].sentence_end
+    streamed = np.concatenate([c.samples for c in chunks])
+    assert streamed.shape == whole.shape
+    assert np.max(np.abs(streamed - whole)) <= 1e-4
+
+
+def test_breaking_out_of_the_loop_cancels(synth):
+    text = " ".join(SENTENCES)
+    started = time.monotonic()
+    with synth.stream(text) as stream:
+        for chunk in stream:
+            break
+    # Closing returned once the synthesis had stopped: far sooner than the whole text.
+    assert time.monotonic() - started < 2.0
+    audio, _ = synth.synthesize(SENTENCES[1])
+    assert len(audio) > 0
+
+
+def test_threads_share_one_synthesizer(synth):
+    results = {}
+
+    def speak(i):
+        audio, rate = synth.synthesize(SENTENCES[i], seed=i)
+        results[i] = (audio, rate)
+
+    threads = [threading.Thread(target=speak, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        audio, rate = results[i]
+        check_speech(f"thread {i}", SENTENCES[i], audio.tolist(), rate)
+        again, _ = synth.synthesize(SENTENCES[i], seed=i)
+        assert np.array_equal(audio, again), "a thread got another's audio"
+
+
+def test_text_stream(synth):
+    text = " ".join(SENTENCES[:2])
+    sink, audio = synth.text_stream()
+    words = text.split(" ")
+
+    def feed():
+        for i, word in enumerate(words):
+            sink.push(word if i == 0 else " " + word)
+            time.sleep(0.03)
+        sink.finish()
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    samples = np.concatenate([c.samples for c in audio])
+    writer.join()
+    check_speech("python text stream", text, samples.tolist(), synth.sample_rate)
+    with pytest.raises(indextts.StreamClosedError):
+        sink.push("More.")
+
+
+def test_bad_input_raises_the_right_exception(synth):
+    with pytest.raises(indextts.EmptyTextError):
+        synth.synthesize("   ")
+    with pytest.raises(indextts.TextTooLongError):
+        synth.synthesize("a" * (indextts.MAX_TEXT_BYTES + 1))
+    with pytest.raises(indextts.InvalidOptionError):
+        synth.synthesize("Hello.", speed=float("nan"))
+    with pytest.raises(indextts.InvalidOptionError):
+        synth.stream("Hello.", speed=-1.0)
+    with pytest.raises(indextts.UnknownSpeakerError):
+        synth.synthesize("Hello.", speaker="nobody")
+    with pytest.raises(indextts.VoiceNotFoundError) as missing:
+        indextts.Synthesizer(voice="no-such-voice")
+    assert "no-such-voice" in str(missing.value)
+    assert issubclass(indextts.VoiceNotFoundError, indextts.IndexTTSError)
+
+
+def test_keyboard_interrupt_during_a_stream(synth):
+    text = " ".join(SENTENCES)
+    timer = threading.Timer(0.3, _thread.interrupt_main)
+    chunks = 0
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in synth.stream(text):
+            chunks += 1
+            time.sleep(0.05)
+    timer.join()
+    # The interpreter and the synthesizer go on.
+    audio, rate = synth.synthesize(SENTENCES[0])
+    check_speech("after ctrl-c", SENTENCES[0], audio.tolist(), rate)
+
+
+def test_list_voices():
+    voices = {v["name"]: v for v in indextts.list_voices()}
+    joe = voices["en_US-joe-medium"]
+    assert joe["installed"] and joe["sample_rate"] == 22050 and joe["language"] == "en-us"
