@@ -47,14 +47,7 @@ fn peer() -> Peer {
 
 /// This process's peak RSS (VmHWM), in KiB.
 fn own_peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    indextts::testkit::proc_status_kib("self", "VmHWM")
 }
 
 /// Seconds from spawning `speak` to its first byte of audio.

@@ -376,6 +376,19 @@ fn int_scalar(name: &str, value: i64) -> TensorProto {
     int_tensor(name, &[], &[value])
 }
 
+/// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`, ...) for process `pid` (or `self`);
+/// 0 if it cannot be read.
+pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// A `redis-server` on a free loopback port, for tests and benchmarks; stopped when dropped.
 #[derive(Debug)]
 pub struct RedisServer {

@@ -556,18 +556,6 @@ async fn two_voices_of_one_name_are_refused() {
     assert!(error.to_string().contains("two voices"), "{error}");
 }
 
-/// RSS of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// 50 readers of one long, finished task (a paragraph four times at half speed: 3 minutes of
 /// audio, ~8 MB of PCM) connect and never read. Each holds at most a 64 KiB slice and its
 /// socket's buffer, so the server's RSS (its own process, measured from outside) grows by
@@ -631,6 +619,7 @@ async fn fifty_readers_that_never_read_hold_bounded_memory() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let pcm_mib = audio_seconds * 22_050.0 * 2.0 / (1 << 20) as f64;
+    let rss_kib = |pid: u32| indextts::testkit::proc_status_kib(&pid.to_string(), "VmRSS");
     let before = rss_kib(pid);
     let mut crowd = Vec::new();
     for _ in 0..50 {

@@ -87,14 +87,7 @@ pub fn stream_timing(synth: &indextts::Synthesizer, text: &str) -> (f64, f64, us
 
 /// Resident set size of process `pid` now, in KiB (0 if it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0)
+    indextts::testkit::proc_status_kib(&pid.to_string(), "VmRSS")
 }
 
 /// A peer in its own Python process: one JSON request line in, one JSON answer line out.

@@ -45,6 +45,21 @@ fn typed_len(t: &TensorProto) -> usize {
 /// Deepest nesting of subgraphs (`If`, `Loop`, `Scan` bodies) checked; a voice has at most a few.
 pub const MAX_GRAPH_DEPTH: usize = 16;
 
+/// The model in `bytes` (read from `path`), decoded and checked: every family's graphs pass
+/// here before ONNX Runtime sees them.
+pub(crate) fn decode_checked(
+    bytes: impl bytes::Buf,
+    path: &std::path::Path,
+) -> crate::Result<ModelProto> {
+    let format = |reason: String| crate::Error::ModelFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let model = ModelProto::decode(bytes).map_err(|e| format(e.to_string()))?;
+    check_model(&model).map_err(format)?;
+    Ok(model)
+}
+
 /// Why `model` cannot be loaded, or `Ok(())`. Every tensor the file holds is checked, wherever
 /// it sits: the graph's initializers and sparse initializers, tensors in node attributes
 /// (`Constant`'s `value` among them), the same inside subgraphs, and inside model-local

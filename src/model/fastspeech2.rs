@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ort::value::{DynValue, Tensor};
-use prost::Message;
 
 use super::onnx::{elem_type_name, ModelProto};
 use super::pool::SessionPool;
@@ -55,14 +54,7 @@ impl std::fmt::Debug for FastSpeech2Model {
 /// Read and check one graph; its bytes and their hash.
 fn read_graph(path: &Path) -> Result<(Vec<u8>, ModelProto)> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let model = ModelProto::decode(bytes.as_slice()).map_err(|e| Error::ModelFormat {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    super::check::check_model(&model).map_err(|reason| Error::ModelFormat {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let model = super::check::decode_checked(bytes.as_slice(), path)?;
     Ok((bytes, model))
 }
 

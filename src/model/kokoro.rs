@@ -11,9 +11,6 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 use ort::value::{DynValue, Tensor};
 
-use prost::Message as _;
-
-use super::onnx::ModelProto;
 use super::pool::SessionPool;
 use super::{samples_of, sessions, Graph, SessionCounts, SpeakerMix, Utterance, WholeModel};
 use crate::error::{Error, Result};
@@ -94,15 +91,7 @@ impl KokoroModel {
             });
         }
         // Checked as every other family's graphs are, before ONNX Runtime reads it.
-        let model = ModelProto::decode(bytes.clone()).map_err(|e| Error::ModelFormat {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        super::check::check_model(&model).map_err(|reason| Error::ModelFormat {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-        drop(model);
+        drop(super::check::decode_checked(bytes.clone(), path)?);
         let sessions = sessions(
             env,
             bytes,

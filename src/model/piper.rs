@@ -157,14 +157,7 @@ impl PiperModel {
         // What is decoded is what is keyed (the file may have changed since it was hashed).
         let fingerprint = blake3::hash(&bytes);
         let key = graph_cache::key(&fingerprint, config_bytes);
-        let model = ModelProto::decode(bytes.clone()).map_err(|e| Error::ModelFormat {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        super::check::check_model(&model).map_err(|reason| Error::ModelFormat {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let model = super::check::decode_checked(bytes.clone(), path)?;
         let takes_sid = validate(&model, path, config_path, config)?;
 
         if !split {
