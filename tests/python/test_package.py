@@ -3,6 +3,7 @@ stream equals whole, cancelling, threads sharing one synthesizer, text streams, 
 to exceptions, and Ctrl-C during a stream."""
 
 import _thread
+import signal
 import threading
 import time
 
@@ -108,15 +109,23 @@ def test_bad_input_raises_the_right_exception(synth):
 
 
 def test_keyboard_interrupt_during_a_stream(synth):
-    text = " ".join(SENTENCES)
+    # Long enough that the loop (50 ms a chunk) outlasts the timer even when every sentence is
+    # a cache hit from an earlier test (a whole sentence a chunk).
+    text = " ".join(SENTENCES * 6)
+    # Python's own Ctrl-C handler, whatever an earlier test's event loop left installed
+    # (interrupt_main does nothing when SIGINT is not handled by Python).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, _thread.interrupt_main)
     chunks = 0
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        for _ in synth.stream(text):
-            chunks += 1
-            time.sleep(0.05)
-    timer.join()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            for _ in synth.stream(text):
+                chunks += 1
+                time.sleep(0.05)
+        timer.join()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     # The interpreter and the synthesizer go on.
     audio, rate = synth.synthesize(SENTENCES[0])
     check_speech("after ctrl-c", SENTENCES[0], audio.tolist(), rate)
