@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use super::entry::{decode_sealed, encode_sealed, Seal};
 use super::{CacheKey, Counters, Level, LevelStats, Samples, Sharing};
@@ -216,7 +216,7 @@ impl Level for Disk {
             Ok(samples) => {
                 // Recently used entries are evicted last.
                 let _ = file.set_modified(std::time::SystemTime::now());
-                Some(samples.into())
+                Some(Arc::new(samples))
             }
             Err(why) => {
                 self.counters.rejected.fetch_add(1, Ordering::Relaxed);

@@ -1,9 +1,11 @@
 //! The format of a cached sentence's audio, as the disk and Redis levels store it: a header
-//! (magic, format version, sample rate, sample count, blake3 of the samples), then the samples
-//! as little-endian f32. Every entry read is checked like any input: a shared directory or a
-//! shared Redis may hold anything.
+//! (magic, format version, sample rate, sample count, blake3 of the body), then the body: the
+//! samples as little-endian f32, then the timing (u32 lead samples, u32 id count, then each id's
+//! samples as u32; a count of 0 means the model gave no durations). Every entry read is checked
+//! like any input: a shared directory or a shared Redis may hold anything.
 
-use super::{CacheKey, CACHE_FORMAT_VERSION};
+use super::{CacheKey, SentenceAudio, CACHE_FORMAT_VERSION};
+use crate::model::Timing;
 
 /// Magic of a disk entry.
 const MAGIC: &[u8; 8] = b"IXTTSPCM";
@@ -53,24 +55,38 @@ impl Seal {
 /// A disk entry with the unkeyed checksum (what the fuzz seeds and old tests write).
 #[cfg(test)]
 pub(crate) fn encode_entry(sample_rate: u32, samples: &[f32]) -> Vec<u8> {
-    encode_sealed(&Seal::default(), &CacheKey::unnamed(), sample_rate, samples)
+    let audio = SentenceAudio {
+        samples: samples.into(),
+        timing: None,
+    };
+    encode_sealed(&Seal::default(), &CacheKey::unnamed(), sample_rate, &audio)
 }
 
-/// An entry for `key`: header, then the samples as little-endian f32.
+/// An entry for `key`: header, then the samples as little-endian f32, then the timing.
 pub(crate) fn encode_sealed(
     seal: &Seal,
     key: &CacheKey,
     sample_rate: u32,
-    samples: &[f32],
+    audio: &SentenceAudio,
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(HEADER_BYTES + samples.len() * 4);
+    let samples = &audio.samples;
+    let (lead, per_id) = audio
+        .timing
+        .as_ref()
+        .map_or((0, &[][..]), |t| (t.lead, t.per_id.as_slice()));
+    let mut out = Vec::with_capacity(HEADER_BYTES + samples.len() * 4 + 8 + per_id.len() * 4);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&CACHE_FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&sample_rate.to_le_bytes());
     out.extend_from_slice(&(samples.len() as u64).to_le_bytes());
     out.extend_from_slice(&[0; 32]);
-    for s in samples {
+    for s in samples.iter() {
         out.extend_from_slice(&s.to_le_bytes());
+    }
+    out.extend_from_slice(&lead.to_le_bytes());
+    out.extend_from_slice(&(per_id.len() as u32).to_le_bytes());
+    for d in per_id {
+        out.extend_from_slice(&d.to_le_bytes());
     }
     let (header, body) = out.split_at(HEADER_BYTES);
     let tag = seal.tag(key, &header[..24], body);
@@ -95,6 +111,8 @@ pub enum EntryError {
     /// A sample is not finite audio in [-1, 1] (the checksum is no signature: an entry from a
     /// shared directory or Redis is checked like any input).
     NotAudio,
+    /// The timing does not fit the samples (it places ids beyond the audio).
+    Timing,
 }
 
 /// Read an unkeyed entry, checking everything; never panics on any input (the fuzz target's
@@ -102,6 +120,7 @@ pub enum EntryError {
 #[cfg(any(test, feature = "unstable-internals"))]
 pub fn decode_entry(bytes: &[u8], sample_rate: u32) -> Result<Vec<f32>, EntryError> {
     decode_sealed(bytes, &Seal::default(), &CacheKey::unnamed(), sample_rate)
+        .map(|audio| audio.samples.into_vec())
 }
 
 /// Read the entry for `key` written by [`encode_sealed`] with `seal`, checking everything.
@@ -110,7 +129,7 @@ pub(crate) fn decode_sealed(
     seal: &Seal,
     key: &CacheKey,
     sample_rate: u32,
-) -> Result<Vec<f32>, EntryError> {
+) -> Result<SentenceAudio, EntryError> {
     if bytes.len() < HEADER_BYTES {
         return Err(if bytes.starts_with(&MAGIC[..bytes.len().min(8)]) {
             EntryError::Truncated
@@ -135,7 +154,13 @@ pub(crate) fn decode_sealed(
     let mut count = [0u8; 8];
     count.copy_from_slice(&header[16..24]);
     let count = u64::from_le_bytes(count);
-    if count.checked_mul(4) != Some(body.len() as u64) {
+    let pcm = count
+        .checked_mul(4)
+        .filter(|&b| b + 8 <= body.len() as u64)
+        .ok_or(EntryError::Truncated)? as usize;
+    let u32_in = |i: usize| u32::from_le_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
+    let (lead, ids) = (u32_in(pcm), u32_in(pcm + 4) as u64);
+    if pcm as u64 + 8 + ids * 4 != body.len() as u64 {
         return Err(EntryError::Truncated);
     }
     // blake3::Hash compares in constant time.
@@ -144,7 +169,7 @@ pub(crate) fn decode_sealed(
     if seal.tag(key, &header[..24], body) != blake3::Hash::from_bytes(stored) {
         return Err(EntryError::Checksum);
     }
-    let samples: Vec<f32> = body
+    let samples: Box<[f32]> = body[..pcm]
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
@@ -152,7 +177,20 @@ pub(crate) fn decode_sealed(
     if !samples.iter().all(|s| (-1.0..=1.0).contains(s)) {
         return Err(EntryError::NotAudio);
     }
-    Ok(samples)
+    let timing = (ids > 0).then(|| Timing {
+        lead,
+        per_id: body[pcm + 8..]
+            .chunks_exact(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+    });
+    let spoken = timing.as_ref().map_or(0, |t| {
+        t.per_id.iter().map(|&d| u64::from(d)).sum::<u64>() + u64::from(t.lead)
+    });
+    if spoken > count {
+        return Err(EntryError::Timing);
+    }
+    Ok(SentenceAudio { samples, timing })
 }
 
 #[cfg(test)]
@@ -193,11 +231,25 @@ mod tests {
 
     #[test]
     fn keyed_entries_open_only_with_their_key_under_their_name() {
-        let samples: Vec<f32> = (0..300).map(|i| (i as f32 * 0.02).cos() * 0.5).collect();
+        let samples = SentenceAudio {
+            samples: (0..300).map(|i| (i as f32 * 0.02).cos() * 0.5).collect(),
+            timing: Some(Timing {
+                lead: 12,
+                per_id: vec![100, 0, 188],
+            }),
+        };
         let (seal, other) = (Seal::keyed(&[7; 32]), Seal::keyed(&[8; 32]));
         let (key, elsewhere) = (CacheKey::for_test(1), CacheKey::for_test(2));
         let entry = encode_sealed(&seal, &key, 22_050, &samples);
         assert_eq!(decode_sealed(&entry, &seal, &key, 22_050).unwrap(), samples);
+        // A timing that places ids past the audio is refused, MAC or not.
+        let mut long = samples.clone();
+        long.timing.as_mut().unwrap().per_id[1] = 1;
+        let entry_long = encode_sealed(&seal, &key, 22_050, &long);
+        assert_eq!(
+            decode_sealed(&entry_long, &seal, &key, 22_050),
+            Err(EntryError::Timing)
+        );
         let refused = [
             decode_sealed(&entry, &other, &key, 22_050),
             decode_sealed(&entry, &seal, &elsewhere, 22_050),

@@ -80,7 +80,10 @@ mod tests {
     }
 
     fn audio(len: usize, value: f32) -> Samples {
-        Arc::from(vec![value; len])
+        Arc::new(super::super::SentenceAudio {
+            samples: vec![value; len].into(),
+            timing: None,
+        })
     }
 
     #[test]

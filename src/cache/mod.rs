@@ -26,11 +26,21 @@ pub(crate) use entry::Seal;
 pub use entry::{decode_entry, EntryError};
 pub(crate) use key::{CacheKey, SentenceKey};
 
-/// Bumped whenever what the key covers, or how audio is derived from it, changes.
-pub const CACHE_FORMAT_VERSION: u32 = 1;
+/// Bumped whenever what the key covers, or how audio is derived from it, changes. 2: entries
+/// keep each phoneme id's samples (word timestamps on a hit).
+pub const CACHE_FORMAT_VERSION: u32 = 2;
+
+/// One sentence's audio and when each of its phoneme ids is said.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SentenceAudio {
+    /// Samples in `[-1, 1]`.
+    pub samples: Box<[f32]>,
+    /// Each id's samples, when the model gave its durations.
+    pub timing: Option<crate::model::Timing>,
+}
 
 /// One sentence's audio, shared between the cache and every caller that hits it.
-pub(crate) type Samples = Arc<[f32]>;
+pub(crate) type Samples = Arc<SentenceAudio>;
 
 /// One level of the cache. Best effort: a level that fails is skipped, never the synthesis;
 /// what it did shows in its counters.
@@ -100,8 +110,12 @@ impl Counters {
     }
 }
 
-fn bytes_of(samples: &[f32]) -> u64 {
-    std::mem::size_of_val(samples) as u64
+fn bytes_of(audio: &SentenceAudio) -> u64 {
+    let timing = audio
+        .timing
+        .as_ref()
+        .map_or(0, |t| 4 * (1 + t.per_id.len()));
+    (std::mem::size_of_val(&*audio.samples) + timing) as u64
 }
 
 /// Where and how much to cache.

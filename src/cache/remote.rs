@@ -4,7 +4,7 @@
 //! the whole reply, not each read.
 
 use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::entry::{decode_sealed, encode_sealed, Seal};
@@ -117,7 +117,7 @@ impl Level for Remote {
                     Ok(samples) => {
                         self.done(c);
                         self.counters.count(true);
-                        Some(samples.into())
+                        Some(Arc::new(samples))
                     }
                     Err(why) => {
                         tracing::debug!("redis cache: bad value for {name} ({why:?}); removed");

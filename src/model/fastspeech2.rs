@@ -13,7 +13,9 @@ use ort::value::{DynValue, Tensor};
 
 use super::onnx::{elem_type_name, ModelProto};
 use super::pool::SessionPool;
-use super::{check_finite, samples_of, sessions, Graph, SessionCounts, SplitModel, Utterance};
+use super::{
+    check_finite, samples_of, sessions, Acoustic, Graph, SessionCounts, SplitModel, Utterance,
+};
 use crate::error::{Error, Result};
 
 /// Mel bands the vocoder takes.
@@ -161,6 +163,17 @@ fn f32_input(value: f32) -> Result<DynValue> {
         .into_dyn())
 }
 
+/// FastSpeech2's durations as frames per id, when they are one per id and sum to the frames;
+/// else none (timestamps are left out, never wrong).
+fn frame_counts(counts: &[i32], ids: usize, frames: usize) -> Option<Vec<u32>> {
+    let counts: Vec<u32> = counts
+        .iter()
+        .map(|&c| u32::try_from(c).ok())
+        .collect::<Option<_>>()?;
+    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    (counts.len() == ids && total == frames as u64).then_some(counts)
+}
+
 impl SplitModel for FastSpeech2Model {
     /// FastSpeech2 and MB-MelGAN draw nothing.
     fn is_seeded(&self) -> bool {
@@ -178,7 +191,7 @@ impl SplitModel for FastSpeech2Model {
     /// The pace is `length_scale`, which is what TensorFlowTTS's `speed_ratios` is despite its
     /// name (it multiplies the predicted durations: 1.5 is slower); FastSpeech2 draws no noise,
     /// so the seed and the noise scales play no part.
-    fn acoustic(&self, u: Utterance<'_>) -> Result<Array2<f32>> {
+    fn acoustic(&self, u: Utterance<'_>) -> Result<Acoustic> {
         let Utterance {
             ids, scales, sid, ..
         } = u;
@@ -211,7 +224,7 @@ impl SplitModel for FastSpeech2Model {
             ("f0_ratios", f32_input(1.0)?),
             ("energy_ratios", f32_input(1.0)?),
         ];
-        let mel = self.acoustic.with(|session| -> Result<Array2<f32>> {
+        let (mel, durations) = self.acoustic.with(|session| -> Result<_> {
             let outputs = session
                 .run(inputs)
                 .map_err(|e| Error::runtime("running the acoustic model", e))?;
@@ -230,17 +243,27 @@ impl SplitModel for FastSpeech2Model {
                     reason: format!("expected [1, frames, {MEL_BANDS}], got {:?}", view.shape()),
                 });
             }
-            super::check_frames(view.shape()[1], ids.len())?;
+            let frames = super::check_frames(view.shape()[1], ids.len())?;
             // [1, T, 80] -> [80, T]: frames are columns, as everywhere in the pipeline.
-            Ok(view
+            let mel = view
                 .index_axis(Axis(0), 0)
                 .t()
                 .into_dimensionality::<ndarray::Ix2>()
                 .map_err(|e| Error::runtime("reading the mel", e))?
-                .to_owned())
+                .to_owned();
+            // The third output is each id's frames (int32 `[1, ids]`), as the length regulator
+            // used them.
+            let durations = outputs.iter().nth(2).and_then(|(_, value)| {
+                let (_, counts) = value.try_extract_tensor::<i32>().ok()?;
+                frame_counts(counts, ids.len(), frames)
+            });
+            Ok((mel, durations))
         })?;
         check_finite(mel.iter().copied(), "mel")?;
-        Ok(mel)
+        Ok(Acoustic {
+            frames: mel,
+            durations,
+        })
     }
 
     fn vocode(&self, frames: ArrayView2<'_, f32>, _sid: Option<i64>) -> Result<Vec<f32>> {

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 /// Version of the entry layout, of the split and of the model checks an entry's model passed; a
 /// change makes old entries misses. 3: the checks look into constants, subgraphs, sparse
 /// initializers and functions, so a model admitted under the weaker checks is checked again.
-pub(crate) const FORMAT: u32 = 3;
+/// 4: the prior also gives its durations (word timestamps).
+pub(crate) const FORMAT: u32 = 4;
 
 /// What the split found, beside the graphs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +48,8 @@ pub(crate) struct FlowMeta {
     /// (flow input, prior output whose shape it takes).
     pub frame_noise: Vec<(String, String)>,
     pub text_noise: Vec<String>,
+    /// The prior's output of per-id frame counts, when it has one.
+    pub durations: Option<String>,
 }
 
 impl SplitMeta {
@@ -346,6 +349,7 @@ mod tests {
                 flow_inputs: vec!["m_p".into()],
                 frame_noise: vec![("noise".into(), "m_p".into())],
                 text_noise: vec![],
+                durations: Some("w_ceil".into()),
             }),
         }
     }

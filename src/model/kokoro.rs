@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2};
 use ort::value::{DynValue, Tensor};
 
+use prost::Message;
+
+use super::onnx::{data_type, ModelProto, TypeProto, TypeProtoTensor, ValueInfoProto};
 use super::pool::SessionPool;
-use super::{samples_of, sessions, Graph, SessionCounts, SpeakerMix, Utterance, WholeModel};
+use super::{
+    samples_of, sessions, Graph, SessionCounts, SpeakerMix, Spoken, Timing, Utterance, WholeModel,
+};
 use crate::error::{Error, Result};
 
 /// Floats in one style vector.
@@ -63,6 +68,8 @@ impl StylePack {
 pub(crate) struct KokoroModel {
     sessions: SessionPool,
     packs: Vec<StylePack>,
+    /// Whether the graph's second output is each token's duration.
+    has_durations: bool,
     path: PathBuf,
 }
 
@@ -91,10 +98,15 @@ impl KokoroModel {
             });
         }
         // Checked as every other family's graphs are, before ONNX Runtime reads it.
-        drop(super::check::decode_checked(bytes.clone(), path)?);
+        let mut model = super::check::decode_checked(bytes.clone(), path)?;
+        // The durations the graph predicts become a second output (word timestamps); a graph
+        // without them runs as it is.
+        let with_durations = durations_output(&mut model).then(|| model.encode_to_vec());
+        drop(model);
+        let has_durations = with_durations.is_some();
         let sessions = sessions(
             env,
-            bytes,
+            with_durations.as_deref().unwrap_or(bytes),
             counts.acoustic,
             counts.threads,
             Graph::Fresh {
@@ -117,6 +129,7 @@ impl KokoroModel {
         Ok(KokoroModel {
             sessions,
             packs,
+            has_durations,
             path: path.to_path_buf(),
         })
     }
@@ -161,7 +174,7 @@ impl WholeModel for KokoroModel {
     }
 
     /// Kokoro's `speed` is the inverse of the pace: `1 / length_scale` (1.5 is slower).
-    fn synthesize(&self, u: Utterance<'_>) -> Result<Vec<f32>> {
+    fn synthesize(&self, u: Utterance<'_>) -> Result<Spoken> {
         let n = u.ids.len();
         if n == 0 || n > crate::frontend::kokoro::MAX_TOKENS {
             return Err(Error::ModelOutput {
@@ -205,7 +218,83 @@ impl WholeModel for KokoroModel {
             let outputs = session
                 .run(inputs)
                 .map_err(|e| Error::runtime("running the Kokoro model", e))?;
-            samples_of(&outputs[0])
+            let samples = samples_of(&outputs[0])?;
+            let durations = outputs
+                .iter()
+                .nth(1)
+                .filter(|_| self.has_durations)
+                .and_then(|(_, value)| {
+                    let (_, frames) = value.try_extract_tensor::<i64>().ok()?;
+                    token_samples(frames, n, samples.len())
+                });
+            Ok(Spoken { samples, durations })
         })
     }
+}
+
+/// Samples per unit of Kokoro's predicted durations: its decoder makes 600 samples (25 ms at
+/// 24 kHz) of each (`sum(durations) * 600 == samples`, checked on every sentence).
+const SAMPLES_PER_DURATION: u64 = 600;
+
+/// Add the graph's per-token durations as an output: the `Cast` of the `Clip`ped `Round` of
+/// the predictor's sum (StyleTTS 2's `pred_dur`); false when the graph has no such chain.
+fn durations_output(model: &mut ModelProto) -> bool {
+    let Some(graph) = model.graph.as_mut() else {
+        return false;
+    };
+    let consumer = |tensor: &str, op: &str| {
+        let mut found = graph
+            .node
+            .iter()
+            .filter(|n| n.input.iter().any(|i| i == tensor));
+        match (found.next(), found.next()) {
+            (Some(n), None) if n.op_type() == op => n.output.first().cloned(),
+            _ => None,
+        }
+    };
+    let rounds: Vec<&str> = graph
+        .node
+        .iter()
+        .filter(|n| n.op_type() == "Round")
+        .filter_map(|n| n.output.first().map(String::as_str))
+        .collect();
+    let [round] = rounds.as_slice() else {
+        return false;
+    };
+    let Some(name) = consumer(round, "Clip").and_then(|clip| consumer(&clip, "Cast")) else {
+        return false;
+    };
+    graph.output.push(ValueInfoProto {
+        name: Some(name),
+        r#type: Some(TypeProto {
+            tensor_type: Some(TypeProtoTensor {
+                elem_type: Some(data_type::INT64),
+                shape: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    true
+}
+
+/// Kokoro's per-token durations (the pads at both ends included) as a timing of the `ids`
+/// tokens between them, when they are one per token and account for every sample.
+fn token_samples(frames: &[i64], ids: usize, samples: usize) -> Option<Timing> {
+    let units: Vec<u64> = frames
+        .iter()
+        .map(|&f| u64::try_from(f).ok())
+        .collect::<Option<_>>()?;
+    if units.len() != ids + 2 || units.iter().sum::<u64>() * SAMPLES_PER_DURATION != samples as u64
+    {
+        return None;
+    }
+    let samples_of = |u: u64| u32::try_from(u * SAMPLES_PER_DURATION).ok();
+    Some(Timing {
+        lead: samples_of(units[0])?,
+        per_id: units[1..=ids]
+            .iter()
+            .map(|&u| samples_of(u))
+            .collect::<Option<_>>()?,
+    })
 }

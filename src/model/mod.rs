@@ -121,6 +121,59 @@ pub(crate) struct Utterance<'a> {
     pub seed: u64,
 }
 
+/// A sentence's frames from the acoustic model, with each phoneme id's share of them.
+#[derive(Debug)]
+pub(crate) struct Acoustic {
+    /// `[channels, frames]`.
+    pub frames: Array2<f32>,
+    /// Frames of each phoneme id (summing to the frames), when the model exposes its durations.
+    pub durations: Option<Vec<u32>>,
+}
+
+/// A sentence's audio from a model run whole, with each phoneme id's share of it.
+#[derive(Debug)]
+pub(crate) struct Spoken {
+    /// Samples in `[-1, 1]`.
+    pub samples: Vec<f32>,
+    /// When each id is said, when the model exposes its durations.
+    pub durations: Option<Timing>,
+}
+
+/// When each phoneme id of a sentence is said, in samples of the sentence's audio.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Timing {
+    /// Samples before the first id (a model's own padding, such as Kokoro's pad token).
+    pub lead: u32,
+    /// Samples of each id, in order.
+    pub per_id: Vec<u32>,
+}
+
+impl Timing {
+    /// A timing from frames per id, at `samples_per_frame`; `None` when it overflows.
+    pub fn from_frames(frames: &[u32], samples_per_frame: usize) -> Option<Timing> {
+        let per_frame = u32::try_from(samples_per_frame).ok()?;
+        Some(Timing {
+            lead: 0,
+            per_id: frames
+                .iter()
+                .map(|&f| f.checked_mul(per_frame))
+                .collect::<Option<_>>()?,
+        })
+    }
+
+    /// The first sample of each id, and one past the last id's end (`per_id.len() + 1` values).
+    pub fn starts(&self) -> Vec<u64> {
+        let mut at = u64::from(self.lead);
+        let mut starts = Vec::with_capacity(self.per_id.len() + 1);
+        starts.push(at);
+        for &d in &self.per_id {
+            at += u64::from(d);
+            starts.push(at);
+        }
+        starts
+    }
+}
+
 /// How a loaded voice turns a sentence into audio: the shape of its pipeline, as a type.
 /// Streams, the chunked vocoder and the cache see models only through it, so a new family of
 /// voice implements one of the two traits (and a [`TextFrontend`](crate::frontend::TextFrontend)).
@@ -162,8 +215,8 @@ pub(crate) trait SplitModel: Send + Sync + std::fmt::Debug {
     /// Whether the model's random draws come from the seed (or it draws nothing).
     fn is_seeded(&self) -> bool;
 
-    /// Phoneme ids -> frames `[channels, frames]`.
-    fn acoustic(&self, utterance: Utterance<'_>) -> Result<Array2<f32>>;
+    /// Phoneme ids -> frames `[channels, frames]` (and each id's frames, when known).
+    fn acoustic(&self, utterance: Utterance<'_>) -> Result<Acoustic>;
 
     /// A sentence's frames made window by window, for a stream's first sentence, when the
     /// acoustic model can do that (Piper's flow); `None` to take [`SplitModel::acoustic`].
@@ -183,8 +236,8 @@ pub(crate) trait WholeModel: Send + Sync + std::fmt::Debug {
     /// Whether the same ids and seed always give the same samples.
     fn is_seeded(&self) -> bool;
 
-    /// Phoneme ids -> samples in `[-1, 1]`.
-    fn synthesize(&self, utterance: Utterance<'_>) -> Result<Vec<f32>>;
+    /// Phoneme ids -> samples in `[-1, 1]` (and each id's samples, when known).
+    fn synthesize(&self, utterance: Utterance<'_>) -> Result<Spoken>;
 }
 
 /// A sentence whose frames can be made in windows after one shared step.
@@ -193,6 +246,8 @@ pub(crate) trait FrameWindows {
     fn frames(&self) -> usize;
     /// Frames `start..end` as `[channels, end - start]`.
     fn window(&self, start: usize, end: usize) -> Result<Array2<f32>>;
+    /// Frames of each phoneme id, when the model exposes its durations.
+    fn durations(&self) -> Option<&[u32]>;
 }
 
 /// Most acoustic frames one sentence may have (48,000: about 9 minutes of 22.05 kHz audio, far

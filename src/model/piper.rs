@@ -22,8 +22,8 @@ use super::split::{
     TEXT_NOISE_PER_ID,
 };
 use super::{
-    check_finite, parallel_map, samples_of, sessions, FrameWindows, Graph, Pipeline, Scales,
-    SessionCounts, SplitModel, Utterance, WholeModel,
+    check_finite, parallel_map, samples_of, sessions, Acoustic, FrameWindows, Graph, Pipeline,
+    Scales, SessionCounts, SplitModel, Spoken, Utterance, WholeModel,
 };
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
@@ -43,6 +43,8 @@ enum AcousticHalf {
         flow_inputs: Vec<String>,
         frame_noise: Vec<FrameNoise>,
         text_noise: Vec<String>,
+        /// The prior's output of per-id frame counts, when it gives one.
+        durations: Option<String>,
     },
 }
 
@@ -52,6 +54,8 @@ pub(crate) struct Prior {
     inputs: Vec<(String, ArrayD<f32>)>,
     frames: usize,
     sid: Option<i64>,
+    /// Frames of each phoneme id, summing to `frames`, when the prior gives them.
+    durations: Option<Vec<u32>>,
 }
 
 impl Prior {
@@ -112,13 +116,17 @@ impl WholeModel for PiperWhole {
         false
     }
 
-    fn synthesize(&self, u: Utterance<'_>) -> Result<Vec<f32>> {
+    /// Samples without durations: the whole graph gives only its audio.
+    fn synthesize(&self, u: Utterance<'_>) -> Result<Spoken> {
         self.pool.with(|session| {
             let inputs = text_inputs(session, u.ids, u.scales, u.sid.filter(|_| self.takes_sid))?;
             let outputs = session
                 .run(inputs)
                 .map_err(|e| Error::runtime("running the voice model", e))?;
-            samples_of(&outputs[0])
+            Ok(Spoken {
+                samples: samples_of(&outputs[0])?,
+                durations: None,
+            })
         })
     }
 }
@@ -322,6 +330,7 @@ impl PiperModel {
                         })
                         .collect(),
                     text_noise: flow.text_noise.clone(),
+                    durations: flow.durations.clone(),
                     prior: pools,
                     flow: flow_pool,
                     flow_inputs: flow.flow_inputs.clone(),
@@ -356,13 +365,15 @@ impl PiperModel {
             length_scale: 1.0,
             noise_w: 0.0,
         };
-        let frames = self.acoustic(Utterance {
-            ids: &[0, 0, 0],
-            scales,
-            sid,
-            mix: None,
-            seed: 0,
-        })?;
+        let frames = self
+            .acoustic(Utterance {
+                ids: &[0, 0, 0],
+                scales,
+                sid,
+                mix: None,
+                seed: 0,
+            })?
+            .frames;
         let channels = frames.nrows();
         if self.frame_channels != 0 && self.frame_channels != channels {
             return Err(Error::ModelOutput {
@@ -410,6 +421,7 @@ impl PiperModel {
             flow_inputs,
             frame_noise,
             text_noise,
+            durations,
             ..
         } = &self.acoustic
         else {
@@ -488,6 +500,10 @@ impl PiperModel {
             });
         }
         super::check_frames(frames, ids.len())?;
+        let durations = durations
+            .as_ref()
+            .and_then(|name| values.get(name))
+            .and_then(|value| frame_counts(value, ids.len(), frames));
         for (name, a) in &inputs {
             check_finite(a.iter().copied(), name)?;
         }
@@ -509,6 +525,7 @@ impl PiperModel {
             inputs,
             frames,
             sid,
+            durations,
         }))
     }
 
@@ -582,7 +599,7 @@ impl SplitModel for PiperModel {
 
     /// Phoneme ids -> frames `[channels, frames]`, the model's random draws made from the seed
     /// when the voice's flow is split out.
-    fn acoustic(&self, u: Utterance<'_>) -> Result<Array2<f32>> {
+    fn acoustic(&self, u: Utterance<'_>) -> Result<Acoustic> {
         match &self.acoustic {
             AcousticHalf::One(pool) => {
                 let sid = u.sid.filter(|_| self.takes_sid);
@@ -595,13 +612,19 @@ impl SplitModel for PiperModel {
                 })?;
                 super::check_frames(frames.ncols(), u.ids.len())?;
                 check_finite(frames.iter().copied(), "frames")?;
-                Ok(frames)
+                Ok(Acoustic {
+                    frames,
+                    durations: None,
+                })
             }
             AcousticHalf::PriorFlow { .. } => {
-                let prior = self
+                let mut prior = self
                     .prior(u)?
                     .unwrap_or_else(|| unreachable!("the acoustic half has a prior"));
-                self.flow(&prior, 0, prior.frames())
+                Ok(Acoustic {
+                    frames: self.flow(&prior, 0, prior.frames())?,
+                    durations: prior.durations.take(),
+                })
             }
         }
     }
@@ -660,6 +683,23 @@ impl FrameWindows for PriorWindows<'_> {
     fn window(&self, start: usize, end: usize) -> Result<Array2<f32>> {
         self.model.flow(&self.prior, start, end)
     }
+
+    fn durations(&self) -> Option<&[u32]> {
+        self.prior.durations.as_deref()
+    }
+}
+
+/// The prior's `w_ceil` (`[1, 1, ids]` whole frames) as frames per id, when it is one count per
+/// id and they sum to the sentence's frames; else none (timestamps are left out, never wrong).
+fn frame_counts(value: &DynValue, ids: usize, frames: usize) -> Option<Vec<u32>> {
+    let (_, counts) = value.try_extract_tensor::<f32>().ok()?;
+    if counts.len() != ids || counts.iter().any(|c| !(c.is_finite() && *c >= 0.0)) {
+        return None;
+    }
+    let counts: Vec<u32> = counts.iter().map(|&c| c.round() as u32).collect();
+    // VITS clamps the total to at least one frame.
+    let total: u64 = counts.iter().map(|&c| u64::from(c)).sum();
+    (total.max(1) == frames as u64).then_some(counts)
 }
 
 /// The text-side inputs that `session` takes (a split can leave an unused one out).
@@ -759,6 +799,7 @@ fn split_parts(
                     .map(|n| (n.input, n.like))
                     .collect(),
                 text_noise: flow.text_noise,
+                durations: flow.durations,
             })
         }
         Err(why) => {

@@ -136,6 +136,10 @@ pub struct FlowSplit {
     /// noise); each needs at least [`TEXT_NOISE_PER_ID`] values per phoneme id plus
     /// [`TEXT_NOISE_EXTRA`].
     pub text_noise: Vec<String>,
+    /// The prior's output of each phoneme id's frame count (VITS's `w_ceil`, `[1, 1, ids]`,
+    /// after `length_scale`), when the prior has exactly one `Ceil`: what word timestamps are
+    /// made from.
+    pub durations: Option<String>,
     /// Number of nodes on each side, for the log.
     pub node_counts: (usize, usize),
 }
@@ -228,7 +232,23 @@ pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
         .map(|t| crossing_value_info(graph, t))
         .collect();
     let prior_nodes = backward_cone(nodes, &producer, cut.tensors.iter().map(String::as_str));
-    let mut prior = subgraph(graph, "prior", &prior_nodes, Vec::new(), infos.clone());
+    // VITS rounds each id's predicted frames up once (`w_ceil`): the prior also gives that, as
+    // the durations word timestamps are made from. Anything else (no Ceil, or several) gives none.
+    let ceils: Vec<&str> = nodes
+        .iter()
+        .enumerate()
+        .filter(|&(i, n)| prior_nodes[i] && n.op_type() == "Ceil")
+        .filter_map(|(_, n)| n.output.first().map(String::as_str))
+        .collect();
+    let durations = match ceils.as_slice() {
+        [one] => Some((*one).to_owned()),
+        _ => None,
+    };
+    let mut prior_outputs = infos.clone();
+    if let Some(name) = &durations {
+        prior_outputs.push(crossing_value_info(graph, name));
+    }
+    let mut prior = subgraph(graph, "prior", &prior_nodes, Vec::new(), prior_outputs);
     let mut text_noise = Vec::new();
     for (k, &i) in text_draws.iter().enumerate() {
         let name = format!("indextts_text_noise_{k}");
@@ -264,6 +284,7 @@ pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
         flow_inputs,
         frame_noise,
         text_noise,
+        durations,
     })
 }
 
