@@ -12,6 +12,9 @@ pub struct Audio {
     pub samples: Vec<f32>,
     /// Samples per second.
     pub sample_rate: u32,
+    /// When each word of the text is said, in order (empty when the voice's model gives no
+    /// durations, or for audio not made from text).
+    pub words: Vec<crate::WordMark>,
 }
 
 impl Audio {
@@ -170,6 +173,7 @@ mod tests {
         let audio = Audio {
             samples: vec![0.0, 0.5, -0.5, 1.0, -1.0, 2.0],
             sample_rate: 22_050,
+            ..Audio::default()
         };
         let mut buf = std::io::Cursor::new(Vec::new());
         audio.write_wav_to(&mut buf).unwrap();

@@ -74,6 +74,7 @@ mod synthesizer;
 #[doc(hidden)]
 pub mod testkit;
 pub mod text_stream;
+mod timestamps;
 mod vocoder;
 pub mod voice;
 
@@ -98,6 +99,7 @@ pub use synthesizer::{
     DEFAULT_REDIS_TTL, DEFAULT_VOICE, MANDARIN_VOICE,
 };
 pub use text_stream::TextSink;
+pub use timestamps::{subtitles, SubtitleFormat, WordMark};
 pub use vocoder::{StreamOptions, StreamWindows};
 pub use voice::{
     available_voices, find_voice, InferenceDefaults, PhonemeSymbols, PhonemeType, Symbols,

@@ -22,11 +22,13 @@ use std::thread::JoinHandle;
 
 use ndarray::Array2;
 
-use crate::cache::CacheKey;
+use crate::cache::{CacheKey, SentenceAudio};
 use crate::engine::{report_missing, Engine};
 use crate::error::{Error, Result};
-use crate::model::{Pipeline, Utterance, Voicing};
+use crate::frontend::Sentence;
+use crate::model::{Pipeline, Timing, Utterance, Voicing};
 use crate::text_stream::{Playhead, TextSink, Units};
+use crate::timestamps::{sentence_marks, WordMark};
 use crate::vocoder::{decode_in_order, plan, Window};
 
 /// Sentences of frames queued between the acoustic model and the vocoder.
@@ -47,6 +49,9 @@ pub struct AudioChunk {
     pub start_sample: u64,
     /// Whether this chunk ends its sentence.
     pub sentence_end: bool,
+    /// The words that start in this chunk, in samples from the start of the stream (empty
+    /// when the voice's model gives no durations).
+    pub words: Vec<WordMark>,
 }
 
 /// One sentence's acoustic frames: what the acoustic model gives and the vocoder takes.
@@ -70,9 +75,23 @@ pub(crate) enum Work {
         total: usize,
         /// Where the sentence's audio goes in the cache, once decoded.
         cache: Option<CacheKey>,
+        /// The sentence's words and timing (with its first piece).
+        said: Said,
     },
     /// A voice that runs whole gives a sentence's audio at once.
-    Audio { sentence: usize, samples: Vec<f32> },
+    Audio {
+        sentence: usize,
+        samples: Vec<f32>,
+        said: Said,
+    },
+}
+
+/// When a sentence's words are said: its word marks in samples from the sentence's first
+/// sample, and the timing they came from (kept with the audio in the cache).
+#[derive(Debug, Default)]
+pub(crate) struct Said {
+    words: Vec<WordMark>,
+    timing: Option<Timing>,
 }
 
 /// The receiving end of a stream's pipeline: an iterator that cancels and joins on drop.
@@ -350,11 +369,25 @@ fn acoustic_stage(
     mut output: Output,
 ) {
     let mut index = 0;
+    // Where each text starts in everything the stream was given (word marks' byte ranges).
+    let mut offset = 0;
     for text in texts {
-        if !acoustic_text(engine, &text, voicing, cancel, tx, &mut output, &mut index) {
+        let at = Place {
+            index: &mut index,
+            offset,
+        };
+        if !acoustic_text(engine, &text, voicing, cancel, tx, &mut output, at) {
             return;
         }
+        offset += text.len();
     }
+}
+
+/// Where a text's sentences go: the next sentence's number, and the text's first byte in the
+/// stream's input.
+struct Place<'a> {
+    index: &'a mut usize,
+    offset: usize,
 }
 
 /// One text of the acoustic stage; false when the stream is over.
@@ -365,9 +398,12 @@ fn acoustic_text(
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
     output: &mut Output,
-    index: &mut usize,
+    at: Place<'_>,
 ) -> Going {
+    let Place { index, offset } = at;
     for segment in engine.frontend().segments(text) {
+        // Segments are slices of the text.
+        let segment_offset = offset + (segment.as_ptr() as usize - text.as_ptr() as usize);
         if cancel.load(Ordering::Relaxed) {
             return false;
         }
@@ -386,7 +422,9 @@ fn acoustic_text(
             let step = SentenceStep {
                 engine,
                 index: *index,
-                ids: &sentence.phoneme_ids,
+                sentence,
+                segment,
+                segment_offset,
                 voicing,
                 cancel,
                 tx,
@@ -405,7 +443,10 @@ fn acoustic_text(
 struct SentenceStep<'a> {
     engine: &'a Engine,
     index: usize,
-    ids: &'a [i64],
+    sentence: &'a Sentence,
+    /// The text the frontend made the sentence from, and its first byte in the stream's input.
+    segment: &'a str,
+    segment_offset: usize,
     voicing: Voicing,
     cancel: &'a AtomicBool,
     tx: &'a SyncSender<Result<Work>>,
@@ -415,9 +456,10 @@ impl SentenceStep<'_> {
     /// Hand on the sentence's audio or frames: from the cache, the whole model, or the
     /// acoustic model (the first sentence's head first).
     fn run(&self, output: &mut Output) -> Going {
-        let key = self.engine.sentence_key(self.ids, &self.voicing);
+        let ids = &self.sentence.phoneme_ids;
+        let key = self.engine.sentence_key(ids, &self.voicing);
         let utterance = Utterance {
-            ids: self.ids,
+            ids,
             scales: self.voicing.scales,
             sid: self.voicing.sid,
             mix: self.voicing.mix,
@@ -429,21 +471,29 @@ impl SentenceStep<'_> {
             Output::Frames => None,
         };
         if let Some(hit) = cache.as_ref().and_then(|k| self.engine.cache().get(k)) {
-            return self.send(Ok(self.audio(hit.to_vec())));
+            let said = self.said(hit.timing.clone());
+            return self.send(Ok(self.audio(hit.samples.to_vec(), said)));
         }
         let model = match self.engine.pipeline() {
             Pipeline::Whole(model) => {
-                let samples = model.synthesize(utterance);
+                let spoken = model.synthesize(utterance);
                 // A whole model's sentence is done at once: into the cache now (a voice that
                 // draws unseeded noise has none).
-                if let (Ok(samples), Some(key)) = (&samples, cache) {
-                    self.engine.cache().put(key, samples.as_slice().into());
+                if let (Ok(spoken), Some(key)) = (&spoken, cache) {
+                    let audio = SentenceAudio {
+                        samples: spoken.samples.as_slice().into(),
+                        timing: spoken.durations.clone(),
+                    };
+                    self.engine.cache().put(key, audio.into());
                 }
-                return self.send(samples.map(|s| self.audio(s)));
+                return self.send(spoken.map(|s| self.audio(s.samples, self.said(s.durations))));
             }
             Pipeline::Split(model) => model,
         };
-        let piece = |data: Array2<f32>, start: usize, total: usize| Work::Piece {
+        let timing = |frames: Option<&[u32]>| {
+            frames.and_then(|f| Timing::from_frames(f, model.samples_per_frame()))
+        };
+        let piece = |data: Array2<f32>, start: usize, total: usize, said: Said| Work::Piece {
             frames: Frames {
                 sentence: self.index,
                 data,
@@ -452,11 +502,13 @@ impl SentenceStep<'_> {
             start,
             total,
             cache,
+            said,
         };
         let whole_sentence = || {
-            model.acoustic(utterance).map(|d| {
-                let total = d.ncols();
-                piece(d, 0, total)
+            model.acoustic(utterance).map(|a| {
+                let total = a.frames.ncols();
+                let said = self.said(timing(a.durations.as_deref()));
+                piece(a.frames, 0, total, said)
             })
         };
         let Some(head) = output.head_frames() else {
@@ -468,26 +520,40 @@ impl SentenceStep<'_> {
             Err(e) => self.send(Err(e)),
             Ok(Some(w)) if w.frames() > head => {
                 let total = w.frames();
-                if !self.send(w.window(0, head).map(|d| piece(d, 0, total))) {
+                let said = self.said(timing(w.durations()));
+                if !self.send(w.window(0, head).map(|d| piece(d, 0, total, said))) {
                     return false;
                 }
                 output.wait_for_first_chunk();
                 !self.cancel.load(Ordering::Relaxed)
-                    && self.send(w.window(head, total).map(|d| piece(d, head, total)))
+                    && self.send(
+                        w.window(head, total)
+                            .map(|d| piece(d, head, total, Said::default())),
+                    )
             }
             Ok(Some(w)) => {
                 let total = w.frames();
-                self.send(w.window(0, total).map(|d| piece(d, 0, total)))
+                let said = self.said(timing(w.durations()));
+                self.send(w.window(0, total).map(|d| piece(d, 0, total, said)))
             }
             Ok(None) => self.send(whole_sentence()),
         }
     }
 
-    fn audio(&self, samples: Vec<f32>) -> Work {
+    fn audio(&self, samples: Vec<f32>, said: Said) -> Work {
         Work::Audio {
             sentence: self.index,
             samples,
+            said,
         }
+    }
+
+    /// The sentence's words placed by `timing` (none without one).
+    fn said(&self, timing: Option<Timing>) -> Said {
+        let words = timing.as_ref().map_or_else(Vec::new, |t| {
+            sentence_marks(self.sentence, t, self.segment, self.segment_offset)
+        });
+        Said { words, timing }
     }
 
     /// Send `work`; false when the stream is over (the listener left, or `work` was an error).
@@ -510,6 +576,8 @@ struct Emitter<'a> {
     first_out: Option<SyncSender<()>>,
     /// Counts what the listener was handed (text streams pace their units by it).
     playhead: Option<Arc<Playhead>>,
+    /// The current sentence's words not handed out yet, in samples from the stream's start.
+    words: std::collections::VecDeque<WordMark>,
 }
 
 impl<'a> Emitter<'a> {
@@ -527,24 +595,50 @@ impl<'a> Emitter<'a> {
             last_started: None,
             first_out: Some(first_out),
             playhead,
+            words: Default::default(),
         }
     }
 
-    /// Send a chunk of `sentence`; false when the listener is gone.
-    fn send(&mut self, mut samples: Vec<f32>, sentence: usize, sentence_end: bool) -> Going {
+    /// Send a chunk of `sentence`; `words` (in samples from the sentence's first sample) come
+    /// with its first chunk. False when the listener is gone.
+    fn send(
+        &mut self,
+        mut samples: Vec<f32>,
+        sentence: usize,
+        sentence_end: bool,
+        words: Vec<WordMark>,
+    ) -> Going {
         if self.last_started != Some(sentence) {
+            let mut origin = self.start_sample;
             if self.last_started.is_some() && self.gap > 0 {
                 samples.splice(0..0, std::iter::repeat_n(0.0, self.gap));
+                origin += self.gap as u64;
             }
             self.last_started = Some(sentence);
+            self.words = words
+                .into_iter()
+                .map(|mut w| {
+                    w.start_sample += origin;
+                    w.end_sample += origin;
+                    w
+                })
+                .collect();
         }
         let len = samples.len() as u64;
+        let end = self.start_sample + len;
+        // The words that start in this chunk (all that are left, at the sentence's end).
+        let here = self
+            .words
+            .iter()
+            .take_while(|w| sentence_end || w.start_sample < end)
+            .count();
         let chunk = AudioChunk {
             samples,
             sample_rate: self.sample_rate,
             sentence,
             start_sample: self.start_sample,
             sentence_end,
+            words: self.words.drain(..here).collect(),
         };
         self.start_sample += len;
         let sent = self.tx.send(Ok(chunk)).is_ok();
@@ -566,6 +660,8 @@ impl<'a> Emitter<'a> {
 struct Assembly {
     /// Where the finished sentence's audio goes, with the audio so far.
     cache: Option<(CacheKey, Vec<f32>)>,
+    /// The sentence's words (handed out with its first chunk) and timing (for the cache).
+    said: Said,
     sentence: usize,
     speaker: Option<i64>,
     data: Array2<f32>,
@@ -586,6 +682,7 @@ impl Assembly {
         windows: crate::vocoder::StreamWindows,
         samples_per_frame: usize,
         cache: Option<CacheKey>,
+        said: Said,
     ) -> Assembly {
         let whole = frames.data.ncols() == total;
         let data = if whole {
@@ -595,6 +692,7 @@ impl Assembly {
         };
         let mut assembly = Assembly {
             cache: cache.map(|key| (key, Vec::with_capacity(total * samples_per_frame))),
+            said,
             sentence: frames.sentence,
             speaker: frames.speaker,
             data,
@@ -653,10 +751,14 @@ fn vocoder_stage(
         if cancel.load(Ordering::Relaxed) {
             return;
         }
-        let (frames, start, total, cache) = match work {
+        let (frames, start, total, cache, said) = match work {
             Err(e) => return emitter.fail(e),
-            Ok(Work::Audio { sentence, samples }) => {
-                if !emitter.send(samples, sentence, true) {
+            Ok(Work::Audio {
+                sentence,
+                samples,
+                said,
+            }) => {
+                if !emitter.send(samples, sentence, true, said.words) {
                     return;
                 }
                 continue;
@@ -666,7 +768,8 @@ fn vocoder_stage(
                 start,
                 total,
                 cache,
-            }) => (frames, start, total, cache),
+                said,
+            }) => (frames, start, total, cache, said),
         };
         let mut a = match current.take() {
             _ if start == 0 => {
@@ -677,6 +780,7 @@ fn vocoder_stage(
                     windows,
                     samples_per_frame,
                     cache,
+                    said,
                 );
                 first_window = windows.chunk_frames;
                 a
@@ -702,6 +806,7 @@ fn vocoder_stage(
         let sentence = a.sentence;
         let mut listening = true;
         let mut kept = a.cache.take();
+        let mut words = std::mem::take(&mut a.said.words);
         let decoded = decode_in_order(
             model,
             a.data.view(),
@@ -713,7 +818,8 @@ fn vocoder_stage(
                 if let Some((_, audio)) = &mut kept {
                     audio.extend_from_slice(&samples);
                 }
-                listening = emitter.send(samples, sentence, last && ends_sentence);
+                let words = std::mem::take(&mut words);
+                listening = emitter.send(samples, sentence, last && ends_sentence, words);
                 listening
             },
         );
@@ -723,6 +829,10 @@ fn vocoder_stage(
         let whole = a.data.ncols() * samples_per_frame;
         if decoded.is_ok() && ends_sentence && listening {
             if let Some((key, audio)) = a.cache.take().filter(|(_, a)| a.len() == whole) {
+                let audio = SentenceAudio {
+                    samples: audio.into(),
+                    timing: a.said.timing.take(),
+                };
                 engine.cache().put(key, audio.into());
             }
         }

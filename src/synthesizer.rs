@@ -512,6 +512,7 @@ impl Synthesizer {
         Ok(Audio {
             samples,
             sample_rate: self.sample_rate(),
+            ..Audio::default()
         })
     }
 
@@ -550,14 +551,19 @@ impl Synthesizer {
 
     /// Speak `text` and return all of its audio: [`Synthesizer::stream`], collected. Empty or
     /// blank text is [`Error::EmptyText`].
+    /// The audio's [`Audio::words`] say when each word of `text` is said.
     pub fn synthesize(&self, text: &str, options: &SynthesisOptions) -> Result<Audio> {
         let mut samples = Vec::new();
+        let mut words = Vec::new();
         for chunk in self.stream(text, options)? {
-            samples.extend_from_slice(&chunk?.samples);
+            let chunk = chunk?;
+            samples.extend_from_slice(&chunk.samples);
+            words.extend(chunk.words);
         }
         Ok(Audio {
             samples,
             sample_rate: self.sample_rate(),
+            words,
         })
     }
 }

@@ -113,6 +113,7 @@ async fn text_sent_in_pieces_comes_back_as_audio_while_it_is_sent() {
     let audio = Audio {
         samples,
         sample_rate: 22_050,
+        ..Audio::default()
     };
     check_speech("websocket", &text, &audio, 22_050);
 }

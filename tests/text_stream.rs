@@ -116,6 +116,7 @@ fn text_pushed_in_pieces_is_spoken_before_it_is_complete() {
     let audio = Audio {
         samples,
         sample_rate: synth.sample_rate(),
+        ..Audio::default()
     };
     check_speech("pieces", &text, &audio, synth.sample_rate());
 }
@@ -141,6 +142,7 @@ fn the_sink_and_the_stream_end_each_other() {
     let audio = Audio {
         samples: collect(audio),
         sample_rate: synth.sample_rate(),
+        ..Audio::default()
     };
     check_speech("dropped sink", text, &audio, synth.sample_rate());
 }
@@ -189,6 +191,7 @@ fn every_family_speaks_a_text_stream() {
         let audio = Audio {
             samples: collect(audio),
             sample_rate: synth.sample_rate(),
+            ..Audio::default()
         };
         writer.join().unwrap();
         let seconds = audio.duration_seconds();

@@ -5,6 +5,7 @@
 //! echo "Text from stdin." | cargo run --release --bin speak -- -o out.wav
 //! cargo run --release --bin speak -- --stream --raw "Streamed." | aplay -f S16_LE -r 22050
 //! cargo run --release --bin speak -- --stream -o - "A WAV on a pipe." | sox -t wav - out.flac
+//! cargo run --release --bin speak -- "Word by word." -o w.wav --subtitles w.vtt --timestamps w.json
 //! ```
 
 use std::io::{IsTerminal, Read, Write};
@@ -13,7 +14,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Parser;
-use indextts::{PcmStreamWriter, StreamFormat, SynthesisOptions, Synthesizer};
+use indextts::{
+    subtitles, PcmStreamWriter, StreamFormat, SubtitleFormat, SynthesisOptions, Synthesizer,
+    WordMark,
+};
 
 /// Speak text to a WAV file (16-bit PCM, mono).
 #[derive(Parser, Debug)]
@@ -68,6 +72,12 @@ struct Args {
     /// nothing): the cold start without it.
     #[arg(long)]
     no_graph_cache: bool,
+    /// Write one subtitle cue per word: WebVTT for `.vtt`, SubRip for `.srt`.
+    #[arg(long)]
+    subtitles: Option<PathBuf>,
+    /// Write each word's start and end in seconds as JSON (`[{"word", "start", "end"}]`).
+    #[arg(long)]
+    timestamps: Option<PathBuf>,
     /// Print load time, time to first audio and real-time factor (and debug logs) to standard error.
     #[arg(short, long)]
     verbose: bool,
@@ -167,6 +177,17 @@ fn run(args: &Args) -> Result<(), String> {
         None => PathBuf::from("out.wav"),
     };
     let to_stdout = output == Path::new("-");
+    if let Some(path) = &args.subtitles {
+        match SubtitleFormat::from_path(path) {
+            Some(SubtitleFormat::WebVtt | SubtitleFormat::SubRip) => {}
+            _ => {
+                return Err(format!(
+                    "--subtitles {}: name a .vtt (WebVTT) or .srt (SubRip) file",
+                    path.display()
+                ))
+            }
+        }
+    }
     if to_stdout && !args.raw && std::io::stdout().is_terminal() {
         return Err("refusing to write WAV to a terminal; use -o FILE or a pipe".into());
     }
@@ -174,6 +195,7 @@ fn run(args: &Args) -> Result<(), String> {
     let synthesis_started = std::time::Instant::now();
     let mut first_audio = None;
     let mut samples_written = 0usize;
+    let mut words: Vec<WordMark> = Vec::new();
     // Options are checked before the output is created, so a bad call leaves no file behind.
     let mut sink;
     if args.stream {
@@ -190,6 +212,7 @@ fn run(args: &Args) -> Result<(), String> {
             sink.write(&chunk.samples)?;
             first_audio.get_or_insert_with(|| synthesis_started.elapsed());
             samples_written += chunk.samples.len();
+            words.extend(chunk.words);
         }
     } else {
         let audio = synth
@@ -199,8 +222,10 @@ fn run(args: &Args) -> Result<(), String> {
         sink.write(&audio.samples)?;
         first_audio = Some(synthesis_started.elapsed());
         samples_written = audio.samples.len();
+        words = audio.words;
     }
     sink.finish()?;
+    write_marks(args, &words, synth.sample_rate())?;
     let total = synthesis_started.elapsed();
     if args.verbose {
         let seconds = samples_written as f64 / f64::from(synth.sample_rate());
@@ -213,6 +238,29 @@ fn run(args: &Args) -> Result<(), String> {
             total.as_secs_f64() / seconds.max(1e-9),
             if to_stdout { "standard output".to_string() } else { output.display().to_string() }
         );
+    }
+    Ok(())
+}
+
+/// The word marks as the subtitle and timestamp files asked for.
+fn write_marks(args: &Args, words: &[WordMark], sample_rate: u32) -> Result<(), String> {
+    let files = [
+        (&args.subtitles, None),
+        (&args.timestamps, Some(SubtitleFormat::Json)),
+    ];
+    for (path, format) in files {
+        let Some(path) = path else { continue };
+        if words.is_empty() {
+            return Err(format!(
+                "{}: this voice's model gives no durations, so there are no word times",
+                path.display()
+            ));
+        }
+        let format = format
+            .or_else(|| SubtitleFormat::from_path(path))
+            .unwrap_or(SubtitleFormat::WebVtt);
+        std::fs::write(path, subtitles(words, sample_rate, format))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }

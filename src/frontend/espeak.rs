@@ -37,6 +37,8 @@ pub struct Clause {
     pub terminator: Option<char>,
     /// Whether the clause ends a sentence.
     pub sentence_end: bool,
+    /// The clause's bytes in the text (its white space and punctuation included).
+    pub span: std::ops::Range<usize>,
 }
 
 struct Library {
@@ -214,6 +216,7 @@ impl Library {
                 phonemes,
                 terminator,
                 sentence_end,
+                span: start.min(end)..end,
             });
             start = end;
         }

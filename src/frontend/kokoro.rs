@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::misaki::{self, Context, Lexicon};
-use super::{espeak, EspeakPaths, Sentence, TextFrontend};
+use super::{espeak, EspeakPaths, Sentence, TextFrontend, WordSpan};
 use crate::error::Result;
 
 /// Most tokens in one run of Kokoro: its text encoder has 512 positions, two of them the
@@ -19,6 +19,13 @@ pub(crate) enum Reader {
     English { lexicon: Lexicon, british: bool },
     /// espeak-ng alone, with misaki's mapping (Spanish, French, Hindi, Italian, Portuguese).
     Espeak { voice: String },
+}
+
+/// A word of a sentence: its bytes in the sentence's text, and the phoneme characters that say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WordChars {
+    text: std::ops::Range<usize>,
+    chars: std::ops::Range<usize>,
 }
 
 #[derive(Debug)]
@@ -39,8 +46,11 @@ impl KokoroFrontend {
         })
     }
 
-    /// The phonemes of one sentence, as misaki writes them.
-    pub fn phonemes(&self, sentence: &str) -> Result<String> {
+    /// The phonemes of one sentence, as misaki writes them, with the words of the sentence
+    /// they say: each word's bytes in
+    /// `sentence` and the range of phoneme characters that say it (English only: the other
+    /// languages' phonemes come from espeak-ng whole, without their words).
+    fn tagged_phonemes(&self, sentence: &str) -> Result<(String, Vec<WordChars>)> {
         match &self.reader {
             Reader::English { lexicon, british } => self.english(lexicon, *british, sentence),
             Reader::Espeak { voice } => {
@@ -61,12 +71,17 @@ impl KokoroFrontend {
                     out.extend(clause.terminator);
                     out.push(' ');
                 }
-                Ok(out.trim_end().to_owned())
+                Ok((out.trim_end().to_owned(), Vec::new()))
             }
         }
     }
 
-    fn english(&self, lexicon: &Lexicon, british: bool, sentence: &str) -> Result<String> {
+    fn english(
+        &self,
+        lexicon: &Lexicon,
+        british: bool,
+        sentence: &str,
+    ) -> Result<(String, Vec<WordChars>)> {
         let tokens = misaki::tokenize(sentence, &|w| lexicon.is_abbreviation(w));
         // A currency symbol is read after the amount that follows it (`$3` -> three dollars).
         let mut currency = vec![None; tokens.len()];
@@ -99,14 +114,36 @@ impl KokoroFrontend {
             phonemes[i] = ps;
         }
         let mut out = String::new();
+        let mut words = Vec::new();
+        let mut chars = 0;
         for (token, ps) in tokens.iter().zip(&phonemes) {
             out.push_str(ps);
+            let said = ps.chars().count();
+            // A token of the sentence's own text (not punctuation) that says something.
+            let text = super::words::text_words(token.text, 0..token.text.len());
+            let within = (token.text.as_ptr() as usize).checked_sub(sentence.as_ptr() as usize);
+            if let (Some(at), [first, .., last] | [first @ last]) = (within, text.as_slice()) {
+                if said > 0 && at + token.text.len() <= sentence.len() {
+                    words.push(WordChars {
+                        text: at + first.start..at + last.end,
+                        chars: chars..chars + said,
+                    });
+                }
+            }
+            chars += said;
             if token.space {
                 out.push(' ');
+                chars += 1;
             }
         }
-        // Kokoro v1.0 has no flap or glottal stop of its own: misaki writes them `T` and `t`.
-        Ok(out.trim().replace('ɾ', "T").replace('ʔ', "t"))
+        // The trimmed white space shifts every word's characters.
+        let lead = out.chars().take_while(|c| c.is_whitespace()).count();
+        for w in &mut words {
+            w.chars = w.chars.start.saturating_sub(lead)..w.chars.end.saturating_sub(lead);
+        }
+        // Kokoro v1.0 has no flap or glottal stop of its own: misaki writes them `T` and `t`
+        // (one character for one: the words' character ranges hold).
+        Ok((out.trim().replace('ɾ', "T").replace('ʔ', "t"), words))
     }
 
     fn english_word(
@@ -162,14 +199,38 @@ impl KokoroFrontend {
         Ok(misaki::from_espeak_english(&ipa.join(" "), british))
     }
 
-    /// A piece of phonemes as a sentence of token ids (padding is the model's business).
-    fn sentence(&self, phonemes: &str) -> Sentence {
+    /// A piece of phonemes as a sentence of token ids (padding is the model's business); the
+    /// piece's characters start at character `first` of the sentence's phonemes, whose words
+    /// are `words`, and the sentence's text at byte `offset` of the segment.
+    fn sentence(
+        &self,
+        phonemes: &str,
+        first: usize,
+        words: &[WordChars],
+        offset: usize,
+    ) -> Sentence {
         let mut missing = BTreeSet::new();
         let mut ids = Vec::with_capacity(phonemes.len());
         let mut kept = Vec::with_capacity(phonemes.len());
-        for c in phonemes.chars() {
+        let mut spans: Vec<WordSpan> = Vec::new();
+        let mut word = words.iter().peekable();
+        for (k, c) in phonemes.chars().enumerate() {
             match self.vocab.get(&c) {
                 Some(&id) => {
+                    let at = first + k;
+                    while word.peek().is_some_and(|w| w.chars.end <= at) {
+                        word.next();
+                    }
+                    if let Some(w) = word.peek().filter(|w| w.chars.contains(&at)) {
+                        let text = offset + w.text.start..offset + w.text.end;
+                        match spans.last_mut() {
+                            Some(last) if last.text == text => last.ids.end = ids.len() + 1,
+                            _ => spans.push(WordSpan {
+                                text,
+                                ids: ids.len()..ids.len() + 1,
+                            }),
+                        }
+                    }
                     ids.push(id);
                     kept.push(c.to_string());
                 }
@@ -186,6 +247,7 @@ impl KokoroFrontend {
             phoneme_ids: ids,
             missing,
             spoken,
+            words: spans,
         }
     }
 }
@@ -222,9 +284,13 @@ impl TextFrontend for KokoroFrontend {
             Reader::Espeak { .. } => false,
         };
         for text in split_sentences(segment, &abbreviation) {
-            let phonemes = self.phonemes(text)?;
+            let (phonemes, words) = self.tagged_phonemes(text)?;
+            // Sentences and pieces are slices of the segment and of the phonemes.
+            let offset = text.as_ptr() as usize - segment.as_ptr() as usize;
             for piece in cut(&phonemes, MAX_TOKENS) {
-                let sentence = self.sentence(piece);
+                let at = piece.as_ptr() as usize - phonemes.as_ptr() as usize;
+                let first = phonemes[..at].chars().count();
+                let sentence = self.sentence(piece, first, &words, offset);
                 if !sentence.phoneme_ids.is_empty() {
                     sentences.push(sentence);
                 }

@@ -11,6 +11,7 @@ pub mod espeak;
 pub(crate) mod kokoro;
 pub(crate) mod misaki;
 mod numbers;
+pub(crate) mod words;
 #[cfg(feature = "zh")]
 pub mod zh;
 
@@ -43,6 +44,18 @@ pub struct Sentence {
     pub missing: BTreeSet<char>,
     /// Whether anything of the sentence is spoken (a sentence of unknown symbols alone is not).
     pub spoken: bool,
+    /// The words of the text the sentence says, in order, with their ids (empty when the
+    /// frontend does not know them).
+    pub words: Vec<WordSpan>,
+}
+
+/// A word of the text and the phoneme ids that say it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WordSpan {
+    /// The word's bytes in the text given to [`TextFrontend::sentences`].
+    pub text: std::ops::Range<usize>,
+    /// Its ids in [`Sentence::phoneme_ids`].
+    pub ids: std::ops::Range<usize>,
 }
 
 impl Sentence {
@@ -114,24 +127,84 @@ impl TextFrontend for PiperFrontend {
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
+        let mut text_words = Vec::new();
         let phonemes = match (&self.symbols.phoneme_type, &self.espeak) {
             (PhonemeType::Espeak, Some(paths)) => {
-                let clauses = espeak::phonemize(
-                    &paths.library,
-                    &paths.data,
-                    &self.symbols.espeak_voice,
-                    text,
-                )?;
-                sentences_from_clauses(&clauses, self.linking_glides)
+                let phonemize = |text: &str| {
+                    espeak::phonemize(
+                        &paths.library,
+                        &paths.data,
+                        &self.symbols.espeak_voice,
+                        text,
+                    )
+                };
+                let clauses = phonemize(text)?;
+                // Each clause's words, phonemized alone, to align the clause's phonemes with:
+                // all in one call, a blank line (a paragraph, so a clause) after each word.
+                let clause_words: Vec<Vec<std::ops::Range<usize>>> = clauses
+                    .iter()
+                    .map(|c| words::text_words(text, c.span.clone()))
+                    .collect();
+                let all: Vec<&str> = clause_words
+                    .iter()
+                    .flatten()
+                    .map(|w| &text[w.clone()])
+                    .collect();
+                let alone_said = words::phonemize_alone(&all, |t| {
+                    Ok(phonemize(t)?
+                        .into_iter()
+                        .map(|c| (c.span, strip_language_flags(&c.phonemes)))
+                        .collect())
+                })?;
+                let mut said = alone_said.into_iter();
+                let mut alone = Vec::with_capacity(clauses.len());
+                for words in clause_words {
+                    let count = words.len();
+                    alone.push((
+                        text_words.len() as u32,
+                        said.by_ref().take(count).collect::<Vec<_>>(),
+                    ));
+                    text_words.extend(words);
+                }
+                tagged_sentences(&clauses, self.linking_glides, |k, phonemes| {
+                    let (first, said) = &alone[k];
+                    words::tag_phonemes(phonemes, said)
+                        .into_iter()
+                        .map(|t| t.map(|w| first + w))
+                        .collect()
+                })
             }
-            _ => cut_sentence(text.nfd().collect()),
+            _ => {
+                text_words = words::text_words(text, 0..text.len());
+                cut_sentence(tag_text(text, &text_words))
+            }
         };
         Ok(phonemes
             .into_iter()
-            .filter(|p| p.iter().any(|c| !c.is_whitespace()))
-            .map(|p| sentence(p, &self.symbols.phoneme_id_map))
+            .filter(|p| p.iter().any(|(c, _)| !c.is_whitespace()))
+            .map(|p| tagged_sentence(p, &self.symbols.phoneme_id_map, &text_words))
             .collect())
     }
+}
+
+/// A phoneme and the word of the text it says (an index into the segment's words).
+type Tagged = (char, Option<u32>);
+
+/// The text's own characters (NFD) as phonemes, each tagged with the word it belongs to.
+fn tag_text(text: &str, words: &[std::ops::Range<usize>]) -> Vec<Tagged> {
+    let mut word = 0;
+    let mut out = Vec::with_capacity(text.len());
+    for (at, c) in text.char_indices() {
+        while words.get(word).is_some_and(|w| w.end <= at) {
+            word += 1;
+        }
+        let tag = words
+            .get(word)
+            .filter(|w| w.contains(&at))
+            .map(|_| word as u32);
+        out.extend(std::iter::once(c).nfd().map(|d| (d, tag)));
+    }
+    out
 }
 
 /// Cut `text` into segments of about [`SEGMENT_BYTES`] that phonemize exactly as the whole text
@@ -204,9 +277,22 @@ pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
 
 /// Group espeak-ng clauses into sentences of phonemes, as Piper does.
 pub fn sentences_from_clauses(clauses: &[espeak::Clause], linking_glides: bool) -> Vec<Vec<char>> {
+    tagged_sentences(clauses, linking_glides, |_, p| vec![None; p.len()])
+        .into_iter()
+        .map(|s| s.into_iter().map(|(c, _)| c).collect())
+        .collect()
+}
+
+/// [`sentences_from_clauses`], each phoneme tagged by `tag` (clause index, the clause's
+/// phonemes -> a tag for each).
+fn tagged_sentences(
+    clauses: &[espeak::Clause],
+    linking_glides: bool,
+    mut tag: impl FnMut(usize, &[char]) -> Vec<Option<u32>>,
+) -> Vec<Vec<Tagged>> {
     let mut sentences = Vec::new();
-    let mut current: Vec<char> = Vec::new();
-    for clause in clauses {
+    let mut current: Vec<Tagged> = Vec::new();
+    for (k, clause) in clauses.iter().enumerate() {
         let mut text = strip_language_flags(&clause.phonemes);
         if linking_glides {
             text = insert_linking_glides(&text);
@@ -217,7 +303,9 @@ pub fn sentences_from_clauses(clauses: &[espeak::Clause], linking_glides: bool) 
                 text.push(' ');
             }
         }
-        current.extend(text.nfd());
+        let phonemes: Vec<char> = text.nfd().collect();
+        let tags = tag(k, &phonemes);
+        current.extend(phonemes.into_iter().zip(tags));
         while current.len() > MAX_SENTENCE_PHONEMES {
             let rest = split_at_word(&mut current);
             sentences.push(std::mem::replace(&mut current, rest));
@@ -234,7 +322,7 @@ pub fn sentences_from_clauses(clauses: &[espeak::Clause], linking_glides: bool) 
 }
 
 /// One sentence of phonemes, cut into pieces of at most [`MAX_SENTENCE_PHONEMES`].
-fn cut_sentence(mut phonemes: Vec<char>) -> Vec<Vec<char>> {
+fn cut_sentence(mut phonemes: Vec<Tagged>) -> Vec<Vec<Tagged>> {
     let mut out = Vec::new();
     while phonemes.len() > MAX_SENTENCE_PHONEMES {
         let rest = split_at_word(&mut phonemes);
@@ -246,17 +334,17 @@ fn cut_sentence(mut phonemes: Vec<char>) -> Vec<Vec<char>> {
 
 /// Cut `phonemes` to at most [`MAX_SENTENCE_PHONEMES`], at the last space in its second half if
 /// there is one; returns what was cut off, without its leading spaces.
-fn split_at_word(phonemes: &mut Vec<char>) -> Vec<char> {
+fn split_at_word(phonemes: &mut Vec<Tagged>) -> Vec<Tagged> {
     let limit = MAX_SENTENCE_PHONEMES;
     let cut = phonemes[..limit]
         .iter()
-        .rposition(|&c| c == ' ')
+        .rposition(|&(c, _)| c == ' ')
         .filter(|&i| i >= limit / 2)
         .unwrap_or(limit);
-    let rest: Vec<char> = phonemes[cut..]
+    let rest: Vec<Tagged> = phonemes[cut..]
         .iter()
         .copied()
-        .skip_while(|&c| c == ' ')
+        .skip_while(|&(c, _)| c == ' ')
         .collect();
     phonemes.truncate(cut);
     rest
@@ -343,6 +431,17 @@ pub fn insert_linking_glides(phonemes: &str) -> String {
 
 /// Ids for one sentence: `^ _ (p _)* $`, skipping phonemes the voice lacks.
 pub fn sentence(phonemes: Vec<char>, map: &HashMap<String, Vec<i64>>) -> Sentence {
+    tagged_sentence(phonemes.into_iter().map(|c| (c, None)).collect(), map, &[])
+}
+
+/// [`sentence`], with the words of `text_words` that the tagged phonemes say.
+fn tagged_sentence(
+    tagged: Vec<Tagged>,
+    map: &HashMap<String, Vec<i64>>,
+    text_words: &[std::ops::Range<usize>],
+) -> Sentence {
+    let mut words: Vec<WordSpan> = Vec::new();
+    let (phonemes, tags): (Vec<char>, Vec<Option<u32>>) = tagged.into_iter().unzip();
     let id = |s: &str| map.get(s).map(Vec::as_slice).unwrap_or(&[]);
     let (pad, bos, eos) = (id(PAD), id(BOS), id(EOS));
     let mut phoneme_ids = Vec::with_capacity(2 * phonemes.len() + 3);
@@ -351,12 +450,23 @@ pub fn sentence(phonemes: Vec<char>, map: &HashMap<String, Vec<i64>>) -> Sentenc
     let mut missing = BTreeSet::new();
     let mut spoken = false;
     let mut buf = [0u8; 4];
-    for &p in &phonemes {
+    for (&p, &tag) in phonemes.iter().zip(&tags) {
         match map.get(&*p.encode_utf8(&mut buf)) {
             Some(ids) => {
+                let start = phoneme_ids.len();
                 phoneme_ids.extend_from_slice(ids);
                 phoneme_ids.extend_from_slice(pad);
                 spoken = true;
+                let Some(text) = tag.and_then(|w| text_words.get(w as usize)) else {
+                    continue;
+                };
+                match words.last_mut() {
+                    Some(last) if last.text == *text => last.ids.end = phoneme_ids.len(),
+                    _ => words.push(WordSpan {
+                        text: text.clone(),
+                        ids: start..phoneme_ids.len(),
+                    }),
+                }
             }
             None => {
                 missing.insert(p);
@@ -369,6 +479,7 @@ pub fn sentence(phonemes: Vec<char>, map: &HashMap<String, Vec<i64>>) -> Sentenc
         phoneme_ids,
         missing,
         spoken,
+        words,
     }
 }
 
@@ -382,6 +493,7 @@ mod tests {
             phonemes: p.into(),
             terminator: t,
             sentence_end: end,
+            span: 0..0,
         }
     }
 

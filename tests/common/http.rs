@@ -68,6 +68,7 @@ pub fn pcm_audio(bytes: &[u8], sample_rate: u32) -> Audio {
     Audio {
         samples,
         sample_rate,
+        ..Audio::default()
     }
 }
 

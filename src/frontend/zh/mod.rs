@@ -212,6 +212,7 @@ impl MandarinFrontend {
             phonemes,
             phoneme_ids,
             missing,
+            words: Vec::new(),
         }
     }
 }

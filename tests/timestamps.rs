@@ -1,0 +1,256 @@
+//! Word timestamps with the real default voice: every word of the text once, in order, inside
+//! the audio, where the audio itself says a word is (never inside a long silence; the pause at
+//! a full stop between the words around it), the same on the streamed, whole and cached paths;
+//! and the `speak` CLI's subtitle files.
+
+mod common;
+
+use common::{corpus_lines, corpus_text, real_voice};
+use indextts::{Audio, SynthesisOptions, Synthesizer, WordMark};
+
+/// The text's words, as a reader would mark them: white-space separated, trimmed of the
+/// punctuation around them, those with a letter or digit.
+fn words_of(text: &str) -> Vec<&str> {
+    text.split_whitespace()
+        .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+/// Silences of at least `min_ms`: runs of 10 ms frames whose RMS is below 0.3% of full scale
+/// (-50 dBFS: a weak fricative such as the /f/ of "fork" is above it), as sample ranges.
+fn silences(audio: &Audio, min_ms: u64) -> Vec<std::ops::Range<u64>> {
+    let frame = (audio.sample_rate / 100) as usize;
+    let quiet: Vec<bool> = audio
+        .samples
+        .chunks(frame)
+        .map(|c| (c.iter().map(|s| s * s).sum::<f32>() / c.len() as f32).sqrt() < 0.003)
+        .collect();
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, &q) in quiet.iter().chain([&false]).enumerate() {
+        match (q, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if (i - s) as u64 * 10 >= min_ms {
+                    runs.push(
+                        (s * frame) as u64..((i * frame) as u64).min(audio.samples.len() as u64),
+                    );
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs
+}
+
+/// How far before the end of a silence a word may start (ms): the worst seen on the corpus
+/// was 133 ms ("fierce, but": the comma's pause and the /b/'s closure).
+const EARLY_MS: u64 = 160;
+
+/// Check `audio`'s word marks against `text` and against the audio's own energy; returns how
+/// far (ms) each word that starts inside a silence starts before its end.
+fn check_marks(text: &str, audio: &Audio) -> Vec<u64> {
+    let words = &audio.words;
+    let expected = words_of(text);
+    let said: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+    assert_eq!(said, expected, "every word once, in order");
+    let len = audio.samples.len() as u64;
+    for pair in words.windows(2) {
+        assert!(
+            pair[1].start_sample >= pair[0].end_sample,
+            "{pair:?} overlap"
+        );
+    }
+    for w in words {
+        assert_eq!(&text[w.text_range.clone()], w.text, "{w:?}: range");
+        assert!(
+            w.start_sample < w.end_sample && w.end_sample <= len,
+            "{w:?} of {len}"
+        );
+    }
+    let rate = u64::from(audio.sample_rate);
+    let ms = |samples: u64| samples * 1000 / rate;
+    // A word start never falls deep inside a silence of 100 ms or more. VITS's durations give
+    // a word's first phoneme part of the pause before it (a plosive's closure is silent too),
+    // so a start may lie in a silence's last EARLY_MS; how deep, is the figure returned.
+    let mut early = Vec::new();
+    for gap in silences(audio, 100) {
+        for w in words.iter().filter(|w| gap.contains(&w.start_sample)) {
+            let depth = ms(gap.end - w.start_sample);
+            assert!(
+                depth <= EARLY_MS,
+                "{:?} starts at {} ms, {depth} ms before the end of the silence {}..{} ms of {text:?}",
+                w.text,
+                ms(w.start_sample),
+                ms(gap.start),
+                ms(gap.end)
+            );
+            early.push(depth);
+        }
+    }
+    // The pause at each full stop lies between the words around it: after the first one
+    // starts (a model may give its last phoneme part of the pause: Kokoro's word before a
+    // full stop often runs 300 ms into it) and before the next one starts.
+    let gaps = silences(audio, 80);
+    for pair in words.windows(2) {
+        let between = &text[pair[0].text_range.end..pair[1].text_range.start];
+        // A full stop, not an abbreviation's ("Dr. Smith" is read without a pause).
+        if !between.contains(['.', '!', '?'])
+            || ["Dr", "Mr", "Mrs", "St"].contains(&pair[0].text.as_str())
+        {
+            continue;
+        }
+        let slack = rate / 20;
+        assert!(
+            gaps.iter()
+                .any(|g| g.start >= pair[0].start_sample && g.end <= pair[1].start_sample + slack),
+            "no pause between {:?} (ends {} ms) and {:?} (starts {} ms); silences {:?}",
+            pair[0].text,
+            ms(pair[0].end_sample),
+            pair[1].text,
+            ms(pair[1].start_sample),
+            gaps.iter()
+                .map(|g| (ms(g.start), ms(g.end)))
+                .collect::<Vec<_>>()
+        );
+    }
+    early
+}
+
+fn quiet() -> SynthesisOptions {
+    SynthesisOptions::default()
+}
+
+#[test]
+fn every_corpus_word_is_marked_where_it_is_said() {
+    let synth = real_voice();
+    let mut texts = corpus_lines("en_sentences.txt");
+    texts.push(corpus_text("en_paragraph.txt"));
+    texts.push("Three of the 42 dogs, Dr. Smith said, weren't well-known. Hello again!".into());
+    let (mut words, mut early) = (0, Vec::new());
+    for text in &texts {
+        let audio = synth.synthesize(text, &quiet()).unwrap();
+        early.extend(check_marks(text, &audio));
+        words += audio.words.len();
+    }
+    early.sort_unstable();
+    println!(
+        "{} texts, {words} words marked; {} start inside a silence of 100 ms or more, at most \
+         {} ms (median {} ms) before its end",
+        texts.len(),
+        early.len(),
+        early.last().copied().unwrap_or(0),
+        early.get(early.len() / 2).copied().unwrap_or(0)
+    );
+}
+
+/// Streamed, whole, a memory hit, a disk hit and a cold synthesizer all give the same marks: a
+/// cached sentence keeps the durations it was made with.
+#[test]
+fn streamed_whole_and_cached_marks_are_identical() {
+    let text = corpus_text("en_paragraph.txt");
+    let dir = common::scratch("timestamps-cache");
+    let build = || {
+        Synthesizer::builder()
+            .threads(2)
+            .cache_dir(&dir)
+            .build()
+            .unwrap()
+    };
+    let synth = build();
+    let streamed: Vec<WordMark> = synth
+        .stream(&text, &quiet())
+        .unwrap()
+        .flat_map(|c| c.unwrap().words)
+        .collect();
+    let whole = synth.synthesize(&text, &quiet()).unwrap();
+    assert!(synth.cache_stats().memory.hits > 0);
+    assert_eq!(streamed, whole.words, "streamed vs a memory hit");
+    drop(synth);
+    let reopened = build();
+    let from_disk = reopened.synthesize(&text, &quiet()).unwrap();
+    assert!(reopened.cache_stats().disk.hits > 0);
+    assert_eq!(from_disk.words, whole.words, "a disk hit");
+    drop(reopened);
+    let cold = Synthesizer::builder()
+        .threads(2)
+        .cache_bytes(0)
+        .build()
+        .unwrap();
+    let fresh = cold.synthesize(&text, &quiet()).unwrap();
+    assert_eq!(fresh.words, whole.words, "no cache");
+    assert_eq!(fresh.samples, whole.samples);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn speak_writes_subtitles_and_timestamps() {
+    let dir = common::scratch("timestamps-cli");
+    let text = "Subtitles, one cue per word. They match the speech!";
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_speak"))
+        .args(["--threads", "2", text, "-o"])
+        .arg(dir.join("out.wav"))
+        .arg("--subtitles")
+        .arg(dir.join("out.vtt"))
+        .arg("--timestamps")
+        .arg(dir.join("out.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let vtt = std::fs::read_to_string(dir.join("out.vtt")).unwrap();
+    assert!(vtt.starts_with("WEBVTT\n"));
+    let cues: Vec<&str> = vtt
+        .split("\n\n")
+        .skip(1)
+        .map(|cue| cue.lines().nth(1).unwrap())
+        .collect();
+    assert_eq!(cues, words_of(text));
+    let json: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(dir.join("out.json")).unwrap()).unwrap();
+    assert_eq!(json.len(), cues.len());
+    let reader = hound::WavReader::open(dir.join("out.wav")).unwrap();
+    let seconds = reader.duration() as f64 / f64::from(reader.spec().sample_rate);
+    let last_end = json.last().unwrap()["end"].as_f64().unwrap();
+    assert!(last_end <= seconds + 1e-3 && last_end > 0.5 * seconds);
+    // A subtitle file of an unknown kind is refused before anything is made.
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_speak"))
+        .args(["--threads", "2", "x", "-o"])
+        .arg(dir.join("x.wav"))
+        .arg("--subtitles")
+        .arg(dir.join("x.txt"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains(".vtt"));
+    assert!(!dir.join("x.wav").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Kokoro's words come from misaki's tokens and the model's predicted durations (600 samples a
+/// unit): the same checks, against the audio Kokoro makes.
+#[test]
+fn kokoro_marks_every_word_where_it_is_said() {
+    let synth = Synthesizer::builder()
+        .voice("af_heart")
+        .threads(2)
+        .build()
+        .unwrap();
+    let mut texts = corpus_lines("en_sentences.txt");
+    texts.truncate(6);
+    texts.push("Three of the 42 dogs, Dr. Smith said, weren't well-known. Hello again!".into());
+    let (mut words, mut early) = (0, Vec::new());
+    for text in &texts {
+        let audio = synth.synthesize(text, &quiet()).unwrap();
+        early.extend(check_marks(text, &audio));
+        words += audio.words.len();
+    }
+    early.sort_unstable();
+    println!(
+        "kokoro: {} texts, {words} words marked; {} start inside a silence, at most {} ms before its end",
+        texts.len(),
+        early.len(),
+        early.last().copied().unwrap_or(0)
+    );
+}
