@@ -52,18 +52,16 @@ pub(crate) fn sentence_marks(
         return Vec::new();
     }
     let starts = timing.starts();
-    sentence
-        .words
-        .iter()
-        .filter_map(|w| {
-            Some(WordMark {
-                text: text.get(w.text.clone())?.to_owned(),
-                text_range: offset + w.text.start..offset + w.text.end,
-                start_sample: *starts.get(w.ids.start)?,
-                end_sample: *starts.get(w.ids.end)?,
-            })
+    let mut marks = Vec::with_capacity(sentence.words.len());
+    marks.extend(sentence.words.iter().filter_map(|w| {
+        Some(WordMark {
+            text: text.get(w.text.clone())?.to_owned(),
+            text_range: offset + w.text.start..offset + w.text.end,
+            start_sample: *starts.get(w.ids.start)?,
+            end_sample: *starts.get(w.ids.end)?,
         })
-        .collect()
+    }));
+    marks
 }
 
 /// Subtitle formats.

@@ -185,7 +185,12 @@ impl Library {
             .chain(std::iter::once(0))
             .collect();
         let base = owned.as_ptr();
-        let mut clauses = Vec::new();
+        // About one clause per punctuation mark or line break (sized once: the stream's path).
+        let marks = text
+            .bytes()
+            .filter(|b| matches!(b, b'.' | b',' | b';' | b':' | b'!' | b'?' | b'\n'))
+            .count();
+        let mut clauses = Vec::with_capacity(marks + 1);
         let mut cursor: *const c_void = base.cast();
         // Byte offset where the current clause's text starts (espeak-ng keeps one character of
         // look-ahead between calls, so a clause starts one character before the pointer).

@@ -9,6 +9,7 @@
 
 pub mod espeak;
 pub(crate) mod kokoro;
+pub(crate) mod lexicon;
 pub(crate) mod misaki;
 mod numbers;
 pub(crate) mod words;
@@ -22,6 +23,8 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::error::Result;
 use crate::voice::{PhonemeSymbols, PhonemeType, BOS, EOS, PAD};
+pub use lexicon::Lexicon;
+pub(crate) use lexicon::Pronunciations;
 
 /// Longest sentence, in phonemes, before it is cut at a word boundary (about 30 s of speech).
 pub const MAX_SENTENCE_PHONEMES: usize = 400;
@@ -74,13 +77,13 @@ pub(crate) trait TextFrontend: Send + Sync + std::fmt::Debug {
     /// Split one segment into sentences of phonemes and ids. Blank text gives no sentence.
     fn sentences(&self, segment: &str) -> Result<Vec<Sentence>>;
 
-    /// Split all of `text` into sentences, segment by segment.
-    fn all_sentences(&self, text: &str) -> Result<Vec<Sentence>> {
-        let mut all = Vec::new();
-        for segment in self.segments(text) {
-            all.extend(self.sentences(segment)?);
+    /// [`TextFrontend::sentences`], the words that `say` names spoken as it says (spans are
+    /// byte ranges of `segment`). A frontend whose phonemes are not IPA ignores them.
+    fn sentences_with(&self, segment: &str, say: Pronunciations<'_>) -> Result<Vec<Sentence>> {
+        if !say.is_empty() {
+            tracing::debug!("this voice's frontend takes no IPA; pronunciations are ignored");
         }
-        Ok(all)
+        self.sentences(segment)
     }
 }
 
@@ -124,10 +127,14 @@ impl TextFrontend for PiperFrontend {
     }
 
     fn sentences(&self, text: &str) -> Result<Vec<Sentence>> {
+        self.sentences_with(text, Pronunciations::default())
+    }
+
+    fn sentences_with(&self, text: &str, say: Pronunciations<'_>) -> Result<Vec<Sentence>> {
         if text.trim().is_empty() {
             return Ok(Vec::new());
         }
-        let mut text_words = Vec::new();
+        let mut text_words = Vec::with_capacity(text.len() / 4 + 1);
         let phonemes = match (&self.symbols.phoneme_type, &self.espeak) {
             (PhonemeType::Espeak, Some(paths)) => {
                 let phonemize = |text: &str| {
@@ -141,14 +148,16 @@ impl TextFrontend for PiperFrontend {
                 let clauses = phonemize(text)?;
                 // Each clause's words, phonemized alone, to align the clause's phonemes with:
                 // all in one call, a blank line (a paragraph, so a clause) after each word.
-                let clause_words: Vec<Vec<std::ops::Range<usize>>> = clauses
+                // The lexicon's and the text's own pronunciations replace what espeak-ng says
+                // for their words, after the alignment.
+                let clause_words: Vec<Vec<(std::ops::Range<usize>, Option<String>)>> = clauses
                     .iter()
-                    .map(|c| words::text_words(text, c.span.clone()))
+                    .map(|c| say.apply(text, words::text_words(text, c.span.clone())))
                     .collect();
                 let all: Vec<&str> = clause_words
                     .iter()
                     .flatten()
-                    .map(|w| &text[w.clone()])
+                    .map(|(w, _)| &text[w.clone()])
                     .collect();
                 let alone_said = words::phonemize_alone(&all, |t| {
                     Ok(phonemize(t)?
@@ -158,20 +167,29 @@ impl TextFrontend for PiperFrontend {
                 })?;
                 let mut said = alone_said.into_iter();
                 let mut alone = Vec::with_capacity(clauses.len());
+                let mut replaced: HashMap<u32, Vec<char>> = HashMap::new();
                 for words in clause_words {
                     let count = words.len();
                     alone.push((
                         text_words.len() as u32,
                         said.by_ref().take(count).collect::<Vec<_>>(),
                     ));
-                    text_words.extend(words);
+                    for (word, ipa) in words {
+                        if let Some(ipa) = ipa {
+                            replaced.insert(text_words.len() as u32, ipa.nfd().collect());
+                        }
+                        text_words.push(word);
+                    }
                 }
                 tagged_sentences(&clauses, self.linking_glides, |k, phonemes| {
                     let (first, said) = &alone[k];
-                    words::tag_phonemes(phonemes, said)
-                        .into_iter()
-                        .map(|t| t.map(|w| first + w))
-                        .collect()
+                    let tagged = phonemes
+                        .iter()
+                        .copied()
+                        .zip(words::tag_phonemes(phonemes, said))
+                        .map(|(c, t)| (c, t.map(|w| first + w)))
+                        .collect();
+                    words::substitute(tagged, &replaced)
                 })
             }
             _ => {
@@ -188,7 +206,7 @@ impl TextFrontend for PiperFrontend {
 }
 
 /// A phoneme and the word of the text it says (an index into the segment's words).
-type Tagged = (char, Option<u32>);
+pub(crate) type Tagged = (char, Option<u32>);
 
 /// The text's own characters (NFD) as phonemes, each tagged with the word it belongs to.
 fn tag_text(text: &str, words: &[std::ops::Range<usize>]) -> Vec<Tagged> {
@@ -277,21 +295,23 @@ pub(crate) fn floor_char_boundary(text: &str, index: usize) -> usize {
 
 /// Group espeak-ng clauses into sentences of phonemes, as Piper does.
 pub fn sentences_from_clauses(clauses: &[espeak::Clause], linking_glides: bool) -> Vec<Vec<char>> {
-    tagged_sentences(clauses, linking_glides, |_, p| vec![None; p.len()])
-        .into_iter()
-        .map(|s| s.into_iter().map(|(c, _)| c).collect())
-        .collect()
+    tagged_sentences(clauses, linking_glides, |_, p| {
+        p.iter().map(|&c| (c, None)).collect()
+    })
+    .into_iter()
+    .map(|s| s.into_iter().map(|(c, _)| c).collect())
+    .collect()
 }
 
 /// [`sentences_from_clauses`], each phoneme tagged by `tag` (clause index, the clause's
-/// phonemes -> a tag for each).
+/// phonemes -> the clause's phonemes, each tagged, some perhaps replaced).
 fn tagged_sentences(
     clauses: &[espeak::Clause],
     linking_glides: bool,
-    mut tag: impl FnMut(usize, &[char]) -> Vec<Option<u32>>,
+    mut tag: impl FnMut(usize, &[char]) -> Vec<Tagged>,
 ) -> Vec<Vec<Tagged>> {
     let mut sentences = Vec::new();
-    let mut current: Vec<Tagged> = Vec::new();
+    let mut current: Vec<Tagged> = Vec::with_capacity(MAX_SENTENCE_PHONEMES);
     for (k, clause) in clauses.iter().enumerate() {
         let mut text = strip_language_flags(&clause.phonemes);
         if linking_glides {
@@ -304,14 +324,14 @@ fn tagged_sentences(
             }
         }
         let phonemes: Vec<char> = text.nfd().collect();
-        let tags = tag(k, &phonemes);
-        current.extend(phonemes.into_iter().zip(tags));
+        current.extend(tag(k, &phonemes));
         while current.len() > MAX_SENTENCE_PHONEMES {
             let rest = split_at_word(&mut current);
             sentences.push(std::mem::replace(&mut current, rest));
         }
         if clause.sentence_end {
-            sentences.push(std::mem::take(&mut current));
+            let next = Vec::with_capacity(MAX_SENTENCE_PHONEMES);
+            sentences.push(std::mem::replace(&mut current, next));
         }
     }
     if !current.is_empty() {
@@ -440,7 +460,7 @@ fn tagged_sentence(
     map: &HashMap<String, Vec<i64>>,
     text_words: &[std::ops::Range<usize>],
 ) -> Sentence {
-    let mut words: Vec<WordSpan> = Vec::new();
+    let mut words: Vec<WordSpan> = Vec::with_capacity(tagged.len() / 4 + 1);
     let (phonemes, tags): (Vec<char>, Vec<Option<u32>>) = tagged.into_iter().unzip();
     let id = |s: &str| map.get(s).map(Vec::as_slice).unwrap_or(&[]);
     let (pad, bos, eos) = (id(PAD), id(BOS), id(EOS));

@@ -25,7 +25,7 @@ pub(crate) fn text_words(text: &str, span: Range<usize>) -> Vec<Range<usize>> {
     let Some(clause) = text.get(span.clone()) else {
         return Vec::new();
     };
-    let mut words = Vec::new();
+    let mut words = Vec::with_capacity(clause.len() / 4 + 1);
     let mut at = 0;
     for token in clause.split(char::is_whitespace) {
         let start = at;
@@ -74,12 +74,42 @@ pub(crate) fn phonemize_alone(
             .partition_point(|&s| s <= span.start)
             .saturating_sub(1);
         let out = &mut said[w];
+        // Sized once (NFD rarely adds a character): the frontend runs on the stream's path.
+        out.reserve(phonemes.len() + 1);
         if !out.is_empty() && !phonemes.is_empty() {
             out.push(' ');
         }
         out.extend(phonemes.nfd());
     }
     Ok(said)
+}
+
+/// `tagged` with the phonemes of each word in `replaced` (word index -> phonemes) put in place
+/// of what the phonemizer said for it: from its first phoneme to its last (the spaces within,
+/// as in `42` -> `fˈɔːɹɾi tˈuː`, go with them).
+pub(crate) fn substitute(
+    tagged: Vec<super::Tagged>,
+    replaced: &std::collections::HashMap<u32, Vec<char>>,
+) -> Vec<super::Tagged> {
+    if replaced.is_empty() {
+        return tagged;
+    }
+    let mut out = Vec::with_capacity(tagged.len());
+    let mut i = 0;
+    while i < tagged.len() {
+        let Some((w, ipa)) = tagged[i]
+            .1
+            .and_then(|w| replaced.get(&w).map(|ipa| (w, ipa)))
+        else {
+            out.push(tagged[i]);
+            i += 1;
+            continue;
+        };
+        let last = tagged.iter().rposition(|&(_, t)| t == Some(w)).unwrap_or(i);
+        out.extend(ipa.iter().map(|&c| (c, Some(w))));
+        i = last + 1;
+    }
+    out
 }
 
 /// Most cells of one alignment (a clause of 400 phonemes against its words' 400): beyond it a
@@ -90,23 +120,22 @@ const MAX_ALIGNMENT_CELLS: usize = 1 << 20;
 /// word's phonemes, phonemized alone) that it says; `None` for spaces and punctuation. Indices
 /// never decrease along the clause.
 pub(crate) fn tag_phonemes(clause: &[char], words: &[Vec<char>]) -> Vec<Option<u32>> {
-    let spoken: Vec<usize> = (0..clause.len())
-        .filter(|&i| is_word_phoneme(clause[i]))
-        .collect();
+    let mut spoken = Vec::with_capacity(clause.len());
+    spoken.extend((0..clause.len()).filter(|&i| is_word_phoneme(clause[i])));
     let mut tags = vec![None; clause.len()];
     if words.is_empty() || spoken.is_empty() {
         return tags;
     }
-    let (target, owner): (Vec<char>, Vec<u32>) = words
-        .iter()
-        .enumerate()
-        .flat_map(|(w, ps)| {
-            ps.iter()
-                .filter(|&&c| is_word_phoneme(c))
-                .map(move |&c| (c, w as u32))
-        })
-        .unzip();
-    let labels = if target.is_empty() || spoken.len() * target.len() > MAX_ALIGNMENT_CELLS {
+    let letters: usize = words.iter().map(Vec::len).sum();
+    let (mut target, mut owner) = (Vec::with_capacity(letters), Vec::with_capacity(letters));
+    for (w, ps) in words.iter().enumerate() {
+        for &c in ps.iter().filter(|&&c| is_word_phoneme(c)) {
+            target.push(c);
+            owner.push(w as u32);
+        }
+    }
+    let labels: Vec<u32> = if target.is_empty() || spoken.len() * target.len() > MAX_ALIGNMENT_CELLS
+    {
         // In proportion: the k-th of n phonemes goes to word k * words / n.
         (0..spoken.len())
             .map(|k| (k * words.len() / spoken.len()) as u32)
@@ -209,6 +238,23 @@ mod tests {
             .collect();
         assert_eq!(said, ["θɹˈiː", "ʌv", "ðə", "fˈɔːɹɾitˈuː"]);
         assert_eq!(tags[5], None, "a space says no word");
+    }
+
+    #[test]
+    fn a_replaced_word_takes_its_phonemes_with_the_spaces_inside() {
+        // "ab c d, ef": the middle word is said in two pieces ("42" -> "forty two").
+        let tags = [0, 0, 9, 1, 9, 1, 9, 9, 2, 2];
+        let tagged: Vec<(char, Option<u32>)> = "ab c d, ef"
+            .chars()
+            .zip(tags)
+            .map(|(c, t)| (c, (t != 9).then_some(t)))
+            .collect();
+        let replaced = [(1, vec!['X', 'Y'])].into_iter().collect();
+        let out: String = substitute(tagged, &replaced)
+            .iter()
+            .map(|(c, _)| c)
+            .collect();
+        assert_eq!(out, "ab XY, ef");
     }
 
     #[test]

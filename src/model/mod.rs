@@ -152,13 +152,12 @@ impl Timing {
     /// A timing from frames per id, at `samples_per_frame`; `None` when it overflows.
     pub fn from_frames(frames: &[u32], samples_per_frame: usize) -> Option<Timing> {
         let per_frame = u32::try_from(samples_per_frame).ok()?;
-        Some(Timing {
-            lead: 0,
-            per_id: frames
-                .iter()
-                .map(|&f| f.checked_mul(per_frame))
-                .collect::<Option<_>>()?,
-        })
+        // Sized once: this runs for every sentence of a stream.
+        let mut per_id = Vec::with_capacity(frames.len());
+        for &f in frames {
+            per_id.push(f.checked_mul(per_frame)?);
+        }
+        Some(Timing { lead: 0, per_id })
     }
 
     /// The first sample of each id, and one past the last id's end (`per_id.len() + 1` values).
