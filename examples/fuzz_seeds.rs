@@ -181,9 +181,25 @@ fn main() -> indextts::Result<()> {
     if let Ok(text) = std::fs::read(&tricky) {
         write(&out.join("frontend"), "tricky", &text);
     }
+    for (name, doc) in [
+        (
+            "all",
+            "<speak><s>Call <say-as interpret-as=\"telephone\">555-0123</say-as></s><p>The \
+             <say-as interpret-as=\"ordinal\">3</say-as> <sub alias=\"W W W\">WWW</sub>, \
+             <phoneme alphabet=\"ipa\" ph=\"təmˈɑːtoʊ\">tomato</phoneme> <break time=\"300ms\"/>\
+             <prosody rate=\"150%\">fast &amp; <![CDATA[a < b]]></prosody>\
+             <emphasis>unknown</emphasis><break strength=\"strong\"/></p></speak>",
+        ),
+        (
+            "broken",
+            "<speak>\n <s>unclosed <break time=\"1h\"/>\n</speak>",
+        ),
+    ] {
+        write(&out.join("ssml"), name, doc.as_bytes());
+    }
     println!(
         "fuzz seeds in {}: {} models, {} configs, {entries} cache entries, {} texts, {metas} \
-         graph-cache metas, dictionary excerpts, C option structs",
+         graph-cache metas, dictionary excerpts, C option structs, SSML documents",
         out.display(),
         voices.len(),
         voices.len() + 1,

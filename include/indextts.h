@@ -143,6 +143,15 @@ typedef enum indextts_status {
    * A panic inside indextts was caught at the boundary.
    */
   INDEXTTS_PANIC = 25,
+  /**
+   * SSML input is not well-formed, or holds a value out of range (the message names the
+   * line and column).
+   */
+  INDEXTTS_SSML = 26,
+  /**
+   * A pronunciation lexicon cannot be read (the message names the line).
+   */
+  INDEXTTS_LEXICON = 27,
 } indextts_status;
 
 /**

@@ -4,14 +4,14 @@
 # by examples/fuzz_seeds.rs. A crash fails the run and leaves its input in
 # fuzz/artifacts/TARGET/; make it a regression test. Prints executions and coverage per target.
 #
-#   scripts/fuzz.sh                 # all eight targets
+#   scripts/fuzz.sh                 # all nine targets
 #   FUZZ_SECONDS=300 scripts/fuzz.sh onnx_model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${FUZZ_SECONDS:-40}
 targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(frontend frontend_zh onnx_model voice_config cache_entry
-  graph_cache_meta zh_dictionaries c_options)
+  graph_cache_meta zh_dictionaries c_options ssml)
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install --locked cargo-fuzz --version 0.13.2
 corpus=target/fuzz-corpus
 # The seeds come from the test build (scripts/test.sh builds the release profile with these

@@ -51,6 +51,8 @@ pub(crate) struct Engine {
     default_speaker: i64,
     /// Streams whose stage threads have not been joined yet.
     live_streams: Arc<AtomicUsize>,
+    /// The caller's pronunciations, for voices whose phonemes are IPA.
+    lexicon: Option<crate::frontend::Lexicon>,
 }
 
 /// Counts one stream as live until dropped (after its stage threads are joined).
@@ -69,6 +71,7 @@ impl Engine {
         paths: VoicePaths,
         windows: StreamWindows,
         cache: SentenceCache,
+        lexicon: Option<crate::frontend::Lexicon>,
     ) -> Engine {
         Engine {
             config: voice.config,
@@ -78,6 +81,7 @@ impl Engine {
             windows,
             fingerprint: voice.fingerprint,
             default_speaker: voice.default_speaker,
+            lexicon,
             cache,
             live_streams: Arc::default(),
         }
@@ -108,6 +112,11 @@ impl Engine {
 
     pub fn frontend(&self) -> &dyn TextFrontend {
         &*self.frontend
+    }
+
+    /// The caller's lexicon, if any.
+    pub fn lexicon(&self) -> Option<&crate::frontend::Lexicon> {
+        self.lexicon.as_ref()
     }
 
     pub fn windows(&self) -> StreamWindows {

@@ -148,6 +148,28 @@ pub enum Error {
         max: usize,
     },
 
+    /// SSML input that is not well-formed, or a value out of range.
+    #[error("SSML, line {line}, column {column}: {reason}")]
+    Ssml {
+        /// Line of the fault, from 1.
+        line: u32,
+        /// Column of the fault, from 1.
+        column: u32,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A pronunciation lexicon that cannot be read.
+    #[error("{path}, line {line}: {reason}")]
+    Lexicon {
+        /// The lexicon file.
+        path: PathBuf,
+        /// Line of the fault, from 1 (0: the file as a whole).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// A model produced output of an unexpected shape or with non-finite values.
     #[error("model output {name:?}: {reason}")]
     ModelOutput {

@@ -68,6 +68,7 @@ mod host;
 pub mod model;
 #[cfg(feature = "server")]
 pub mod server;
+pub mod ssml;
 mod stream;
 mod synthesizer;
 #[cfg(feature = "unstable-internals")]
@@ -89,7 +90,7 @@ pub use cache::{CacheStats, LevelStats, CACHE_FORMAT_VERSION};
 pub use catalog::{voice_catalog, CatalogEntry};
 pub use engine::{SynthesisOptions, MAX_TEXT_BYTES};
 pub use error::{Error, Result};
-pub use frontend::Sentence;
+pub use frontend::{Lexicon, Sentence, WordSpan};
 pub use host::limit_malloc_arenas;
 pub use model::graph_cache::DEFAULT_GRAPH_CACHE_BYTES;
 pub use model::MAX_SENTENCE_FRAMES;

@@ -25,8 +25,9 @@ use ndarray::Array2;
 use crate::cache::{CacheKey, SentenceAudio};
 use crate::engine::{report_missing, Engine};
 use crate::error::{Error, Result};
-use crate::frontend::Sentence;
+use crate::frontend::{Pronunciations, Sentence};
 use crate::model::{Pipeline, Timing, Utterance, Voicing};
+use crate::ssml::Piece;
 use crate::text_stream::{Playhead, TextSink, Units};
 use crate::timestamps::{sentence_marks, WordMark};
 use crate::vocoder::{decode_in_order, plan, Window};
@@ -183,15 +184,14 @@ impl std::fmt::Debug for FrameStream {
     }
 }
 
-/// Start the stages for `text`; options were checked by the caller.
+/// Start the stages for `pieces` (a text, or an SSML document's pieces); options were checked
+/// by the caller.
 pub(crate) fn audio_stream(
     engine: Arc<Engine>,
-    text: String,
+    pieces: Vec<Piece>,
     voicing: Voicing,
 ) -> Result<AudioStream> {
-    stages(engine, voicing, None, move |_| {
-        Box::new(std::iter::once(text))
-    })
+    stages(engine, voicing, None, move |_| Box::new(pieces.into_iter()))
 }
 
 /// Start the stages for a text that arrives while they run: what `sink` is given, in the units
@@ -207,13 +207,13 @@ pub(crate) fn text_audio_stream(
         engine,
         voicing,
         Some(Arc::clone(&playhead)),
-        move |cancel| Box::new(Units::new(rx, playhead, sample_rate, cancel)),
+        move |cancel| Box::new(Units::new(rx, playhead, sample_rate, cancel).map(Piece::plain)),
     )?;
     Ok((TextSink::new(tx), stream))
 }
 
 /// The texts an acoustic stage speaks in turn.
-type Texts = Box<dyn Iterator<Item = String> + Send>;
+type Texts = Box<dyn Iterator<Item = Piece> + Send>;
 
 /// Start both stages; `texts` makes the acoustic stage's texts from the stream's cancel flag.
 /// `playhead`, when given, counts the samples handed to the listener.
@@ -279,7 +279,7 @@ pub(crate) fn frame_stream(
         let cancel = Arc::clone(&cancel);
         let work_tx = work_tx.clone();
         move || {
-            let texts = std::iter::once(text);
+            let texts = std::iter::once(Piece::plain(text));
             acoustic_stage(&engine, texts, voicing, &cancel, &work_tx, Output::Frames)
         }
     })?;
@@ -362,7 +362,7 @@ type Going = bool;
 /// numbered as one stream.
 fn acoustic_stage(
     engine: &Engine,
-    texts: impl Iterator<Item = String>,
+    texts: impl Iterator<Item = Piece>,
     voicing: Voicing,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
@@ -371,15 +371,31 @@ fn acoustic_stage(
     let mut index = 0;
     // Where each text starts in everything the stream was given (word marks' byte ranges).
     let mut offset = 0;
-    for text in texts {
+    for piece in texts {
         let at = Place {
             index: &mut index,
             offset,
         };
-        if !acoustic_text(engine, &text, voicing, cancel, tx, &mut output, at) {
+        // A piece's rate divides the pace (SSML's <prosody rate>).
+        let mut voiced = voicing;
+        voiced.scales.length_scale /= piece.rate;
+        if !acoustic_text(engine, &piece, voiced, cancel, tx, &mut output, at) {
             return;
         }
-        offset += text.len();
+        offset += piece.text.len();
+        // SSML's <break>: silence of its own, numbered as a sentence (frame streams have none).
+        if piece.pause_after_ms > 0 && matches!(output, Output::Audio { .. }) {
+            let samples = engine.sample_rate() as usize * piece.pause_after_ms as usize / 1000;
+            let work = Work::Audio {
+                sentence: index,
+                samples: vec![0.0; samples],
+                said: Said::default(),
+            };
+            if tx.send(Ok(work)).is_err() {
+                return;
+            }
+            index += 1;
+        }
     }
 }
 
@@ -393,7 +409,7 @@ struct Place<'a> {
 /// One text of the acoustic stage; false when the stream is over.
 fn acoustic_text(
     engine: &Engine,
-    text: &str,
+    piece: &Piece,
     voicing: Voicing,
     cancel: &AtomicBool,
     tx: &SyncSender<Result<Work>>,
@@ -401,13 +417,26 @@ fn acoustic_text(
     at: Place<'_>,
 ) -> Going {
     let Place { index, offset } = at;
+    let text = piece.text.as_str();
     for segment in engine.frontend().segments(text) {
         // Segments are slices of the text.
-        let segment_offset = offset + (segment.as_ptr() as usize - text.as_ptr() as usize);
+        let within = segment.as_ptr() as usize - text.as_ptr() as usize;
+        let segment_offset = offset + within;
+        // The piece's pronunciations that fall in this segment, as ranges of it.
+        let spans: Vec<(std::ops::Range<usize>, String)> = piece
+            .phonemes
+            .iter()
+            .filter(|(r, _)| r.start >= within && r.end <= within + segment.len())
+            .map(|(r, ipa)| (r.start - within..r.end - within, ipa.clone()))
+            .collect();
+        let say = Pronunciations {
+            lexicon: engine.lexicon(),
+            spans: &spans,
+        };
         if cancel.load(Ordering::Relaxed) {
             return false;
         }
-        let sentences = match engine.frontend().sentences(segment) {
+        let sentences = match engine.frontend().sentences_with(segment, say) {
             Ok(s) => s,
             Err(e) => {
                 let _ = tx.send(Err(e));

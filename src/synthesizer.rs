@@ -49,6 +49,7 @@ pub struct SynthesizerBuilder {
     graph_cache: Option<Option<PathBuf>>,
     graph_cache_bytes: Option<u64>,
     cache_key_file: Option<PathBuf>,
+    lexicon: Option<PathBuf>,
 }
 
 /// The shared levels' seal keyed by the secret in `path`.
@@ -137,6 +138,14 @@ impl SynthesizerBuilder {
     /// 0 turns it off). Entries are whole sentences, evicted least recently used first.
     pub fn cache_bytes(mut self, bytes: u64) -> Self {
         self.cache_bytes = Some(bytes);
+        self
+    }
+
+    /// A pronunciation lexicon (`word<TAB>ipa` lines, see [`Lexicon`](crate::Lexicon)): its
+    /// words are said as it says, by voices whose phonemes are IPA (Piper, Kokoro English).
+    /// Read when the synthesizer is built; an unreadable line is [`Error::Lexicon`].
+    pub fn lexicon(mut self, path: impl Into<PathBuf>) -> Self {
+        self.lexicon = Some(path.into());
         self
     }
 
@@ -273,6 +282,11 @@ impl SynthesizerBuilder {
                 reason: "must be 1 s to 10 years",
             });
         }
+        let lexicon = self
+            .lexicon
+            .as_ref()
+            .map(crate::frontend::Lexicon::from_file)
+            .transpose()?;
         let stream_options = self.stream_options.unwrap_or_default();
         // What the caller set is checked before the voice loads (every family's windows are
         // valid, so any will do for that).
@@ -324,7 +338,7 @@ impl SynthesizerBuilder {
             voice.config.sample_rate,
         )?;
         Ok(Synthesizer {
-            engine: Arc::new(Engine::new(voice, paths, windows, cache)),
+            engine: Arc::new(Engine::new(voice, paths, windows, cache, lexicon)),
         })
     }
 }
@@ -413,9 +427,18 @@ impl Synthesizer {
     }
 
     /// Text to sentences of phonemes and model ids, without synthesizing.
+    /// The lexicon applies, as it does when speaking.
     pub fn phonemize(&self, text: &str) -> Result<Vec<Sentence>> {
         check_text(text)?;
-        let sentences = self.engine.frontend().all_sentences(text)?;
+        let frontend = self.engine.frontend();
+        let say = crate::frontend::Pronunciations {
+            lexicon: self.engine.lexicon(),
+            spans: &[],
+        };
+        let mut sentences = Vec::new();
+        for segment in frontend.segments(text) {
+            sentences.extend(frontend.sentences_with(segment, say)?);
+        }
         report_missing(&sentences);
         Ok(sentences)
     }
@@ -423,10 +446,22 @@ impl Synthesizer {
     /// Speak `text`, streaming: chunks of audio come as they are made, the first one after the
     /// first sentence's acoustic model and one small vocoder window. Options and the text's
     /// length are checked now; errors later end the stream after one `Err`.
+    ///
+    /// Text that starts with `<speak>` is SSML ([`crate::ssml`]): malformed SSML is
+    /// [`Error::Ssml`] here, naming its line and column.
     pub fn stream(&self, text: &str, options: &SynthesisOptions) -> Result<AudioStream> {
         check_text(text)?;
         let voicing = self.engine.resolve(options)?;
-        audio_stream(Arc::clone(&self.engine), text.to_owned(), voicing)
+        let pieces = if crate::ssml::is_ssml(text) {
+            let pieces = crate::ssml::parse(text)?;
+            if pieces.iter().all(|p| p.text.trim().is_empty()) {
+                return Err(Error::EmptyText { len: text.len() });
+            }
+            pieces
+        } else {
+            vec![crate::ssml::Piece::plain(text.to_owned())]
+        };
+        audio_stream(Arc::clone(&self.engine), pieces, voicing)
     }
 
     /// Speak text that arrives while the audio plays (a language model's answer as it is

@@ -72,6 +72,12 @@ struct Args {
     /// nothing): the cold start without it.
     #[arg(long)]
     no_graph_cache: bool,
+    /// Read the text as SSML (`<speak>...</speak>`; text that starts with `<speak>` always is).
+    #[arg(long)]
+    ssml: bool,
+    /// A pronunciation lexicon: `word<TAB>ipa` lines (lower-case entries match any case).
+    #[arg(long)]
+    lexicon: Option<PathBuf>,
     /// Write one subtitle cue per word: WebVTT for `.vtt`, SubRip for `.srt`.
     #[arg(long)]
     subtitles: Option<PathBuf>,
@@ -148,6 +154,12 @@ fn run(args: &Args) -> Result<(), String> {
             String::from_utf8(bytes).map_err(|e| format!("standard input is not UTF-8: {e}"))?
         }
     };
+    // --ssml on a fragment: wrap it (a whole document is read as it is).
+    let text = if args.ssml && !indextts::ssml::is_ssml(&text) {
+        format!("<speak>{text}</speak>")
+    } else {
+        text
+    };
     let started = Instant::now();
     let mut builder = Synthesizer::builder().graph_split(!args.whole_graph);
     if args.no_graph_cache {
@@ -161,6 +173,9 @@ fn run(args: &Args) -> Result<(), String> {
     }
     if let Some(lib) = &args.ort_library {
         builder = builder.ort_library(lib);
+    }
+    if let Some(lexicon) = &args.lexicon {
+        builder = builder.lexicon(lexicon);
     }
     let synth = builder.build().map_err(|e| e.to_string())?;
     let loaded = started.elapsed();

@@ -84,6 +84,11 @@ pub enum indextts_status {
     INDEXTTS_INTERNAL = 24,
     /// A panic inside indextts was caught at the boundary.
     INDEXTTS_PANIC = 25,
+    /// SSML input is not well-formed, or holds a value out of range (the message names the
+    /// line and column).
+    INDEXTTS_SSML = 26,
+    /// A pronunciation lexicon cannot be read (the message names the line).
+    INDEXTTS_LEXICON = 27,
 }
 
 use indextts_status::*;
@@ -112,6 +117,8 @@ impl From<&Error> for indextts_status {
             Error::NoAsyncRuntime { .. } => INDEXTTS_INVALID_ARGUMENT,
             Error::Internal { .. } => INDEXTTS_INTERNAL,
             Error::Wav { .. } => INDEXTTS_WAV,
+            Error::Ssml { .. } => INDEXTTS_SSML,
+            Error::Lexicon { .. } => INDEXTTS_LEXICON,
         }
     }
 }
@@ -366,7 +373,7 @@ pub extern "C" fn indextts_status_str(status: i32) -> *const c_char {
 }
 
 /// All statuses, in order of their values.
-const STATUSES: [indextts_status; 26] = [
+const STATUSES: [indextts_status; 28] = [
     INDEXTTS_OK,
     INDEXTTS_NULL_ARGUMENT,
     INDEXTTS_INVALID_UTF8,
@@ -393,6 +400,8 @@ const STATUSES: [indextts_status; 26] = [
     INDEXTTS_STREAM_END,
     INDEXTTS_INTERNAL,
     INDEXTTS_PANIC,
+    INDEXTTS_SSML,
+    INDEXTTS_LEXICON,
 ];
 
 /// A number from C as a status, without trusting it to be one (an invalid enum value would be
@@ -432,6 +441,8 @@ fn status_text(status: indextts_status) -> &'static CStr {
         INDEXTTS_STREAM_END => c"end of stream",
         INDEXTTS_INTERNAL => c"internal error",
         INDEXTTS_PANIC => c"panic inside indextts",
+        INDEXTTS_SSML => c"invalid SSML",
+        INDEXTTS_LEXICON => c"invalid lexicon",
     }
 }
 
@@ -480,7 +491,7 @@ mod tests {
             assert!(!name.to_bytes().is_empty());
             assert_ne!(name.to_bytes(), b"unknown status");
         }
-        for bad in [-1, 26, i32::MAX, i32::MIN] {
+        for bad in [-1, STATUSES.len() as i32, i32::MAX, i32::MIN] {
             // SAFETY: as above.
             let name = unsafe { CStr::from_ptr(indextts_status_str(bad)) };
             assert_eq!(name.to_bytes(), b"unknown status");

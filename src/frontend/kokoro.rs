@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::misaki::{self, Context, Lexicon};
-use super::{espeak, EspeakPaths, Sentence, TextFrontend, WordSpan};
+use super::{espeak, EspeakPaths, Pronunciations, Sentence, TextFrontend, WordSpan};
 use crate::error::Result;
 
 /// Most tokens in one run of Kokoro: its text encoder has 512 positions, two of them the
@@ -19,6 +19,14 @@ pub(crate) enum Reader {
     English { lexicon: Lexicon, british: bool },
     /// espeak-ng alone, with misaki's mapping (Spanish, French, Hindi, Italian, Portuguese).
     Espeak { voice: String },
+}
+
+/// A pronunciation the caller gave for a token.
+enum Given {
+    /// Say the token so (misaki's symbols).
+    Say(String),
+    /// The token is said with the one before it (both inside one SSML `<phoneme>`).
+    Merged,
 }
 
 /// A word of a sentence: its bytes in the sentence's text, and the phoneme characters that say it.
@@ -50,9 +58,13 @@ impl KokoroFrontend {
     /// they say: each word's bytes in
     /// `sentence` and the range of phoneme characters that say it (English only: the other
     /// languages' phonemes come from espeak-ng whole, without their words).
-    fn tagged_phonemes(&self, sentence: &str) -> Result<(String, Vec<WordChars>)> {
+    fn tagged_phonemes(
+        &self,
+        sentence: &str,
+        say: Pronunciations<'_>,
+    ) -> Result<(String, Vec<WordChars>)> {
         match &self.reader {
-            Reader::English { lexicon, british } => self.english(lexicon, *british, sentence),
+            Reader::English { lexicon, british } => self.english(lexicon, *british, sentence, say),
             Reader::Espeak { voice } => {
                 let clauses = espeak::phonemize_tied(
                     &self.espeak.library,
@@ -81,8 +93,36 @@ impl KokoroFrontend {
         lexicon: &Lexicon,
         british: bool,
         sentence: &str,
+        say: Pronunciations<'_>,
     ) -> Result<(String, Vec<WordChars>)> {
         let tokens = misaki::tokenize(sentence, &|w| lexicon.is_abbreviation(w));
+        // Each token's word (its bytes in the sentence, without punctuation), and what the
+        // caller says it is (the lexicon, an SSML <phoneme>: IPA, mapped to misaki's symbols).
+        let word_of: Vec<Option<std::ops::Range<usize>>> = tokens
+            .iter()
+            .map(|t| {
+                let at = (t.text.as_ptr() as usize).checked_sub(sentence.as_ptr() as usize)?;
+                let text = super::words::text_words(t.text, 0..t.text.len());
+                let (first, last) = (text.first()?, text.last()?);
+                (at + t.text.len() <= sentence.len()).then(|| at + first.start..at + last.end)
+            })
+            .collect();
+        let said: Vec<(std::ops::Range<usize>, Option<String>)> = if say.is_empty() {
+            Vec::new()
+        } else {
+            say.apply(sentence, word_of.iter().flatten().cloned().collect())
+        };
+        let given = |i: usize| -> Option<Given> {
+            let word = word_of[i].as_ref()?;
+            let (range, ipa) = said
+                .iter()
+                .find(|(r, _)| r.start <= word.start && word.end <= r.end)?;
+            if range.start < word.start {
+                return Some(Given::Merged);
+            }
+            ipa.as_ref()
+                .map(|ipa| Given::Say(misaki::from_espeak_english(ipa, british)))
+        };
         // A currency symbol is read after the amount that follows it (`$3` -> three dollars).
         let mut currency = vec![None; tokens.len()];
         for (i, pair) in tokens.windows(2).enumerate() {
@@ -94,7 +134,12 @@ impl KokoroFrontend {
         let mut ctx = Context::default();
         // Right to left, as misaki reads: a word's reading depends on the next one's first sound.
         for (i, token) in tokens.iter().enumerate().rev() {
-            let ps = if token.tag == "$" {
+            let ps = if let Some(given) = given(i) {
+                match given {
+                    Given::Say(ps) => ps,
+                    Given::Merged => String::new(),
+                }
+            } else if token.tag == "$" {
                 match (
                     currency.get(i + 1),
                     misaki::currency_units(token.text.chars().next().unwrap_or(' ')),
@@ -114,11 +159,17 @@ impl KokoroFrontend {
             phonemes[i] = ps;
         }
         let mut out = String::new();
-        let mut words = Vec::new();
+        let mut words: Vec<WordChars> = Vec::new();
         let mut chars = 0;
-        for (token, ps) in tokens.iter().zip(&phonemes) {
+        for (i, (token, ps)) in tokens.iter().zip(&phonemes).enumerate() {
             out.push_str(ps);
             let said = ps.chars().count();
+            // A word inside an SSML <phoneme> with the word before it is said with it.
+            if let (Some(Given::Merged), Some(last), Some(word)) =
+                (given(i), words.last_mut(), &word_of[i])
+            {
+                last.text.end = word.end;
+            }
             // A token of the sentence's own text (not punctuation) that says something.
             let text = super::words::text_words(token.text, 0..token.text.len());
             let within = (token.text.as_ptr() as usize).checked_sub(sentence.as_ptr() as usize);
@@ -278,15 +329,29 @@ impl TextFrontend for KokoroFrontend {
     }
 
     fn sentences(&self, segment: &str) -> Result<Vec<Sentence>> {
+        self.sentences_with(segment, Pronunciations::default())
+    }
+
+    fn sentences_with(&self, segment: &str, say: Pronunciations<'_>) -> Result<Vec<Sentence>> {
         let mut sentences = Vec::new();
         let abbreviation = |w: &str| match &self.reader {
             Reader::English { lexicon, .. } => lexicon.is_abbreviation(w),
             Reader::Espeak { .. } => false,
         };
         for text in split_sentences(segment, &abbreviation) {
-            let (phonemes, words) = self.tagged_phonemes(text)?;
             // Sentences and pieces are slices of the segment and of the phonemes.
             let offset = text.as_ptr() as usize - segment.as_ptr() as usize;
+            let spans: Vec<(std::ops::Range<usize>, String)> = say
+                .spans
+                .iter()
+                .filter(|(r, _)| r.start >= offset && r.end <= offset + text.len())
+                .map(|(r, ipa)| (r.start - offset..r.end - offset, ipa.clone()))
+                .collect();
+            let say = Pronunciations {
+                lexicon: say.lexicon,
+                spans: &spans,
+            };
+            let (phonemes, words) = self.tagged_phonemes(text, say)?;
             for piece in cut(&phonemes, MAX_TOKENS) {
                 let at = piece.as_ptr() as usize - phonemes.as_ptr() as usize;
                 let first = phonemes[..at].chars().count();

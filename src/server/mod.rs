@@ -405,6 +405,7 @@ impl From<Error> for ApiError {
             Error::TextTooLong { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "text_too_long"),
             Error::InvalidOption { .. } => (StatusCode::BAD_REQUEST, "invalid_option"),
             Error::UnknownSpeaker { .. } => (StatusCode::BAD_REQUEST, "unknown_speaker"),
+            Error::Ssml { .. } => (StatusCode::BAD_REQUEST, "invalid_ssml"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "synthesis_failed"),
         };
         ApiError::new(status, code, error.to_string())
