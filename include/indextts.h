@@ -217,6 +217,73 @@ typedef struct indextts_synthesis_options {
 } indextts_synthesis_options;
 
 /**
+ * A word of the text and when it is said.
+ */
+typedef struct indextts_word_mark {
+  /**
+   * The word as written, UTF-8, NUL-terminated.
+   */
+  const char *text;
+  /**
+   * Its bytes in the input text: `text_start` up to (not including) `text_end` (for a text
+   * stream, in everything pushed so far).
+   */
+  size_t text_start;
+  /**
+   * One past its last byte in the input text.
+   */
+  size_t text_end;
+  /**
+   * Its first sample, counted from the start of the stream's audio.
+   */
+  uint64_t start_sample;
+  /**
+   * One past its last sample.
+   */
+  uint64_t end_sample;
+} indextts_word_mark;
+
+/**
+ * A chunk of audio and the words that start in it. Everything it points to is valid until the
+ * next call on its stream (or until the callback it was given to returns).
+ */
+typedef struct indextts_chunk {
+  /**
+   * `len` samples in [-1, 1].
+   */
+  const float *samples;
+  /**
+   * Samples in the chunk.
+   */
+  size_t len;
+  /**
+   * Samples per second.
+   */
+  uint32_t sample_rate;
+  /**
+   * Index of the sentence the chunk belongs to (from 0).
+   */
+  size_t sentence;
+  /**
+   * Position of the chunk's first sample in the stream.
+   */
+  uint64_t start_sample;
+  /**
+   * Whether the chunk ends its sentence.
+   */
+  bool sentence_end;
+  /**
+   * `words_len` word marks (NULL when there are none; the voice's model may give no
+   * durations).
+   */
+  const struct indextts_word_mark *words;
+  /**
+   * Words that start in this chunk.
+   */
+  size_t words_len;
+} indextts_chunk;
+
+/**
  * Called with each chunk of audio as it is made: `samples` holds `len` floats, valid only
  * during the call. Return true to go on, false to cancel the synthesis. Called on the thread
  * that called `indextts_synthesize_stream()`; it must not unwind (throw) into indextts.
@@ -225,6 +292,14 @@ typedef bool (*indextts_chunk_callback)(void *user_data,
                                         const float *samples,
                                         size_t len,
                                         uint32_t sample_rate);
+
+/**
+ * Called with each chunk of audio and its word marks as it is made; everything `chunk`
+ * points to is valid only during the call. Return true to go on, false to cancel the
+ * synthesis. Called on the thread that called `indextts_synthesize_stream_chunks()`; it must
+ * not unwind (throw) into indextts.
+ */
+typedef bool (*indextts_chunk_marks_callback)(void *user_data, const struct indextts_chunk *chunk);
 
 /**
  * How to load a voice. Initialize with `indextts_options_default()`, which writes the
@@ -438,6 +513,16 @@ enum indextts_status indextts_stream_next(struct indextts_stream *stream,
                                           size_t *written);
 
 /**
+ * The next chunk of audio with its word marks, in `*chunk` (valid until the next call on
+ * `stream` or its free). Blocks until audio is ready. Returns `INDEXTTS_OK`,
+ * `INDEXTTS_STREAM_END` when all audio has been read (`*chunk` is then NULL), or a failure
+ * (after which the stream ends). After `indextts_stream_next()` has handed out part of a
+ * chunk, the rest of it comes first, without its words.
+ */
+enum indextts_status indextts_stream_next_chunk(struct indextts_stream *stream,
+                                                const struct indextts_chunk **chunk);
+
+/**
  * The stream's sample rate in Hz (0 if `stream` is NULL).
  */
 uint32_t indextts_stream_sample_rate(const struct indextts_stream *stream);
@@ -459,6 +544,17 @@ enum indextts_status indextts_synthesize_stream(const struct indextts_synthesize
                                                 const struct indextts_synthesis_options *options,
                                                 indextts_chunk_callback callback,
                                                 void *user_data);
+
+/**
+ * [`indextts_synthesize_stream`], the callback given each chunk whole: its samples, place in
+ * the stream and the words that start in it.
+ */
+enum indextts_status indextts_synthesize_stream_chunks(const struct indextts_synthesizer *synth,
+                                                       const char *text,
+                                                       size_t text_len,
+                                                       const struct indextts_synthesis_options *options,
+                                                       indextts_chunk_marks_callback callback,
+                                                       void *user_data);
 
 /**
  * Start speaking text that will arrive while the audio plays (a language model's answer as it
@@ -667,6 +763,16 @@ enum indextts_status indextts_stream_next(struct indextts_stream *stream,
                                           size_t *written);
 
 /**
+ * The next chunk of audio with its word marks, in `*chunk` (valid until the next call on
+ * `stream` or its free). Blocks until audio is ready. Returns `INDEXTTS_OK`,
+ * `INDEXTTS_STREAM_END` when all audio has been read (`*chunk` is then NULL), or a failure
+ * (after which the stream ends). After `indextts_stream_next()` has handed out part of a
+ * chunk, the rest of it comes first, without its words.
+ */
+enum indextts_status indextts_stream_next_chunk(struct indextts_stream *stream,
+                                                const struct indextts_chunk **chunk);
+
+/**
  * The stream's sample rate in Hz (0 if `stream` is NULL).
  */
 uint32_t indextts_stream_sample_rate(const struct indextts_stream *stream);
@@ -688,6 +794,17 @@ enum indextts_status indextts_synthesize_stream(const struct indextts_synthesize
                                                 const struct indextts_synthesis_options *options,
                                                 indextts_chunk_callback callback,
                                                 void *user_data);
+
+/**
+ * [`indextts_synthesize_stream`], the callback given each chunk whole: its samples, place in
+ * the stream and the words that start in it.
+ */
+enum indextts_status indextts_synthesize_stream_chunks(const struct indextts_synthesizer *synth,
+                                                       const char *text,
+                                                       size_t text_len,
+                                                       const struct indextts_synthesis_options *options,
+                                                       indextts_chunk_marks_callback callback,
+                                                       void *user_data);
 
 /**
  * Start speaking text that will arrive while the audio plays (a language model's answer as it

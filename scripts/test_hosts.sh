@@ -32,7 +32,7 @@ read -r -a link <<<"$(pkg-config --cflags --libs indextts) -lm -Wl,-rpath,$prefi
 cflags=(-std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -O1 -g -pthread)
 sanitize=(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
 programs=(examples/c/speak examples/c/stream examples/c/callback examples/c/threads examples/c/text_stream
-  tests/c/bad_input)
+  examples/c/timestamps tests/c/bad_input)
 for program in "${programs[@]}"; do
   name=$(basename "$program")
   cc "${cflags[@]}" -o "$out/plain/$name" "$program.c" "${link[@]}"
@@ -51,6 +51,12 @@ run_all() { # $1: plain | asan
   "$bin/stream" am_adam "$kokoro_text" "$out/$1-stream-kokoro.wav"
   "$bin/stream" "$voice" "$paragraph" "$out/$1-stream.wav"
   "$bin/callback" "$voice" "$paragraph"
+  "$bin/timestamps" "$voice" "$paragraph" >"$out/$1-timestamps.log" || {
+    cat "$out/$1-timestamps.log"; exit 1; }
+  head -n 2 "$out/$1-timestamps.log"
+  "$bin/timestamps" af_heart "$kokoro_text" >"$out/$1-timestamps-kokoro.log" || {
+    cat "$out/$1-timestamps-kokoro.log"; exit 1; }
+  head -n 2 "$out/$1-timestamps-kokoro.log"
   "$bin/threads" "$voice"
   "$bin/text_stream" "$voice" "$kokoro_text" "$out/$1-text-stream.wav"
   "$bin/bad_input" "$voice" "$out/$1-scratch" >"$out/$1-bad-input.log" || {

@@ -1,14 +1,14 @@
 //! Streaming over the C ABI: a pull stream the host reads into its own buffer, and a push
 //! variant that calls the host back with each chunk.
 
-use std::ffi::{c_char, c_void};
+use std::ffi::{c_char, c_void, CString};
 
 use super::synthesizer::{indextts_synthesis_options, indextts_synthesizer, synthesis_options};
 use super::{
     arg_mut, arg_ref, ffi_boundary, indextts_status, indextts_status::*, out_param, text_arg,
     Failure,
 };
-use crate::AudioStream;
+use crate::{AudioChunk, AudioStream};
 
 /// A stream of one text's audio. Use it from one thread at a time (it may move between
 /// threads); freeing it cancels the synthesis.
@@ -18,6 +18,117 @@ pub struct indextts_stream {
     /// Samples of the current chunk not yet handed out, from `pending_from` on.
     pending: Vec<f32>,
     pending_from: usize,
+    /// The chunk `indextts_stream_next_chunk()` last handed out, kept until the next call.
+    view: Option<Box<ChunkView>>,
+}
+
+impl indextts_stream {
+    fn new(chunks: AudioStream, sample_rate: u32) -> Self {
+        indextts_stream {
+            chunks,
+            sample_rate,
+            pending: Vec::new(),
+            pending_from: 0,
+            view: None,
+        }
+    }
+}
+
+/// A word of the text and when it is said.
+#[repr(C)]
+pub struct indextts_word_mark {
+    /// The word as written, UTF-8, NUL-terminated.
+    pub text: *const c_char,
+    /// Its bytes in the input text: `text_start` up to (not including) `text_end` (for a text
+    /// stream, in everything pushed so far).
+    pub text_start: usize,
+    /// One past its last byte in the input text.
+    pub text_end: usize,
+    /// Its first sample, counted from the start of the stream's audio.
+    pub start_sample: u64,
+    /// One past its last sample.
+    pub end_sample: u64,
+}
+
+/// A chunk of audio and the words that start in it. Everything it points to is valid until the
+/// next call on its stream (or until the callback it was given to returns).
+#[repr(C)]
+pub struct indextts_chunk {
+    /// `len` samples in [-1, 1].
+    pub samples: *const f32,
+    /// Samples in the chunk.
+    pub len: usize,
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Index of the sentence the chunk belongs to (from 0).
+    pub sentence: usize,
+    /// Position of the chunk's first sample in the stream.
+    pub start_sample: u64,
+    /// Whether the chunk ends its sentence.
+    pub sentence_end: bool,
+    /// `words_len` word marks (NULL when there are none; the voice's model may give no
+    /// durations).
+    pub words: *const indextts_word_mark,
+    /// Words that start in this chunk.
+    pub words_len: usize,
+}
+
+/// A chunk as C sees it, with the storage its pointers point into.
+struct ChunkView {
+    samples: Vec<f32>,
+    _texts: Vec<CString>,
+    marks: Vec<indextts_word_mark>,
+    view: indextts_chunk,
+}
+
+// SAFETY: the raw pointers point into the view's own heap buffers (and, once boxed, its own
+// field), which nothing else shares: the view moves between threads whole.
+unsafe impl Send for ChunkView {}
+
+impl ChunkView {
+    /// `chunk`'s samples from `from` on (its words only when it is handed out whole).
+    fn new(chunk: AudioChunk, from: usize) -> Box<Self> {
+        let words = if from == 0 { chunk.words } else { Vec::new() };
+        let texts: Vec<CString> = words
+            .iter()
+            .map(|w| CString::new(w.text.replace('\0', " ")).unwrap_or_default())
+            .collect();
+        let marks: Vec<indextts_word_mark> = words
+            .iter()
+            .zip(&texts)
+            .map(|(w, t)| indextts_word_mark {
+                text: t.as_ptr(),
+                text_start: w.text_range.start,
+                text_end: w.text_range.end,
+                start_sample: w.start_sample,
+                end_sample: w.end_sample,
+            })
+            .collect();
+        let mut samples = chunk.samples;
+        samples.drain(..from.min(samples.len()));
+        let mut view = Box::new(ChunkView {
+            samples,
+            _texts: texts,
+            marks,
+            view: indextts_chunk {
+                samples: std::ptr::null(),
+                len: 0,
+                sample_rate: chunk.sample_rate,
+                sentence: chunk.sentence,
+                start_sample: chunk.start_sample + from as u64,
+                sentence_end: chunk.sentence_end,
+                words: std::ptr::null(),
+                words_len: 0,
+            },
+        });
+        view.view.samples = view.samples.as_ptr();
+        view.view.len = view.samples.len();
+        if !view.marks.is_empty() {
+            view.view.words = view.marks.as_ptr();
+            view.view.words_len = view.marks.len();
+        }
+        view
+    }
 }
 
 /// Start speaking `text_len` bytes of UTF-8 at `text`; read the audio with
@@ -40,12 +151,10 @@ pub unsafe extern "C" fn indextts_stream_new(
         // SAFETY: NULL or an initialized options struct (header contract).
         let options = unsafe { synthesis_options(&synth.synth, options) }?;
         let chunks = synth.synth.stream(text, &options)?;
-        *out = Box::into_raw(Box::new(indextts_stream {
+        *out = Box::into_raw(Box::new(indextts_stream::new(
             chunks,
-            sample_rate: synth.synth.sample_rate(),
-            pending: Vec::new(),
-            pending_from: 0,
-        }));
+            synth.synth.sample_rate(),
+        )));
         Ok(INDEXTTS_OK)
     })
 }
@@ -95,6 +204,50 @@ pub unsafe extern "C" fn indextts_stream_next(
         unsafe { std::ptr::copy_nonoverlapping(available.as_ptr(), buffer, n) };
         stream.pending_from += n;
         *written = n;
+        Ok(INDEXTTS_OK)
+    })
+}
+
+/// The next chunk of audio with its word marks, in `*chunk` (valid until the next call on
+/// `stream` or its free). Blocks until audio is ready. Returns `INDEXTTS_OK`,
+/// `INDEXTTS_STREAM_END` when all audio has been read (`*chunk` is then NULL), or a failure
+/// (after which the stream ends). After `indextts_stream_next()` has handed out part of a
+/// chunk, the rest of it comes first, without its words.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_stream_next_chunk(
+    stream: *mut indextts_stream,
+    chunk: *mut *const indextts_chunk,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: every pointer is checked for NULL; the stream is used by one thread at a
+        // time, by the header's contract.
+        let stream = unsafe { arg_mut(stream, "stream") }?;
+        // SAFETY: NULL-checked inside; a non-NULL out-parameter is writable (header contract).
+        let out = unsafe { out_param(chunk, "chunk") }?;
+        stream.view = None;
+        let view = if stream.pending_from < stream.pending.len() {
+            let rest = AudioChunk {
+                samples: std::mem::take(&mut stream.pending),
+                sample_rate: stream.sample_rate,
+                sentence: 0,
+                start_sample: 0,
+                sentence_end: false,
+                words: Vec::new(),
+            };
+            let from = std::mem::replace(&mut stream.pending_from, 0);
+            ChunkView::new(rest, from)
+        } else {
+            match stream.chunks.next() {
+                None => {
+                    *out = std::ptr::null();
+                    return Ok(INDEXTTS_STREAM_END);
+                }
+                Some(next) => ChunkView::new(next?, 0),
+            }
+        };
+        // Boxed: the chunk stays where *out points while the stream holds it.
+        *out = &view.view;
+        stream.view = Some(view);
         Ok(INDEXTTS_OK)
     })
 }
@@ -177,6 +330,47 @@ pub unsafe extern "C" fn indextts_synthesize_stream(
     })
 }
 
+/// Called with each chunk of audio and its word marks as it is made; everything `chunk`
+/// points to is valid only during the call. Return true to go on, false to cancel the
+/// synthesis. Called on the thread that called `indextts_synthesize_stream_chunks()`; it must
+/// not unwind (throw) into indextts.
+pub type indextts_chunk_marks_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, chunk: *const indextts_chunk) -> bool>;
+
+/// [`indextts_synthesize_stream`], the callback given each chunk whole: its samples, place in
+/// the stream and the words that start in it.
+#[no_mangle]
+pub unsafe extern "C" fn indextts_synthesize_stream_chunks(
+    synth: *const indextts_synthesizer,
+    text: *const c_char,
+    text_len: usize,
+    options: *const indextts_synthesis_options,
+    callback: indextts_chunk_marks_callback,
+    user_data: *mut c_void,
+) -> indextts_status {
+    ffi_boundary!({
+        // SAFETY: every pointer is checked for NULL (user_data is the host's and may be NULL).
+        let synth = unsafe { arg_ref(synth, "synth") }?;
+        let callback = callback.ok_or_else(|| super::null_argument("callback"))?;
+        // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
+        let text = unsafe { text_arg(text, text_len) }?;
+        // SAFETY: NULL or an initialized options struct (header contract).
+        let options = unsafe { synthesis_options(&synth.synth, options) }?;
+        for chunk in synth.synth.stream(text, &options)? {
+            let view = ChunkView::new(chunk?, 0);
+            // SAFETY: the host's function, called with a chunk valid during the call, and the
+            // host's own user_data.
+            if !unsafe { callback(user_data, &view.view) } {
+                return Err(Failure::new(
+                    INDEXTTS_CANCELLED,
+                    "the callback returned false: synthesis cancelled",
+                ));
+            }
+        }
+        Ok(INDEXTTS_OK)
+    })
+}
+
 // The header promises a stream may move between threads (goroutines do) and a synthesizer
 // and audio may be shared by them.
 const _: () = {
@@ -220,12 +414,10 @@ pub unsafe extern "C" fn indextts_text_stream_new(
         // SAFETY: NULL or an initialized options struct (header contract).
         let options = unsafe { synthesis_options(&synth.synth, options) }?;
         let (sink, chunks) = synth.synth.text_stream(&options)?;
-        *audio_out = Box::into_raw(Box::new(indextts_stream {
+        *audio_out = Box::into_raw(Box::new(indextts_stream::new(
             chunks,
-            sample_rate: synth.synth.sample_rate(),
-            pending: Vec::new(),
-            pending_from: 0,
-        }));
+            synth.synth.sample_rate(),
+        )));
         *sink_out = Box::into_raw(Box::new(indextts_text_stream {
             sink: Some(sink),
             partial: Vec::new(),

@@ -68,6 +68,12 @@ static bool cancel_at_once(void *user_data, const float *samples, size_t len, ui
     return false;
 }
 
+static bool cancel_chunks(void *user_data, const indextts_chunk *chunk) {
+    (void)chunk;
+    (*(int *)user_data)++;
+    return false;
+}
+
 /* With the tiny test voice (random weights: it makes sound, not speech) only that is checked. */
 static int tiny = 0;
 
@@ -261,6 +267,19 @@ int main(int argc, char **argv) {
            INDEXTTS_NULL_ARGUMENT, "callback");
     EXPECT(indextts_synthesize_stream(synth, NULL, 3, NULL, cancel_at_once, &calls),
            INDEXTTS_NULL_ARGUMENT, "text");
+    const indextts_chunk *chunk = NULL;
+    EXPECT(indextts_stream_next_chunk(NULL, &chunk), INDEXTTS_NULL_ARGUMENT, "stream");
+    EXPECT(indextts_synthesize_stream_chunks(synth, hello, hello_len, NULL, NULL, &calls),
+           INDEXTTS_NULL_ARGUMENT, "callback");
+    EXPECT(indextts_synthesize_stream_chunks(NULL, hello, hello_len, NULL, cancel_chunks, &calls),
+           INDEXTTS_NULL_ARGUMENT, "synth");
+    /* SSML that is not well-formed is an error naming its line, before any audio. */
+    const char *ssml = "<speak>\n  Hello <break time=\"soon\"/>\n</speak>";
+    EXPECT(indextts_stream_new(synth, ssml, strlen(ssml), NULL, &stream), INDEXTTS_SSML, "line 2");
+    if (stream != NULL) {
+        fprintf(stderr, "FAIL a failed stream_new wrote its out-parameter\n");
+        failures++;
+    }
     indextts_cache_stats stats;
     EXPECT(indextts_cache_stats_get(NULL, &stats), INDEXTTS_NULL_ARGUMENT, "synth");
     EXPECT(indextts_cache_stats_get(synth, NULL), INDEXTTS_NULL_ARGUMENT, "out");
@@ -357,7 +376,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "FAIL stream_next wrote %zu samples into a buffer of 256\n", written);
         failures++;
     }
+    /* The rest of that chunk, whole, then the next; a NULL out-parameter is refused. */
+    EXPECT(indextts_stream_next_chunk(stream, NULL), INDEXTTS_NULL_ARGUMENT, "chunk");
+    EXPECT(indextts_stream_next_chunk(stream, &chunk), INDEXTTS_OK, NULL);
+    if (chunk == NULL || chunk->len == 0 || chunk->start_sample != written || chunk->words_len != 0) {
+        fprintf(stderr, "FAIL next_chunk after next did not give the chunk's rest\n");
+        failures++;
+    }
+    EXPECT(indextts_stream_next_chunk(stream, &chunk), INDEXTTS_OK, NULL);
     indextts_stream_free(stream); /* mid-synthesis: cancels */
+    calls = 0;
+    EXPECT(indextts_synthesize_stream_chunks(synth, paragraph, strlen(paragraph), NULL,
+                                             cancel_chunks, &calls),
+           INDEXTTS_CANCELLED, "cancelled");
     calls = 0;
     EXPECT(indextts_synthesize_stream(synth, paragraph, strlen(paragraph), NULL, cancel_at_once, &calls),
            INDEXTTS_CANCELLED, "cancelled");
