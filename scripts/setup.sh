@@ -43,6 +43,8 @@ missing=()
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv python3-pip)
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+# `script` gives the CLI test a terminal (speak's progress bar).
+command -v script >/dev/null 2>&1 || missing+=(bsdutils)
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then missing+=(python3-venv); fi
 [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 command -v cargo >/dev/null 2>&1 || { echo "setup.sh: cargo (Rust) is required" >&2; exit 1; }

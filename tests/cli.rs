@@ -165,3 +165,36 @@ fn speaks_with_a_kokoro_voice_and_a_blend() {
     assert!(rms > 0.02, "RMS {rms}");
     std::fs::remove_file(out).unwrap();
 }
+
+/// On a terminal (util-linux `script` gives the run one), a text of several sentences shows a
+/// progress bar on standard error; `-q` and a standard error that is not a terminal show none.
+#[test]
+fn a_progress_bar_only_on_a_terminal() {
+    let out = scratch("progress.wav");
+    let text = "The first sentence is here. A second one follows it. And a third ends the text.";
+    let on_terminal = |quiet: &str| {
+        let command = format!(
+            "{} --threads 2 {quiet} -o {} '{text}'",
+            env!("CARGO_BIN_EXE_speak"),
+            out.display()
+        );
+        let run = Command::new("script")
+            .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .output()
+            .expect("util-linux script");
+        assert!(run.status.success(), "{run:?}");
+        String::from_utf8_lossy(&run.stdout).into_owned()
+    };
+    let shown = on_terminal("");
+    assert!(shown.contains("/3 sentences"), "{shown:?}");
+    assert!(shown.contains("real-time factor"), "{shown:?}");
+    assert!(!on_terminal("-q").contains("sentences"));
+    let piped = speak().args([text, "-o"]).arg(&out).output().unwrap();
+    assert!(piped.status.success());
+    assert!(
+        piped.stderr.is_empty(),
+        "{:?}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    std::fs::remove_file(out).unwrap();
+}

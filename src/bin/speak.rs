@@ -72,6 +72,9 @@ struct Args {
     /// nothing): the cold start without it.
     #[arg(long)]
     no_graph_cache: bool,
+    /// No progress bar (it is shown on a terminal for texts of several sentences).
+    #[arg(short, long)]
+    quiet: bool,
     /// Read the text as SSML (`<speak>...</speak>`; text that starts with `<speak>` always is).
     #[arg(long)]
     ssml: bool,
@@ -213,6 +216,7 @@ fn run(args: &Args) -> Result<(), String> {
     let mut words: Vec<WordMark> = Vec::new();
     // Options are checked before the output is created, so a bad call leaves no file behind.
     let mut sink;
+    let progress = Progress::new(args, &synth, &text);
     if args.stream {
         let stream = synth.stream(&text, &options).map_err(|e| e.to_string())?;
         sink = Sink::open(&output, args.raw, synth.sample_rate())?;
@@ -227,8 +231,22 @@ fn run(args: &Args) -> Result<(), String> {
             sink.write(&chunk.samples)?;
             first_audio.get_or_insert_with(|| synthesis_started.elapsed());
             samples_written += chunk.samples.len();
+            progress.chunk(&chunk, samples_written);
             words.extend(chunk.words);
         }
+    } else if progress.shown() {
+        // synthesize(), chunk by chunk, so that the bar moves.
+        let mut samples = Vec::new();
+        for chunk in synth.stream(&text, &options).map_err(|e| e.to_string())? {
+            let chunk = chunk.map_err(|e| e.to_string())?;
+            samples.extend_from_slice(&chunk.samples);
+            progress.chunk(&chunk, samples.len());
+            words.extend(chunk.words);
+        }
+        sink = Sink::open(&output, args.raw, synth.sample_rate())?;
+        sink.write(&samples)?;
+        first_audio = Some(synthesis_started.elapsed());
+        samples_written = samples.len();
     } else {
         let audio = synth
             .synthesize(&text, &options)
@@ -239,6 +257,7 @@ fn run(args: &Args) -> Result<(), String> {
         samples_written = audio.samples.len();
         words = audio.words;
     }
+    progress.finish();
     sink.finish()?;
     write_marks(args, &words, synth.sample_rate())?;
     let total = synthesis_started.elapsed();
@@ -255,6 +274,60 @@ fn run(args: &Args) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// A progress bar on standard error for a text of several sentences: sentences done of all,
+/// seconds of audio made, real-time factor. Only on a terminal, and not with `-q` or `-v`.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    sample_rate: u32,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(args: &Args, synth: &Synthesizer, text: &str) -> Self {
+        let wanted = !args.quiet && !args.verbose && std::io::stderr().is_terminal();
+        // Counting sentences phonemizes the text once more: only done for the bar.
+        let sentences = wanted
+            .then(|| synth.phonemize(text).ok())
+            .flatten()
+            .map_or(0, |s| s.iter().filter(|s| s.has_phonemes()).count());
+        let bar = (sentences > 1 && !indextts::ssml::is_ssml(text)).then(|| {
+            let bar = indicatif::ProgressBar::new(sentences as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} sentences  {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+        Progress {
+            bar,
+            sample_rate: synth.sample_rate(),
+            started: Instant::now(),
+        }
+    }
+
+    fn shown(&self) -> bool {
+        self.bar.is_some()
+    }
+
+    fn chunk(&self, chunk: &indextts::AudioChunk, samples: usize) {
+        let Some(bar) = &self.bar else { return };
+        let seconds = samples as f64 / f64::from(self.sample_rate);
+        bar.set_message(format!(
+            "{seconds:.1} s of audio, real-time factor {:.2}",
+            self.started.elapsed().as_secs_f64() / seconds.max(1e-9)
+        ));
+        if chunk.sentence_end {
+            bar.inc(1);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// The word marks as the subtitle and timestamp files asked for.
