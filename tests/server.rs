@@ -124,6 +124,20 @@ async fn bad_requests_get_json_errors() {
             "unsupported_format",
         ),
         (
+            speech(base, json!({"input": "Hi.", "timestamps": true})).await,
+            400,
+            "timestamps_need_sse",
+        ),
+        (
+            speech(
+                base,
+                json!({"input": "<speak>Hi <break time=\"x\"/></speak>"}),
+            )
+            .await,
+            400,
+            "invalid_ssml",
+        ),
+        (
             client()
                 .get(format!("{base}/status/nope"))
                 .send()

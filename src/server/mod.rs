@@ -507,6 +507,11 @@ pub struct SpeechRequest {
     /// `normal` (default) or `high` (only with the operator's token).
     #[serde(default)]
     pub priority: Priority,
+    /// With `stream_format: "sse"`: each `speech.audio.delta` event also carries the chunk's
+    /// start and the words that start in it (`{word, start, end, text_start, text_end}`,
+    /// seconds and bytes of `input`).
+    #[serde(default)]
+    pub timestamps: bool,
 }
 
 /// The body of `POST /synthesize`.
@@ -795,6 +800,16 @@ async fn speech(
     let synth = synth.clone();
     let options = options_for(&app, &synth, &request.input, request.speed, speaker)?;
     let sse = openai::is_sse(request.stream_format.as_deref())?;
+    if request.timestamps && !sse {
+        return Err(ApiError {
+            param: Some("timestamps"),
+            ..ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "timestamps_need_sse",
+                "timestamps come in server-sent events: add \"stream_format\": \"sse\"",
+            )
+        });
+    }
     // Events carry raw PCM unless the client asks for WAV pieces.
     let format = request.response_format.as_deref().or(sse.then_some("pcm"));
     let wav = openai::format(format)? == openai::Format::Wav;
@@ -819,6 +834,7 @@ async fn speech(
         samples: 0,
         sample_rate,
         done: false,
+        words: request.timestamps.then(Default::default),
     };
     // Raw PCM is little-endian: not `audio/L16`, which RFC 2586 defines as big-endian.
     let content_type = if sse {
@@ -829,7 +845,7 @@ async fn speech(
         format!("audio/pcm; rate={sample_rate}; channels=1; format=s16le")
     };
     let body = if sse {
-        Body::from_stream(openai::SseAudio::new(body, &request.input))
+        Body::from_stream(openai::SseAudio::new(body, &request.input, sample_rate))
     } else {
         Body::from_stream(body)
     };
@@ -891,9 +907,18 @@ struct AudioBody {
     samples: u64,
     sample_rate: u32,
     done: bool,
+    /// When the client asked for timestamps: the last chunk's start and words, taken by the
+    /// event that carries the chunk.
+    words: Option<(u64, Vec<crate::WordMark>)>,
 }
 
 impl AudioBody {
+    /// The first sample and the words of the chunk just yielded (none when timestamps were
+    /// not asked for).
+    pub(crate) fn take_words(&mut self) -> Option<(u64, Vec<crate::WordMark>)> {
+        self.words.as_mut().map(std::mem::take)
+    }
+
     fn fail(&mut self, error: String) -> Poll<Option<Result<Bytes, std::io::Error>>> {
         self.done = true;
         self.app
@@ -927,6 +952,9 @@ impl Stream for AudioBody {
                     this.app.metrics.time_to_first_audio(ttfa);
                 }
                 this.samples += chunk.samples.len() as u64;
+                if let Some(words) = &mut this.words {
+                    *words = (chunk.start_sample, chunk.words);
+                }
                 pcm_bytes(
                     chunk.samples.iter().map(|&s| crate::sample_to_i16(s)),
                     &mut bytes,

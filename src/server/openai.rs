@@ -118,18 +118,22 @@ pub(super) fn is_sse(stream_format: Option<&str>) -> Result<bool, ApiError> {
 /// An audio body as OpenAI's server-sent events: each piece of audio a
 /// `{"type": "speech.audio.delta", "audio": BASE64}` event, then
 /// `{"type": "speech.audio.done", "usage": ...}`; a failure is an `error` event, then the end.
-pub(super) struct SseAudio<S> {
-    audio: S,
+/// With timestamps, a delta also has `start` (the chunk's first sample, in seconds) and
+/// `words`.
+pub(super) struct SseAudio {
+    audio: super::AudioBody,
     input_tokens: usize,
+    sample_rate: u32,
     done: bool,
 }
 
-impl<S> SseAudio<S> {
-    pub fn new(audio: S, input: &str) -> Self {
+impl SseAudio {
+    pub fn new(audio: super::AudioBody, input: &str, sample_rate: u32) -> Self {
         SseAudio {
             audio,
             // No tokenizer here: words are what a client can count and compare.
             input_tokens: input.split_whitespace().count(),
+            sample_rate,
             done: false,
         }
     }
@@ -139,10 +143,7 @@ fn event(value: &serde_json::Value) -> Bytes {
     Bytes::from(format!("data: {value}\n\n"))
 }
 
-impl<S> Stream for SseAudio<S>
-where
-    S: Stream<Item = Result<Bytes, std::io::Error>> + Unpin,
-{
+impl Stream for SseAudio {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -152,10 +153,30 @@ where
         }
         Poll::Ready(Some(Ok(match Pin::new(&mut this.audio).poll_next(cx) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(Some(Ok(bytes))) => event(&serde_json::json!({
-                "type": "speech.audio.delta",
-                "audio": base64::engine::general_purpose::STANDARD.encode(&bytes),
-            })),
+            Poll::Ready(Some(Ok(bytes))) => {
+                let mut delta = serde_json::json!({
+                    "type": "speech.audio.delta",
+                    "audio": base64::engine::general_purpose::STANDARD.encode(&bytes),
+                });
+                let rate = f64::from(this.sample_rate.max(1));
+                if let Some((start, words)) = this.audio.take_words() {
+                    let seconds = |samples: u64| (samples as f64 / rate * 1000.0).round() / 1000.0;
+                    delta["start"] = seconds(start).into();
+                    delta["words"] = words
+                        .iter()
+                        .map(|w| {
+                            serde_json::json!({
+                                "word": w.text,
+                                "start": seconds(w.start_sample),
+                                "end": seconds(w.end_sample),
+                                "text_start": w.text_range.start,
+                                "text_end": w.text_range.end,
+                            })
+                        })
+                        .collect();
+                }
+                event(&delta)
+            }
             Poll::Ready(Some(Err(error))) => {
                 this.done = true;
                 event(&serde_json::json!({

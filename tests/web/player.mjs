@@ -52,6 +52,27 @@ try {
   await page.waitForFunction(() => window.player.ctx && window.player.ctx.currentTime > 0.25, null, {
     timeout: 15000,
   });
+  // The word being heard is highlighted by the audio clock: catch it mid-sentence, check that
+  // the clock is inside the highlighted word, and keep a screenshot of it.
+  await page.waitForFunction(
+    () => window.player.now !== null && window.player.ctx.currentTime > 1.0,
+    null,
+    { timeout: 30000 },
+  );
+  const heard = await page.evaluate(() => ({
+    t: window.player.ctx.currentTime,
+    word: window.player.now.word,
+    at: window.player.now.at,
+    until: window.player.now.until,
+    shown: document.querySelector("#words .now") && document.querySelector("#words .now").textContent,
+  }));
+  await page.screenshot({ path: screenshot.replace(/\.png$/, "-words.png"), fullPage: true });
+  console.log(JSON.stringify({ heard }));
+  // One animation frame (~17 ms) may pass between the highlight and the clock read.
+  if (!(heard.at - 0.05 <= heard.t && heard.t < heard.until + 0.05)) {
+    fail(`"${heard.word}" (${heard.at.toFixed(3)}..${heard.until.toFixed(3)} s) is highlighted at ${heard.t.toFixed(3)} s`);
+  }
+  if (heard.shown !== heard.word) fail(`the page highlights "${heard.shown}", the clock says "${heard.word}"`);
   await page.waitForFunction(() => window.player.state === "done", null, { timeout: 60000 });
   const done = await page.evaluate(() => ({
     ttfaMs: window.player.ttfaMs,
@@ -59,6 +80,7 @@ try {
     bytes: window.player.bytes,
     chunks: window.player.chunks,
     shown: document.querySelector("#ttfa").textContent,
+    words: window.player.words.map((w) => w.word),
   }));
   await page.screenshot({ path: screenshot, fullPage: true });
   console.log(JSON.stringify({ first, done }));
@@ -69,9 +91,14 @@ try {
   if (done.chunks < 2) fail(`audio came in ${done.chunks} chunk(s): not streamed`);
   if (!(done.ttfaMs < done.totalMs)) fail("first audio did not come before the end");
   if (!/^\d+ ms$/.test(done.shown)) fail(`the page shows "${done.shown}" as time to first audio`);
+  const expected = text.split(/\s+/).map((t) => t.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, "")).filter(Boolean);
+  if (done.words.join(" ") !== expected.join(" ")) {
+    fail(`words marked: ${done.words.join(" ")}; expected ${expected.join(" ")}`);
+  }
   console.log(
     `web player: first audio after ${done.ttfaMs.toFixed(0)} ms, all ${seconds.toFixed(2)} s ` +
-      `after ${done.totalMs.toFixed(0)} ms in ${done.chunks} chunks; screenshot ${screenshot}`,
+      `after ${done.totalMs.toFixed(0)} ms in ${done.chunks} chunks, ${done.words.length} words ` +
+      `highlighted by the clock; screenshots ${screenshot} and *-words.png`,
   );
 } finally {
   await browser.close();
