@@ -29,7 +29,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use jieba_rs::Jieba;
 
-use super::{Sentence, TextFrontend, SEGMENT_BYTES};
+use super::{Sentence, TextFrontend, WordSpan, SEGMENT_BYTES};
 use crate::error::Result;
 use crate::voice::{Mapper, MelVoiceSpec};
 use pinyin::PinyinDict;
@@ -121,9 +121,21 @@ impl MandarinFrontend {
     }
 
     /// The readings of one clause, one per syllable, in order, with the characters skipped.
-    fn clause_readings(&self, clause: &str, missing: &mut BTreeSet<char>) -> Vec<Reading> {
+    /// `text` is the normalized segment the clause is a slice of (the readings' word ranges
+    /// are bytes of it).
+    fn clause_readings(
+        &self,
+        text: &str,
+        clause: &str,
+        missing: &mut BTreeSet<char>,
+    ) -> Vec<Reading> {
         let mut out = Vec::new();
         let mut rest = clause;
+        // Bytes of `text` that `piece` (a slice of it) covers.
+        let at = |piece: &str| {
+            let start = piece.as_ptr() as usize - text.as_ptr() as usize;
+            start..start + piece.len()
+        };
         while let Some(c) = rest.chars().next() {
             if is_han(c) {
                 let end = rest.find(|c: char| !is_han(c)).unwrap_or(rest.len());
@@ -135,6 +147,7 @@ impl MandarinFrontend {
                         .map(|(c, r)| Reading {
                             han: Some(c),
                             pinyin: r.map(str::to_owned).unwrap_or_default(),
+                            word: Some(at(word)),
                         })
                         .collect();
                     if self.tone_sandhi {
@@ -154,9 +167,14 @@ impl MandarinFrontend {
                     .is_ascii_alphabetic()
                     .then(|| LETTER_NAMES[usize::from(c.to_ascii_uppercase() as u8 - b'A')])
                 {
+                    // A run of letters is one word, spelled.
+                    let run = rest
+                        .find(|c: char| !c.is_ascii_alphabetic())
+                        .unwrap_or(rest.len());
                     out.extend(names.iter().map(|&n| Reading {
                         han: None,
                         pinyin: n.to_owned(),
+                        word: Some(letter_run(text, rest, run)),
                     }));
                 } else if !(c.is_whitespace() || is_punctuation(c)) {
                     missing.insert(c);
@@ -168,10 +186,19 @@ impl MandarinFrontend {
     }
 
     /// Baker phones and ids of one clause's readings: `sil (initial final #0)* sil eos`.
-    fn sentence(&self, readings: &[Reading], mut missing: BTreeSet<char>) -> Sentence {
+    /// `map` leads the readings' words back to the segment's bytes.
+    fn sentence(
+        &self,
+        readings: &[Reading],
+        mut missing: BTreeSet<char>,
+        map: &normalize::SourceMap,
+    ) -> Sentence {
         let mut phonemes = vec!["sil".to_owned()];
+        // Each word's phonemes (a range of `phonemes`), by its bytes in the normalized text.
+        let mut spans: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> = Vec::new();
         let mut i = 0;
         while i < readings.len() {
+            let first_phoneme = phonemes.len();
             let r = &readings[i];
             let (syllable, tone) = r.pinyin.split_at(r.pinyin.len() - 1);
             // 嗯 reads `n`: the Baker set spells it `en`.
@@ -192,6 +219,12 @@ impl MandarinFrontend {
                     i += 1;
                 }
                 phonemes.push("#0".into());
+                if let Some(word) = &r.word {
+                    match spans.last_mut() {
+                        Some((last, said)) if last == word => said.end = phonemes.len(),
+                        _ => spans.push((word.clone(), first_phoneme..phonemes.len())),
+                    }
+                }
             } else {
                 // A reading outside the voice's syllables (dictionary variants): not spoken.
                 missing.extend(r.han);
@@ -202,17 +235,38 @@ impl MandarinFrontend {
             phonemes.pop();
         }
         phonemes.push("sil".into());
-        let mut phoneme_ids: Vec<i64> = phonemes
-            .iter()
-            .filter_map(|p| self.symbols.get(p).copied())
-            .collect();
+        // The id index of each phoneme (a phoneme the voice lacks has none: every Baker phone
+        // has one, as the mapper was checked).
+        let mut id_at = Vec::with_capacity(phonemes.len() + 1);
+        let mut phoneme_ids: Vec<i64> = Vec::with_capacity(phonemes.len() + 1);
+        for p in &phonemes {
+            id_at.push(phoneme_ids.len());
+            phoneme_ids.extend(self.symbols.get(p).copied());
+        }
+        id_at.push(phoneme_ids.len());
         phoneme_ids.extend(self.symbols.get("eos").copied());
+        // Words that come from one piece of the input (jieba may cut a number's reading,
+        // 二零二六年, in several) are one word of it: 2026年.
+        let mut words: Vec<WordSpan> = Vec::with_capacity(spans.len());
+        for (word, said) in spans {
+            let Some(text) = normalize::source_of(map, word) else {
+                continue;
+            };
+            let ids = id_at[said.start]..id_at[said.end.min(id_at.len() - 1)];
+            match words.last_mut() {
+                Some(last) if text.start < last.text.end => {
+                    last.text.end = last.text.end.max(text.end);
+                    last.ids.end = ids.end;
+                }
+                _ => words.push(WordSpan { text, ids }),
+            }
+        }
         Sentence {
             spoken: phonemes.len() > 2,
             phonemes,
             phoneme_ids,
             missing,
-            words: Vec::new(),
+            words,
         }
     }
 }
@@ -232,14 +286,14 @@ impl TextFrontend for MandarinFrontend {
     }
 
     fn sentences(&self, segment: &str) -> Result<Vec<Sentence>> {
-        let text = normalize::normalize(segment);
+        let (text, map) = normalize::normalize_mapped(segment);
         let mut sentences = Vec::new();
         for clause in clauses(&text) {
             let mut missing = BTreeSet::new();
-            let readings = self.clause_readings(clause, &mut missing);
+            let readings = self.clause_readings(&text, clause, &mut missing);
             if readings.is_empty() {
                 if !missing.is_empty() {
-                    sentences.push(self.sentence(&[], missing));
+                    sentences.push(self.sentence(&[], missing, &map));
                 }
                 continue;
             }
@@ -251,7 +305,7 @@ impl TextFrontend for MandarinFrontend {
                 } else {
                     BTreeSet::new()
                 };
-                sentences.push(self.sentence(piece, m));
+                sentences.push(self.sentence(piece, m, &map));
             }
         }
         Ok(sentences)
@@ -263,6 +317,21 @@ impl TextFrontend for MandarinFrontend {
 struct Reading {
     han: Option<char>,
     pinyin: String,
+    /// The word it belongs to: bytes of the normalized segment (a jieba word, or a run of
+    /// letters).
+    word: Option<std::ops::Range<usize>>,
+}
+
+/// The bytes of `text` of the run of letters that `rest` (a slice of `text`) is inside: from
+/// the run's first letter to its end at `rest[run_end]`.
+fn letter_run(text: &str, rest: &str, run_end: usize) -> std::ops::Range<usize> {
+    let here = rest.as_ptr() as usize - text.as_ptr() as usize;
+    let start = text[..here]
+        .rfind(|c: char| !c.is_ascii_alphabetic())
+        .map_or(0, |i| {
+            i + text[i..].chars().next().map_or(1, char::len_utf8)
+        });
+    start..here + run_end
 }
 
 /// Tone sandhi within one word: `不` before a fourth tone -> 2; `一` before a fourth tone -> 2
@@ -377,6 +446,7 @@ mod tests {
         Reading {
             han: Some(han),
             pinyin: pinyin.into(),
+            word: None,
         }
     }
 

@@ -49,21 +49,59 @@ const CURRENCY_SIGNS: &[(char, &str)] = &[
 
 /// `text` with every number written out in Mandarin words.
 pub fn normalize(text: &str) -> String {
+    normalize_mapped(text).0
+}
+
+/// Where each piece of normalized text came from: `(normalized bytes, input bytes)` for each
+/// step of the normalizer, in order (a number's Han reading maps to the digits it reads).
+pub type SourceMap = Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>;
+
+/// [`normalize`], with the map from the normalized text back to `text`.
+pub fn normalize_mapped(text: &str) -> (String, SourceMap) {
     let chars: Vec<char> = text.chars().map(fold_width).collect();
+    // Byte offset of each input character (and of the end).
+    let offsets: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+        .collect();
     let mut out = String::with_capacity(text.len() * 2);
+    let mut map = SourceMap::with_capacity(chars.len());
     let mut i = 0;
     while i < chars.len() {
+        let (from, written) = (i, out.len());
+        i = normalize_step(&chars, i, &mut out);
+        map.push((
+            written..out.len(),
+            offsets[from]..offsets[i.min(chars.len())],
+        ));
+    }
+    (out, map)
+}
+
+/// The input bytes that normalized bytes `range` came from, by `map`.
+pub fn source_of(map: &SourceMap, range: std::ops::Range<usize>) -> Option<std::ops::Range<usize>> {
+    let first = map.iter().find(|(out, _)| out.contains(&range.start))?;
+    let last = map
+        .iter()
+        .rev()
+        .find(|(out, _)| out.start < range.end && range.end <= out.end)?;
+    Some(first.1.start..last.1.end)
+}
+
+/// One step of the normalizer from character `i`: what it writes to `out`; the next `i`.
+fn normalize_step(chars: &[char], i: usize, out: &mut String) -> usize {
+    {
         let c = chars[i];
         let currency = CURRENCY_SIGNS
             .iter()
             .find(|(sign, _)| *sign == c)
             .filter(|_| chars.get(i + 1).is_some_and(char::is_ascii_digit));
         if let Some((_, word)) = currency {
-            let number = Number::scan(&chars, i + 1);
+            let number = Number::scan(chars, i + 1);
             out.push_str(&cardinal_or_decimal(&number.int, &number.frac));
             out.push_str(word);
-            i = number.end;
-            continue;
+            return number.end;
         }
         if !c.is_ascii_digit() {
             // A minus sign before a number, not between two numbers or words.
@@ -76,12 +114,10 @@ pub fn normalize(text: &str) -> String {
             } else {
                 out.push(c);
             }
-            i += 1;
-            continue;
+            return i + 1;
         }
-        i = read_number(&chars, i, &mut out);
+        read_number(chars, i, out)
     }
-    out
 }
 
 /// Full-width digits, signs and letters to ASCII (`１２％` -> `12%`).
@@ -335,6 +371,26 @@ fn four_digits(group: &[u8]) -> String {
         out.push_str(unit);
     }
     out
+}
+
+#[cfg(test)]
+mod map_tests {
+    use super::*;
+
+    #[test]
+    fn normalized_text_maps_back_to_its_source() {
+        let text = "订单于2026年发货，价格¥12.5。";
+        let (out, map) = normalize_mapped(text);
+        let find = |s: &str| {
+            let at = out.find(s).unwrap();
+            source_of(&map, at..at + s.len()).map(|r| &text[r])
+        };
+        assert_eq!(find("订单"), Some("订单"));
+        assert_eq!(find("二零二六"), Some("2026"));
+        assert_eq!(find("年"), Some("年"));
+        assert_eq!(find("十二点五元"), Some("¥12.5"));
+        assert_eq!(normalize(text), out);
+    }
 }
 
 #[cfg(test)]
