@@ -154,13 +154,15 @@ pub(crate) fn decode_sealed(
     let mut count = [0u8; 8];
     count.copy_from_slice(&header[16..24]);
     let count = u64::from_le_bytes(count);
+    // Checked arithmetic: the count is the writer's word (a count near 2^62 once wrapped
+    // `4 * count + 8` to a small number, and the read past the body panicked; found by fuzzing).
     let pcm = count
         .checked_mul(4)
-        .filter(|&b| b + 8 <= body.len() as u64)
+        .filter(|&b| b.checked_add(8).is_some_and(|end| end <= body.len() as u64))
         .ok_or(EntryError::Truncated)? as usize;
     let u32_in = |i: usize| u32::from_le_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
     let (lead, ids) = (u32_in(pcm), u32_in(pcm + 4) as u64);
-    if pcm as u64 + 8 + ids * 4 != body.len() as u64 {
+    if (pcm as u64 + 8).checked_add(ids * 4) != Some(body.len() as u64) {
         return Err(EntryError::Truncated);
     }
     // blake3::Hash compares in constant time.
@@ -217,6 +219,16 @@ mod tests {
             bad[at] ^= 1;
             assert!(decode_entry(&bad, 22_050).is_err(), "flipped byte {at}");
         }
+        // A sample count whose byte length wraps (the fuzzer's find): refused, no panic.
+        let mut huge = entry.clone();
+        huge[16..24].copy_from_slice(&0x3fff_ffff_ffff_fffe_u64.to_le_bytes());
+        assert_eq!(decode_entry(&huge, 22_050), Err(EntryError::Truncated));
+        let found = [
+            73, 88, 84, 84, 83, 80, 67, 77, 2, 0, 0, 0, 34, 86, 0, 0, 254, 255, 255, 255, 255, 255,
+            255, 63, 231, 82, 156, 105, 232, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 0, 0, 0, 188, 167,
+            148, 218, 229, 131, 171, 37, 255, 188, 82, 57, 84,
+        ];
+        assert!(decode_entry(&found, 22_050).is_err());
         let mut longer = entry.clone();
         longer.extend_from_slice(&[0, 0, 0, 0]);
         assert_eq!(decode_entry(&longer, 22_050), Err(EntryError::Truncated));
