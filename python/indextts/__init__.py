@@ -14,7 +14,7 @@ lists them. Errors are ``IndexTTSError`` and its subclasses, with indextts's mes
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from ._native import (
 __version__ = _native.__version__
 
 __all__ = [
+    "WordMark",
     "AudioChunk",
     "AudioStream",
     "EmptyTextError",
@@ -56,6 +57,22 @@ def _samples(raw: bytes) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class WordMark:
+    """A word of the text and when it is said."""
+
+    word: str
+    """The word as written."""
+    start: float
+    """Seconds from the start of the audio."""
+    end: float
+    """Seconds from the start of the audio."""
+    text_start: int
+    """Its first byte in the text (UTF-8)."""
+    text_end: int
+    """One past its last byte in the text (UTF-8)."""
+
+
+@dataclass(frozen=True)
 class AudioChunk:
     """A piece of streamed audio."""
 
@@ -69,6 +86,8 @@ class AudioChunk:
     """Index of the sentence the chunk belongs to."""
     sentence_end: bool
     """Whether the chunk ends its sentence."""
+    words: Tuple[WordMark, ...] = ()
+    """The words that start in this chunk."""
 
 
 class AudioStream:
@@ -86,8 +105,10 @@ class AudioStream:
         item = self._native.__next__()
         if item is None:
             raise StopIteration
-        raw, rate, start, sentence, end = item
-        return AudioChunk(_samples(raw), rate, start, sentence, end)
+        raw, rate, start, sentence, end, words = item
+        return AudioChunk(
+            _samples(raw), rate, start, sentence, end, tuple(WordMark(*w) for w in words)
+        )
 
     def close(self) -> None:
         """Cancel the synthesis; returns once its threads have stopped."""
@@ -164,14 +185,18 @@ class Synthesizer:
         speed: Optional[float] = None,
         speaker: Optional[str] = None,
         seed: Optional[int] = None,
-    ) -> Tuple[np.ndarray, int]:
-        """Speak ``text``: (mono float32 samples, sample rate).
+        timestamps: bool = False,
+    ) -> Union[Tuple[np.ndarray, int], Tuple[np.ndarray, int, List[WordMark]]]:
+        """Speak ``text``: (mono float32 samples, sample rate), and with ``timestamps=True``
+        the word marks too: (samples, sample rate, [WordMark, ...]).
 
         :param speed: 1.0 is the voice's pace, 2.0 twice as fast.
         :param speaker: a speaker of a multi-speaker voice, or a blend (``"af_heart:0.7,am_adam:0.3"``).
         :param seed: the random draws' seed (default: each sentence seeds itself).
         """
-        raw, rate = self._native.synthesize(text, speed, speaker, seed)
+        raw, rate, words = self._native.synthesize(text, speed, speaker, seed)
+        if timestamps:
+            return _samples(raw), rate, [WordMark(*w) for w in words]
         return _samples(raw), rate
 
     def stream(

@@ -1,5 +1,5 @@
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -16,12 +16,21 @@ class ModelError(IndexTTSError): ...
 class StreamClosedError(IndexTTSError): ...
 
 @dataclass(frozen=True)
+class WordMark:
+    word: str
+    start: float
+    end: float
+    text_start: int
+    text_end: int
+
+@dataclass(frozen=True)
 class AudioChunk:
     samples: np.ndarray
     sample_rate: int
     start_sample: int
     sentence: int
     sentence_end: bool
+    words: Tuple[WordMark, ...] = ...
 
 class AudioStream(Iterator[AudioChunk]):
     def __iter__(self) -> "AudioStream": ...
@@ -54,7 +63,8 @@ class Synthesizer:
         speed: Optional[float] = ...,
         speaker: Optional[str] = ...,
         seed: Optional[int] = ...,
-    ) -> Tuple[np.ndarray, int]: ...
+        timestamps: bool = ...,
+    ) -> Union[Tuple[np.ndarray, int], Tuple[np.ndarray, int, List[WordMark]]]: ...
     def stream(
         self,
         text: str,

@@ -173,7 +173,7 @@ impl Synthesizer {
         self.synth.config().language().to_owned()
     }
 
-    /// (float32 little-endian bytes, sample rate).
+    /// (float32 little-endian bytes, sample rate, word marks).
     #[pyo3(signature = (text, speed=None, speaker=None, seed=None))]
     fn synthesize<'py>(
         &self,
@@ -182,13 +182,14 @@ impl Synthesizer {
         speed: Option<f32>,
         speaker: Option<String>,
         seed: Option<u64>,
-    ) -> PyResult<(Bound<'py, PyBytes>, u32)> {
+    ) -> PyResult<(Bound<'py, PyBytes>, u32, Vec<WordTuple>)> {
         let options = options(speed, speaker, seed, &self.synth)?;
         let text = text.to_owned();
         let audio = py
             .detach(|| self.synth.synthesize(&text, &options))
             .map_err(py_err)?;
-        Ok((f32_bytes(py, &audio.samples), audio.sample_rate))
+        let words = word_tuples(&audio.words, audio.sample_rate);
+        Ok((f32_bytes(py, &audio.samples), audio.sample_rate, words))
     }
 
     /// A stream of chunks (see `Stream`).
@@ -234,7 +235,25 @@ impl Synthesizer {
 
 /// One chunk as Python gets it: (float32 bytes, sample rate, start sample, sentence index,
 /// sentence end).
-type ChunkTuple<'py> = (Bound<'py, PyBytes>, u32, u64, usize, bool);
+type ChunkTuple<'py> = (Bound<'py, PyBytes>, u32, u64, usize, bool, Vec<WordTuple>);
+
+/// A word mark as Python gets it: (word, start s, end s, text start byte, text end byte).
+type WordTuple = (String, f64, f64, usize, usize);
+
+fn word_tuples(words: &[indextts::WordMark], sample_rate: u32) -> Vec<WordTuple> {
+    words
+        .iter()
+        .map(|w| {
+            (
+                w.text.clone(),
+                w.start_seconds(sample_rate),
+                w.end_seconds(sample_rate),
+                w.text_range.start,
+                w.text_range.end,
+            )
+        })
+        .collect()
+}
 
 /// Audio chunks as they are made: (float32 bytes, sample rate, start sample, sentence index,
 /// sentence end). Dropping it (or `close()`) cancels the synthesis.
@@ -270,6 +289,7 @@ impl Stream {
                 chunk.start_sample,
                 chunk.sentence,
                 chunk.sentence_end,
+                word_tuples(&chunk.words, chunk.sample_rate),
             ))),
         }
     }

@@ -135,3 +135,19 @@ def test_list_voices():
     voices = {v["name"]: v for v in indextts.list_voices()}
     joe = voices["en_US-joe-medium"]
     assert joe["installed"] and joe["sample_rate"] == 22050 and joe["language"] == "en-us"
+
+
+def test_word_timestamps(synth):
+    text = "Three of the 42 dogs, Dr. Smith said, weren't well-known."
+    audio, rate, words = synth.synthesize(text, timestamps=True)
+    assert [w.word for w in words] == ["Three", "of", "the", "42", "dogs", "Dr", "Smith", "said", "weren't", "well-known"]
+    raw = text.encode()
+    for w in words:
+        assert raw[w.text_start : w.text_end].decode() == w.word
+        assert 0 <= w.start < w.end <= len(audio) / rate + 1e-6
+    assert all(a.end <= b.start for a, b in zip(words, words[1:]))
+    # The stream's chunks carry the same marks.
+    streamed = [w for chunk in synth.stream(text) for w in chunk.words]
+    assert streamed == words
+    # Without the flag, the two-tuple as before.
+    assert len(synth.synthesize(text)) == 2
