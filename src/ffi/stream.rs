@@ -18,6 +18,8 @@ pub struct indextts_stream {
     /// Samples of the current chunk not yet handed out, from `pending_from` on.
     pending: Vec<f32>,
     pending_from: usize,
+    /// The current chunk's place: its sentence, first sample, and whether it ends its sentence.
+    pending_place: (usize, u64, bool),
     /// The chunk `indextts_stream_next_chunk()` last handed out, kept until the next call.
     view: Option<Box<ChunkView>>,
 }
@@ -29,6 +31,7 @@ impl indextts_stream {
             sample_rate,
             pending: Vec::new(),
             pending_from: 0,
+            pending_place: (0, 0, false),
             view: None,
         }
     }
@@ -192,7 +195,9 @@ pub unsafe extern "C" fn indextts_stream_next(
                     return Ok(INDEXTTS_STREAM_END);
                 }
                 Some(chunk) => {
-                    stream.pending = chunk?.samples;
+                    let chunk = chunk?;
+                    stream.pending_place = (chunk.sentence, chunk.start_sample, chunk.sentence_end);
+                    stream.pending = chunk.samples;
                     stream.pending_from = 0;
                 }
             }
@@ -226,12 +231,13 @@ pub unsafe extern "C" fn indextts_stream_next_chunk(
         let out = unsafe { out_param(chunk, "chunk") }?;
         stream.view = None;
         let view = if stream.pending_from < stream.pending.len() {
+            let (sentence, start_sample, sentence_end) = stream.pending_place;
             let rest = AudioChunk {
                 samples: std::mem::take(&mut stream.pending),
                 sample_rate: stream.sample_rate,
-                sentence: 0,
-                start_sample: 0,
-                sentence_end: false,
+                sentence,
+                start_sample,
+                sentence_end,
                 words: Vec::new(),
             };
             let from = std::mem::replace(&mut stream.pending_from, 0);
