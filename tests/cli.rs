@@ -178,8 +178,10 @@ fn a_progress_bar_only_on_a_terminal() {
             env!("CARGO_BIN_EXE_speak"),
             out.display()
         );
+        // A terminal has a TERM (CI runs with none, and indicatif draws nothing without one).
         let run = Command::new("script")
             .args(["-q", "-e", "-c", &command, "/dev/null"])
+            .env("TERM", "xterm-256color")
             .output()
             .expect("util-linux script");
         assert!(run.status.success(), "{run:?}");
