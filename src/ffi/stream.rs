@@ -304,36 +304,61 @@ pub unsafe extern "C" fn indextts_synthesize_stream(
     user_data: *mut c_void,
 ) -> indextts_status {
     ffi_boundary!({
-        // SAFETY: every pointer is checked for NULL (user_data is the host's and may be NULL).
-        let synth = unsafe { arg_ref(synth, "synth") }?;
-        let callback = callback.ok_or_else(|| super::null_argument("callback"))?;
-        // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
-        let text = unsafe { text_arg(text, text_len) }?;
-        // SAFETY: NULL or an initialized options struct (header contract).
-        let options = unsafe { synthesis_options(&synth.synth, options) }?;
-        let sample_rate = synth.synth.sample_rate();
-        // Dropping the stream (on return, or on a cancel) stops and joins its threads.
-        for chunk in synth.synth.stream(text, &options)? {
-            let chunk = chunk?;
-            // SAFETY: the host's function, called with a pointer valid for `len` floats
-            // during the call, and the host's own user_data.
-            let go_on = unsafe {
-                callback(
-                    user_data,
-                    chunk.samples.as_ptr(),
-                    chunk.samples.len(),
-                    sample_rate,
-                )
-            };
-            if !go_on {
-                return Err(Failure::new(
-                    INDEXTTS_CANCELLED,
-                    "the callback returned false: synthesis cancelled",
-                ));
-            }
+        // SAFETY: the caller's arguments, passed on as the header's contract states them.
+        unsafe {
+            push_chunks(
+                synth,
+                text,
+                text_len,
+                options,
+                callback,
+                |callback, chunk| {
+                    // SAFETY: the host's function, called with a pointer valid for `len` floats
+                    // during the call, and the host's own user_data.
+                    callback(
+                        user_data,
+                        chunk.samples.as_ptr(),
+                        chunk.samples.len(),
+                        chunk.sample_rate,
+                    )
+                },
+            )
         }
-        Ok(INDEXTTS_OK)
     })
+}
+
+/// The push API's one loop: check the arguments (in the order the header lists them), then
+/// hand each chunk to `each` with the host's callback until the audio ends, `each` returns
+/// false (`INDEXTTS_CANCELLED`), or a failure. Dropping the stream (on return, or on a
+/// cancel) stops and joins its threads.
+///
+/// # Safety
+/// The pointers are as `indextts_synthesize_stream()`'s header states; `each` calls the
+/// host's function, which must not unwind.
+unsafe fn push_chunks<C: Copy>(
+    synth: *const indextts_synthesizer,
+    text: *const c_char,
+    text_len: usize,
+    options: *const indextts_synthesis_options,
+    callback: Option<C>,
+    mut each: impl FnMut(C, AudioChunk) -> bool,
+) -> Result<indextts_status, Failure> {
+    // SAFETY: every pointer is checked for NULL (user_data is the host's and may be NULL).
+    let synth = unsafe { arg_ref(synth, "synth") }?;
+    let callback = callback.ok_or_else(|| super::null_argument("callback"))?;
+    // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
+    let text = unsafe { text_arg(text, text_len) }?;
+    // SAFETY: NULL or an initialized options struct (header contract).
+    let options = unsafe { synthesis_options(&synth.synth, options) }?;
+    for chunk in synth.synth.stream(text, &options)? {
+        if !each(callback, chunk?) {
+            return Err(Failure::new(
+                INDEXTTS_CANCELLED,
+                "the callback returned false: synthesis cancelled",
+            ));
+        }
+    }
+    Ok(INDEXTTS_OK)
 }
 
 /// Called with each chunk of audio and its word marks as it is made; everything `chunk`
@@ -355,25 +380,22 @@ pub unsafe extern "C" fn indextts_synthesize_stream_chunks(
     user_data: *mut c_void,
 ) -> indextts_status {
     ffi_boundary!({
-        // SAFETY: every pointer is checked for NULL (user_data is the host's and may be NULL).
-        let synth = unsafe { arg_ref(synth, "synth") }?;
-        let callback = callback.ok_or_else(|| super::null_argument("callback"))?;
-        // SAFETY: NULL- and length-checked inside; `text` holds `text_len` bytes (header contract).
-        let text = unsafe { text_arg(text, text_len) }?;
-        // SAFETY: NULL or an initialized options struct (header contract).
-        let options = unsafe { synthesis_options(&synth.synth, options) }?;
-        for chunk in synth.synth.stream(text, &options)? {
-            let view = ChunkView::new(chunk?, 0);
-            // SAFETY: the host's function, called with a chunk valid during the call, and the
-            // host's own user_data.
-            if !unsafe { callback(user_data, &view.view) } {
-                return Err(Failure::new(
-                    INDEXTTS_CANCELLED,
-                    "the callback returned false: synthesis cancelled",
-                ));
-            }
+        // SAFETY: the caller's arguments, passed on as the header's contract states them.
+        unsafe {
+            push_chunks(
+                synth,
+                text,
+                text_len,
+                options,
+                callback,
+                |callback, chunk| {
+                    let view = ChunkView::new(chunk, 0);
+                    // SAFETY: the host's function, called with a chunk valid during the call, and
+                    // the host's own user_data.
+                    callback(user_data, &view.view)
+                },
+            )
         }
-        Ok(INDEXTTS_OK)
     })
 }
 
