@@ -112,17 +112,20 @@ impl KokoroFrontend {
         } else {
             say.apply(sentence, word_of.iter().flatten().cloned().collect())
         };
-        let given = |i: usize| -> Option<Given> {
-            let word = word_of[i].as_ref()?;
-            let (range, ipa) = said
-                .iter()
-                .find(|(r, _)| r.start <= word.start && word.end <= r.end)?;
-            if range.start < word.start {
-                return Some(Given::Merged);
-            }
-            ipa.as_ref()
-                .map(|ipa| Given::Say(misaki::from_espeak_english(ipa, british)))
-        };
+        let given: Vec<Option<Given>> = word_of
+            .iter()
+            .map(|word| {
+                let word = word.as_ref()?;
+                let (range, ipa) = said
+                    .iter()
+                    .find(|(r, _)| r.start <= word.start && word.end <= r.end)?;
+                if range.start < word.start {
+                    return Some(Given::Merged);
+                }
+                ipa.as_ref()
+                    .map(|ipa| Given::Say(misaki::from_espeak_english(ipa, british)))
+            })
+            .collect();
         // A currency symbol is read after the amount that follows it (`$3` -> three dollars).
         let mut currency = vec![None; tokens.len()];
         for (i, pair) in tokens.windows(2).enumerate() {
@@ -134,9 +137,9 @@ impl KokoroFrontend {
         let mut ctx = Context::default();
         // Right to left, as misaki reads: a word's reading depends on the next one's first sound.
         for (i, token) in tokens.iter().enumerate().rev() {
-            let ps = if let Some(given) = given(i) {
+            let ps = if let Some(given) = &given[i] {
                 match given {
-                    Given::Say(ps) => ps,
+                    Given::Say(ps) => ps.clone(),
                     Given::Merged => String::new(),
                 }
             } else if token.tag == "$" {
@@ -166,20 +169,16 @@ impl KokoroFrontend {
             let said = ps.chars().count();
             // A word inside an SSML <phoneme> with the word before it is said with it.
             if let (Some(Given::Merged), Some(last), Some(word)) =
-                (given(i), words.last_mut(), &word_of[i])
+                (&given[i], words.last_mut(), &word_of[i])
             {
                 last.text.end = word.end;
             }
             // A token of the sentence's own text (not punctuation) that says something.
-            let text = super::words::text_words(token.text, 0..token.text.len());
-            let within = (token.text.as_ptr() as usize).checked_sub(sentence.as_ptr() as usize);
-            if let (Some(at), [first, .., last] | [first @ last]) = (within, text.as_slice()) {
-                if said > 0 && at + token.text.len() <= sentence.len() {
-                    words.push(WordChars {
-                        text: at + first.start..at + last.end,
-                        chars: chars..chars + said,
-                    });
-                }
+            if let Some(word) = word_of[i].as_ref().filter(|_| said > 0) {
+                words.push(WordChars {
+                    text: word.clone(),
+                    chars: chars..chars + said,
+                });
             }
             chars += said;
             if token.space {
