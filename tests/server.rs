@@ -223,13 +223,53 @@ async fn tasks_report_progress_and_stream_to_late_listeners() {
         .text()
         .await
         .unwrap();
-    let statuses: Vec<Value> = events
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .map(|d| serde_json::from_str(d).unwrap())
+    // (event name, data) pairs: `words` events, each before the status it came with.
+    let mut named: Vec<(String, Value)> = Vec::new();
+    let mut name = String::new();
+    for line in events.lines() {
+        if let Some(n) = line.strip_prefix("event: ") {
+            name = n.to_owned();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            named.push((std::mem::take(&mut name), serde_json::from_str(d).unwrap()));
+        }
+    }
+    let statuses: Vec<&Value> = named
+        .iter()
+        .filter(|(n, _)| n == "status")
+        .map(|(_, v)| v)
+        .collect();
+    let words: Vec<&Value> = named
+        .iter()
+        .filter(|(n, _)| n == "words")
+        .flat_map(|(_, v)| v["words"].as_array().unwrap())
         .collect();
     let last = statuses.last().unwrap();
-    println!("{} status events; last {last}", statuses.len());
+    println!(
+        "{} status events, {} words events; last {last}",
+        statuses.len(),
+        named.len() - statuses.len()
+    );
+    // Word progress: every word of the text once, in order, pointing at itself.
+    assert_eq!(words.len(), text.split_whitespace().count());
+    assert_eq!(last["words_done"].as_u64().unwrap(), words.len() as u64);
+    let mut end = 0.0;
+    for w in &words {
+        let (from, to) = (
+            w["text_start"].as_u64().unwrap(),
+            w["text_end"].as_u64().unwrap(),
+        );
+        assert_eq!(w["word"], text[from as usize..to as usize], "{w}");
+        assert!(
+            w["start"].as_f64().unwrap() >= end,
+            "{w} before the word ahead of it ended"
+        );
+        end = w["end"].as_f64().unwrap();
+    }
+    for pair in named.windows(2) {
+        if pair[0].0 == "words" {
+            assert_eq!(pair[1].0, "status", "a words event comes with a status");
+        }
+    }
     assert_eq!(last["state"], "done");
     let total = last["progress"]["sentences_total"].as_u64().unwrap();
     assert!(total >= 4);

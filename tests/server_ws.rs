@@ -81,7 +81,12 @@ async fn text_sent_in_pieces_comes_back_as_audio_while_it_is_sent() {
                 first.get_or_insert_with(Instant::now);
                 pcm.extend_from_slice(&bytes);
             }
-            Message::Text(text) => events.push(serde_json::from_str::<Value>(&text).unwrap()),
+            Message::Text(text) => {
+                let mut event = serde_json::from_str::<Value>(&text).unwrap();
+                // The audio that had come when the event did, in seconds.
+                event["heard"] = (pcm.len() as f64 / 2.0 / 22_050.0).into();
+                events.push(event);
+            }
             Message::Close(frame) => {
                 close = frame.map(|f| u16::from(f.code));
                 break;
@@ -90,6 +95,30 @@ async fn text_sent_in_pieces_comes_back_as_audio_while_it_is_sent() {
         }
     }
     let (_tx, sent_all) = sender.await.unwrap();
+    // Word marks: every word once, in order, each sent before the audio it starts in.
+    let words: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "words")
+        .flat_map(|e| {
+            let heard = e["heard"].as_f64().unwrap();
+            let words = e["words"].as_array().unwrap();
+            for w in words {
+                assert!(
+                    w["start"].as_f64().unwrap() + 0.001 >= heard,
+                    "{w} came after its audio"
+                );
+            }
+            words
+        })
+        .collect();
+    assert_eq!(words.len(), text.split_whitespace().count(), "{words:?}");
+    for w in &words {
+        let (from, to) = (
+            w["text_start"].as_u64().unwrap(),
+            w["text_end"].as_u64().unwrap(),
+        );
+        assert_eq!(w["word"], text[from as usize..to as usize], "{w}");
+    }
     assert_eq!(close, Some(1000));
     assert_eq!(events[0]["type"], "start");
     assert_eq!(events[0]["sample_rate"], 22050);

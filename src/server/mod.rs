@@ -885,6 +885,27 @@ fn pcm_bytes(samples: impl IntoIterator<Item = i16>, into: &mut Vec<u8>) {
 }
 
 /// The error a synthesis ends with when it reaches the audio cap.
+/// `samples` at `rate` in seconds, to the millisecond (as every JSON time here is).
+fn seconds(samples: u64, rate: u32) -> f64 {
+    (samples as f64 / f64::from(rate.max(1)) * 1000.0).round() / 1000.0
+}
+
+/// Word marks as JSON: `[{word, start, end, text_start, text_end}]`, times in seconds.
+fn words_json(words: &[crate::WordMark], rate: u32) -> serde_json::Value {
+    words
+        .iter()
+        .map(|w| {
+            serde_json::json!({
+                "word": w.text,
+                "start": seconds(w.start_sample, rate),
+                "end": seconds(w.end_sample, rate),
+                "text_start": w.text_range.start,
+                "text_end": w.text_range.end,
+            })
+        })
+        .collect()
+}
+
 fn audio_cap_error(app: &App) -> String {
     format!(
         "the audio reached this server's cap of {} s per request (--max-audio-seconds)",
@@ -1079,7 +1100,7 @@ async fn run_task(
         if samples > max_samples {
             return Err(audio_cap_error(app));
         }
-        task.push(&chunk.samples, chunk.sentence_end);
+        task.push(&chunk.samples, chunk.words, chunk.sentence_end);
     }
     Ok(())
 }
@@ -1186,43 +1207,77 @@ async fn task_stream(
         .into_response())
 }
 
-/// `GET /events/{id}`: the task's status now and after every change, until it ends; a failed
-/// task's last event is an `error` event with the message.
+/// `GET /events/{id}`: the task's status now and after every change, until it ends, each
+/// status after a `words` event with the words whose audio started since the last one
+/// (`{"words": [{word, start, end, text_start, text_end}]}`, seconds into the task's audio);
+/// a failed task's last event is an `error` event with the message.
 async fn task_events(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
     let task = find_task(&app, &id)?;
     let changes = task.subscribe();
-    // (task, changes, first, pending error event, ended)
-    let events = futures_util::stream::unfold(
-        (task, changes, true, None::<String>, false),
-        |(task, mut changes, first, error, ended)| async move {
-            if let Some(message) = error {
-                let event = Event::default()
-                    .event("error")
-                    .json_data(serde_json::json!({ "message": message }))
-                    .unwrap_or_else(|_| Event::default().event("error"));
-                return Some((Ok(event), (task, changes, false, None, true)));
-            }
-            if ended {
-                return None;
-            }
-            if !first && changes.changed().await.is_err() {
-                return None;
-            }
-            changes.borrow_and_update();
-            let status = task.status();
-            let ended = status.state.is_final();
-            let error = status.error.clone().filter(|_| ended);
-            let event = Event::default()
-                .event("status")
-                .json_data(&status)
-                .unwrap_or_else(|_| Event::default().event("status"));
-            Some((Ok(event), (task, changes, false, error, ended)))
-        },
-    );
+    let state = TaskEvents {
+        task,
+        changes,
+        first: true,
+        words_sent: 0,
+        pending: std::collections::VecDeque::new(),
+        ended: false,
+    };
+    let events = futures_util::stream::unfold(state, |mut state| async move {
+        let event = state.next().await?;
+        Some((Ok(event), state))
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+/// One `/events` client's place in its task.
+struct TaskEvents {
+    task: Arc<tasks::Task>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    first: bool,
+    words_sent: usize,
+    /// Events made and not yet sent (a change gives up to three).
+    pending: std::collections::VecDeque<Event>,
+    ended: bool,
+}
+
+impl TaskEvents {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.ended {
+                return None;
+            }
+            if !std::mem::take(&mut self.first) && self.changes.changed().await.is_err() {
+                return None;
+            }
+            self.changes.borrow_and_update();
+            let status = self.task.status();
+            if let Some(words) = self.task.words_from(self.words_sent) {
+                self.words_sent += words.as_array().map_or(0, Vec::len);
+                self.pending
+                    .push_back(event("words", &serde_json::json!({ "words": words })));
+            }
+            self.ended = status.state.is_final();
+            self.pending.push_back(event("status", &status));
+            if let Some(message) = status.error.as_ref().filter(|_| self.ended) {
+                self.pending
+                    .push_back(event("error", &serde_json::json!({ "message": message })));
+            }
+        }
+    }
+}
+
+/// A server-sent event named `name` carrying `data` as JSON.
+fn event(name: &str, data: &impl serde::Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|_| Event::default().event(name))
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves; then stop accepting, let in-flight

@@ -158,22 +158,9 @@ impl Stream for SseAudio {
                     "type": "speech.audio.delta",
                     "audio": base64::engine::general_purpose::STANDARD.encode(&bytes),
                 });
-                let rate = f64::from(this.sample_rate.max(1));
                 if let Some((start, words)) = this.audio.take_words() {
-                    let seconds = |samples: u64| (samples as f64 / rate * 1000.0).round() / 1000.0;
-                    delta["start"] = seconds(start).into();
-                    delta["words"] = words
-                        .iter()
-                        .map(|w| {
-                            serde_json::json!({
-                                "word": w.text,
-                                "start": seconds(w.start_sample),
-                                "end": seconds(w.end_sample),
-                                "text_start": w.text_range.start,
-                                "text_end": w.text_range.end,
-                            })
-                        })
-                        .collect();
+                    delta["start"] = super::seconds(start, this.sample_rate).into();
+                    delta["words"] = super::words_json(&words, this.sample_rate);
                 }
                 event(&delta)
             }

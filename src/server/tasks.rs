@@ -43,6 +43,8 @@ pub struct TaskStatus {
     pub progress: Progress,
     /// Seconds of audio made so far.
     pub audio_seconds: f64,
+    /// Words whose audio has started (the voice's model gives their times; see `/events`).
+    pub words_done: usize,
     /// What went wrong, for a failed task.
     pub error: Option<String>,
 }
@@ -93,6 +95,8 @@ struct TaskInner {
     error: Option<String>,
     samples: Vec<i16>,
     sample_rate: u32,
+    /// The words that start in the audio so far (at most as many as the text has).
+    words: Vec<crate::WordMark>,
     finished: Option<Instant>,
 }
 
@@ -115,13 +119,21 @@ impl Task {
         });
     }
 
-    /// More audio; `sentence_end` if it completes a sentence.
-    pub fn push(&self, samples: &[f32], sentence_end: bool) {
+    /// More audio and the words that start in it; `sentence_end` if it completes a sentence.
+    pub fn push(&self, samples: &[f32], words: Vec<crate::WordMark>, sentence_end: bool) {
         self.update(|t| {
             t.samples
                 .extend(samples.iter().map(|&s| crate::sample_to_i16(s)));
+            t.words.extend(words);
             t.sentences_done += usize::from(sentence_end);
         });
+    }
+
+    /// The words from the `from`th on, as JSON (see `words_json`).
+    pub fn words_from(&self, from: usize) -> Option<serde_json::Value> {
+        let t = self.lock();
+        let words = t.words.get(from..).filter(|w| !w.is_empty())?;
+        Some(super::words_json(words, t.sample_rate))
     }
 
     /// The task ended: done, or failed with `error`.
@@ -148,6 +160,7 @@ impl Task {
                 sentences_total: t.sentences_total,
             },
             audio_seconds: t.samples.len() as f64 / f64::from(t.sample_rate.max(1)),
+            words_done: t.words.len(),
             error: t.error.clone(),
         }
     }
@@ -262,6 +275,7 @@ impl TaskStore {
                 sentences_total: 0,
                 error: None,
                 samples: Vec::new(),
+                words: Vec::new(),
                 sample_rate,
                 finished: None,
             }),
@@ -313,7 +327,7 @@ mod tests {
         let b = store.create(22_050).unwrap();
         assert_ne!(a.id, b.id);
         assert_eq!(store.create(22_050).err(), Some(StoreFull));
-        a.push(&[0.5, -0.5], true);
+        a.push(&[0.5, -0.5], Vec::new(), true);
         a.finish(None);
         // An expired task makes room for a new one.
         let c = store.create(22_050).unwrap();
@@ -358,11 +372,11 @@ mod tests {
         let task = store.create(16_000).unwrap();
         let changes = task.subscribe();
         task.start(2);
-        task.push(&[0.25; 4], false);
+        task.push(&[0.25; 4], Vec::new(), false);
         assert!(changes.has_changed().unwrap());
         let (samples, done, _) = task.samples_from(0, 1024);
         assert_eq!((samples.len(), done), (4, false));
-        task.push(&[0.25; 4], true);
+        task.push(&[0.25; 4], Vec::new(), true);
         task.finish(Some("cut short".into()));
         // Bounded slices: the end (and the error) only with the last one.
         let (samples, done, error) = task.samples_from(4, 3);

@@ -9,6 +9,10 @@
 //!   frames of 16-bit little-endian mono PCM as each sentence (or, while the listener would
 //!   wait, each clause) is made, `{"type": "sentence_end", "sentence": N, "end_sample": S}`
 //!   after each sentence, and `{"type": "done", "samples": S}`; then it closes (1000).
+//! - Before the audio a word starts in: `{"type": "words", "sentence": N, "words": [{"word",
+//!   "start", "end", "text_start", "text_end"}]}` (seconds from the first sample of the
+//!   socket's audio; byte ranges into all the text sent), for voices whose model gives
+//!   durations (all shipped ones).
 //! - Errors are `{"type": "error", "code": ..., "message": ...}`, then a close: 1008 (policy)
 //!   for a malformed message, text over the size cap or an idle socket, 1011 for a failed
 //!   synthesis, 1013 (try again later) when the server is busy.
@@ -225,6 +229,17 @@ impl Run {
                         self.samples += chunk.samples.len() as u64;
                         if self.samples > max_samples {
                             return Outcome::Fail(POLICY, "audio_cap", super::audio_cap_error(app));
+                        }
+                        // The words that start in this audio, just before it.
+                        if !chunk.words.is_empty() {
+                            let words = json!({
+                                "type": "words",
+                                "sentence": chunk.sentence,
+                                "words": super::words_json(&chunk.words, chunk.sample_rate),
+                            });
+                            if socket.send(Message::Text(words.to_string().into())).await.is_err() {
+                                return Outcome::Gone;
+                            }
                         }
                         let mut pcm = Vec::with_capacity(chunk.samples.len() * 2);
                         super::pcm_bytes(chunk.samples.iter().map(|&s| crate::sample_to_i16(s)), &mut pcm);
