@@ -244,7 +244,30 @@ typedef struct indextts_word_mark {
 } indextts_word_mark;
 
 /**
- * A chunk of audio and the words that start in it. Everything it points to is valid until the
+ * A phoneme the model says and when.
+ */
+typedef struct indextts_phoneme_mark {
+  /**
+   * The symbol, UTF-8, NUL-terminated: IPA for Piper and Kokoro voices, a Baker phone
+   * (`zh`, `ong1`, `sil`) for the Mandarin voice.
+   */
+  const char *phoneme;
+  /**
+   * Its id in the voice's symbol table.
+   */
+  int64_t id;
+  /**
+   * Its first sample, counted from the start of the stream's audio.
+   */
+  uint64_t start_sample;
+  /**
+   * One past its last sample.
+   */
+  uint64_t end_sample;
+} indextts_phoneme_mark;
+
+/**
+ * A chunk of audio and the words and phonemes that start in it. Everything it points to is valid until the
  * next call on its stream (or until the callback it was given to returns).
  */
 typedef struct indextts_chunk {
@@ -281,6 +304,15 @@ typedef struct indextts_chunk {
    * Words that start in this chunk.
    */
   size_t words_len;
+  /**
+   * `phonemes_len` phoneme marks (NULL when there are none). Added after 0.2, at the end:
+   * a host built before reads the fields above unchanged.
+   */
+  const struct indextts_phoneme_mark *phonemes;
+  /**
+   * Phonemes that start in this chunk.
+   */
+  size_t phonemes_len;
 } indextts_chunk;
 
 /**
@@ -381,6 +413,11 @@ typedef struct indextts_options {
    * else `~/.cache/indextts/graphs`). Added in 0.2; older hosts' structs end before it.
    */
   const char *graph_cache;
+  /**
+   * A pronunciation lexicon file, `word<TAB>ipa` lines (default NULL: none); an unreadable
+   * file or line is `INDEXTTS_LEXICON`. Added after 0.2; older hosts' structs end before it.
+   */
+  const char *lexicon;
 } indextts_options;
 
 /**

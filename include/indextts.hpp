@@ -5,6 +5,9 @@
  *                               indextts::Options().threads(2));
  *   indextts::Audio audio = synth.synthesize("Hello from C++.");
  *   for (const std::vector<float>& chunk : synth.stream("Streamed, chunk by chunk.")) { ... }
+ *   for (const indextts::Chunk& chunk : synth.chunks("Each word, when it is said.")) {
+ *       for (const indextts::Word& w : chunk.words) { ... w.text, w.start_sample ... }
+ *   }
  *
  * Failures throw indextts::Error, which carries the status and the library's message.
  * Synthesizer and Stream are move-only; a Synthesizer may be shared by reference between
@@ -81,6 +84,8 @@ public:
     Options &first_chunk_frames(uint32_t n) { raw_.first_chunk_frames = n; return *this; }
     /// Windows of one sentence decoded at once.
     Options &vocoder_workers(uint32_t n) { raw_.vocoder_workers = n; return *this; }
+    /// A pronunciation lexicon file (`word<TAB>ipa` lines).
+    Options &lexicon(std::string path) { lexicon_ = std::move(path); return *this; }
 
     /// The C struct, pointing into this object's strings (valid while it lives, unchanged).
     indextts_options raw() const {
@@ -89,12 +94,13 @@ public:
         o.cache_dir = cache_dir_.empty() ? nullptr : cache_dir_.c_str();
         o.redis_url = redis_url_.empty() ? nullptr : redis_url_.c_str();
         o.graph_cache = graph_cache_.empty() ? nullptr : graph_cache_.c_str();
+        o.lexicon = lexicon_.empty() ? nullptr : lexicon_.c_str();
         return o;
     }
 
 private:
     indextts_options raw_{};
-    std::string ort_library_, cache_dir_, redis_url_, graph_cache_;
+    std::string ort_library_, cache_dir_, redis_url_, graph_cache_, lexicon_;
 };
 
 /// Per-call options, starting from the voice's own scales (Synthesizer::default_options()).
@@ -134,6 +140,120 @@ struct Audio {
     double duration() const {
         return sample_rate ? static_cast<double>(samples.size()) / sample_rate : 0.0;
     }
+};
+
+/// A word of the text and when it is said (samples from the start of the audio).
+struct Word {
+    std::string text;
+    /// Its bytes in the input text: [text_start, text_end).
+    size_t text_start = 0, text_end = 0;
+    uint64_t start_sample = 0, end_sample = 0;
+};
+
+/// A phoneme the model says, its id, and when.
+struct Phoneme {
+    std::string phoneme;
+    int64_t id = 0;
+    uint64_t start_sample = 0, end_sample = 0;
+};
+
+/// A chunk of audio with the words and phonemes that start in it, copied out of the library.
+struct Chunk {
+    std::vector<float> samples;
+    uint32_t sample_rate = 0;
+    size_t sentence = 0;
+    uint64_t start_sample = 0;
+    bool sentence_end = false;
+    std::vector<Word> words;
+    std::vector<Phoneme> phonemes;
+
+    /// A copy of the library's chunk (valid only until its next call).
+    static Chunk from(const indextts_chunk &c) {
+        Chunk out;
+        out.samples.assign(c.samples, c.samples + c.len);
+        out.sample_rate = c.sample_rate;
+        out.sentence = c.sentence;
+        out.start_sample = c.start_sample;
+        out.sentence_end = c.sentence_end;
+        for (size_t i = 0; i < c.words_len; i++) {
+            const indextts_word_mark &w = c.words[i];
+            out.words.push_back({w.text, w.text_start, w.text_end, w.start_sample, w.end_sample});
+        }
+        for (size_t i = 0; i < c.phonemes_len; i++) {
+            const indextts_phoneme_mark &p = c.phonemes[i];
+            out.phonemes.push_back({p.phoneme, p.id, p.start_sample, p.end_sample});
+        }
+        return out;
+    }
+};
+
+/// A running synthesis read chunk by chunk with its marks: iterate it (range-for). Move-only;
+/// destroying it cancels the synthesis.
+class ChunkStream {
+public:
+    class iterator {
+    public:
+        using value_type = Chunk;
+        using reference = const Chunk &;
+        using pointer = const Chunk *;
+        using difference_type = std::ptrdiff_t;
+        using iterator_category = std::input_iterator_tag;
+
+        iterator() = default;
+        explicit iterator(ChunkStream *stream) : stream_(stream) { advance(); }
+        reference operator*() const { return stream_->chunk_; }
+        pointer operator->() const { return &stream_->chunk_; }
+        iterator &operator++() { advance(); return *this; }
+        bool operator==(const iterator &other) const { return stream_ == other.stream_; }
+        bool operator!=(const iterator &other) const { return stream_ != other.stream_; }
+
+    private:
+        void advance() {
+            if (stream_ && !stream_->next()) stream_ = nullptr;
+        }
+        ChunkStream *stream_ = nullptr;
+    };
+
+    ChunkStream(ChunkStream &&other) noexcept
+        : raw_(std::exchange(other.raw_, nullptr)), chunk_(std::move(other.chunk_)) {}
+    ChunkStream &operator=(ChunkStream &&other) noexcept {
+        if (this != &other) {
+            indextts_stream_free(raw_);
+            raw_ = std::exchange(other.raw_, nullptr);
+            chunk_ = std::move(other.chunk_);
+        }
+        return *this;
+    }
+    ChunkStream(const ChunkStream &) = delete;
+    ChunkStream &operator=(const ChunkStream &) = delete;
+    ~ChunkStream() { indextts_stream_free(raw_); }
+
+    /// Chunks as they are made. Iterate once.
+    iterator begin() { return iterator(this); }
+    iterator end() { return iterator(); }
+
+    /// Read the next chunk into chunk(); false at the end. Throws on a failure.
+    bool next() {
+        const indextts_chunk *raw = nullptr;
+        indextts_status status = indextts_stream_next_chunk(raw_, &raw);
+        if (status == INDEXTTS_STREAM_END) {
+            chunk_ = Chunk();
+            return false;
+        }
+        detail::check(status);
+        chunk_ = Chunk::from(*raw);
+        return true;
+    }
+
+    /// The last chunk read.
+    const Chunk &chunk() const { return chunk_; }
+
+private:
+    friend class Synthesizer;
+    explicit ChunkStream(indextts_stream *raw) : raw_(raw) {}
+
+    indextts_stream *raw_;
+    Chunk chunk_;
 };
 
 /// A running synthesis: iterate it for chunks of samples (range-for). Move-only; destroying
@@ -260,6 +380,13 @@ public:
         return stream(text, &raw);
     }
 
+    /// Speak `text` as a stream of chunks with their word and phoneme marks.
+    ChunkStream chunks(std::string_view text) const { return ChunkStream(open(text, nullptr)); }
+    ChunkStream chunks(std::string_view text, const SynthesisOptions &options) const {
+        indextts_synthesis_options raw = options.raw();
+        return ChunkStream(open(text, &raw));
+    }
+
     /// Speak `text`, calling `on_chunk(const float *samples, size_t len)` with each chunk as it
     /// is made; `on_chunk` returns false to cancel. Returns false if it cancelled. An exception
     /// from `on_chunk` cancels the synthesis and is rethrown here.
@@ -312,9 +439,13 @@ private:
     }
 
     Stream stream(std::string_view text, const indextts_synthesis_options *options) const {
+        return Stream(open(text, options));
+    }
+
+    indextts_stream *open(std::string_view text, const indextts_synthesis_options *options) const {
         indextts_stream *raw = nullptr;
         detail::check(indextts_stream_new(raw_, detail::bytes(text), text.size(), options, &raw));
-        return Stream(raw);
+        return raw;
     }
 
     indextts_synthesizer *raw_ = nullptr;

@@ -55,7 +55,8 @@ if [ "$reference" = 0 ]; then
 fi
 
 # The tests' packages: the Redis cache level's real server, the C ABI hosts' toolchains, the
-# web player's browser and Node, the side-by-side bench's chart font (benches/peer.rs).
+# web player's browser and Node, the side-by-side bench's chart font (benches/peer.rs), and a
+# media player for the subtitles.
 reference_packages() {
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -66,6 +67,9 @@ reference_packages() {
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
   command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
   [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || missing+=(fonts-dejavu-core)
+  # A real player for the subtitles test: GStreamer's playbin, its WAV parser and subparse.
+  gst-inspect-1.0 wavparse >/dev/null 2>&1 && gst-inspect-1.0 subparse >/dev/null 2>&1 ||
+    missing+=(gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
   [ "${#missing[@]}" -eq 0 ] || apt_install "${missing[@]}"
 }
 

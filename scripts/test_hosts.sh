@@ -57,6 +57,11 @@ run_all() { # $1: plain | asan
   "$bin/timestamps" af_heart "$kokoro_text" >"$out/$1-timestamps-kokoro.log" || {
     cat "$out/$1-timestamps-kokoro.log"; exit 1; }
   head -n 2 "$out/$1-timestamps-kokoro.log"
+  # A lexicon given through the C options: the word's phoneme marks spell its entry.
+  printf 'tomato\ttəmˈɑːtoʊ\n' >"$out/lexicon.tsv"
+  "$bin/timestamps" "$voice" "Tomato." "$out/lexicon.tsv" tomato "$(cut -f2 "$out/lexicon.tsv")" \
+    >"$out/$1-lexicon.log" || { cat "$out/$1-lexicon.log"; exit 1; }
+  tail -n 1 "$out/$1-lexicon.log"
   "$bin/threads" "$voice"
   "$bin/text_stream" "$voice" "$kokoro_text" "$out/$1-text-stream.wav"
   "$bin/bad_input" "$voice" "$out/$1-scratch" >"$out/$1-bad-input.log" || {

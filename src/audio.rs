@@ -15,6 +15,8 @@ pub struct Audio {
     /// When each word of the text is said, in order (empty when the voice's model gives no
     /// durations, or for audio not made from text).
     pub words: Vec<crate::WordMark>,
+    /// When each phoneme is said, with its id, in order (empty as `words` is).
+    pub phonemes: Vec<crate::PhonemeMark>,
 }
 
 impl Audio {

@@ -100,7 +100,7 @@ pub use synthesizer::{
     DEFAULT_REDIS_TTL, DEFAULT_VOICE, MANDARIN_VOICE,
 };
 pub use text_stream::TextSink;
-pub use timestamps::{subtitles, SubtitleFormat, WordMark};
+pub use timestamps::{subtitles, PhonemeMark, SubtitleFormat, WordMark};
 pub use vocoder::{StreamOptions, StreamWindows};
 pub use voice::{
     available_voices, find_voice, InferenceDefaults, PhonemeSymbols, PhonemeType, Symbols,

@@ -14,6 +14,7 @@
 //! length. Dropping a stream stops both threads (each checks between model runs) and joins them:
 //! nothing of a stream outlives it.
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
@@ -29,7 +30,7 @@ use crate::frontend::{Pronunciations, Sentence};
 use crate::model::{Pipeline, Timing, Utterance, Voicing};
 use crate::ssml::Piece;
 use crate::text_stream::{Playhead, TextSink, Units};
-use crate::timestamps::{sentence_marks, WordMark};
+use crate::timestamps::{sentence_marks, sentence_phonemes, Mark, PhonemeMark, WordMark};
 use crate::vocoder::{decode_in_order, plan, Window};
 
 /// Sentences of frames queued between the acoustic model and the vocoder.
@@ -53,6 +54,9 @@ pub struct AudioChunk {
     /// The words that start in this chunk, in samples from the start of the stream (empty
     /// when the voice's model gives no durations).
     pub words: Vec<WordMark>,
+    /// The phonemes that start in this chunk, with their ids, in samples from the start of the
+    /// stream (empty when the voice's model gives no durations).
+    pub phonemes: Vec<PhonemeMark>,
 }
 
 /// One sentence's acoustic frames: what the acoustic model gives and the vocoder takes.
@@ -87,12 +91,19 @@ pub(crate) enum Work {
     },
 }
 
-/// When a sentence's words are said: its word marks in samples from the sentence's first
-/// sample, and the timing they came from (kept with the audio in the cache).
+/// When a sentence's words and phonemes are said: their marks in samples from the sentence's
+/// first sample, and the timing they came from (kept with the audio in the cache).
 #[derive(Debug, Default)]
 pub(crate) struct Said {
-    words: Vec<WordMark>,
+    marks: Marks,
     timing: Option<Timing>,
+}
+
+/// Word and phoneme marks.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    words: Vec<WordMark>,
+    phonemes: Vec<PhonemeMark>,
 }
 
 /// The receiving end of a stream's pipeline: an iterator that cancels and joins on drop.
@@ -577,12 +588,13 @@ impl SentenceStep<'_> {
         }
     }
 
-    /// The sentence's words placed by `timing` (none without one).
+    /// The sentence's words and phonemes placed by `timing` (none without one).
     fn said(&self, timing: Option<Timing>) -> Said {
-        let words = timing.as_ref().map_or_else(Vec::new, |t| {
-            sentence_marks(self.sentence, t, self.segment, self.segment_offset)
+        let marks = timing.as_ref().map_or_else(Marks::default, |t| Marks {
+            words: sentence_marks(self.sentence, t, self.segment, self.segment_offset),
+            phonemes: sentence_phonemes(self.sentence, t, |id| self.engine.frontend().symbol(id)),
         });
-        Said { words, timing }
+        Said { marks, timing }
     }
 
     /// Send `work`; false when the stream is over (the listener left, or `work` was an error).
@@ -606,7 +618,9 @@ struct Emitter<'a> {
     /// Counts what the listener was handed (text streams pace their units by it).
     playhead: Option<Arc<Playhead>>,
     /// The current sentence's words not handed out yet, in samples from the stream's start.
-    words: std::collections::VecDeque<WordMark>,
+    words: VecDeque<WordMark>,
+    /// Its phonemes not handed out yet.
+    phonemes: VecDeque<PhonemeMark>,
 }
 
 impl<'a> Emitter<'a> {
@@ -625,17 +639,18 @@ impl<'a> Emitter<'a> {
             first_out: Some(first_out),
             playhead,
             words: Default::default(),
+            phonemes: Default::default(),
         }
     }
 
-    /// Send a chunk of `sentence`; `words` (in samples from the sentence's first sample) come
+    /// Send a chunk of `sentence`; `marks` (in samples from the sentence's first sample) come
     /// with its first chunk. False when the listener is gone.
     fn send(
         &mut self,
         mut samples: Vec<f32>,
         sentence: usize,
         sentence_end: bool,
-        words: Vec<WordMark>,
+        marks: Marks,
     ) -> Going {
         if self.last_started != Some(sentence) {
             let mut origin = self.start_sample;
@@ -644,30 +659,20 @@ impl<'a> Emitter<'a> {
                 origin += self.gap as u64;
             }
             self.last_started = Some(sentence);
-            self.words = words
-                .into_iter()
-                .map(|mut w| {
-                    w.start_sample += origin;
-                    w.end_sample += origin;
-                    w
-                })
-                .collect();
+            self.words = shifted(marks.words, origin);
+            self.phonemes = shifted(marks.phonemes, origin);
         }
         let len = samples.len() as u64;
-        let end = self.start_sample + len;
-        // The words that start in this chunk (all that are left, at the sentence's end).
-        let here = self
-            .words
-            .iter()
-            .take_while(|w| sentence_end || w.start_sample < end)
-            .count();
+        // The marks that start in this chunk (all that are left, at the sentence's end).
+        let end = (!sentence_end).then_some(self.start_sample + len);
         let chunk = AudioChunk {
             samples,
             sample_rate: self.sample_rate,
             sentence,
             start_sample: self.start_sample,
             sentence_end,
-            words: self.words.drain(..here).collect(),
+            words: starting_before(&mut self.words, end),
+            phonemes: starting_before(&mut self.phonemes, end),
         };
         self.start_sample += len;
         let sent = self.tx.send(Ok(chunk)).is_ok();
@@ -683,6 +688,26 @@ impl<'a> Emitter<'a> {
     fn fail(&self, error: Error) {
         let _ = self.tx.send(Err(error));
     }
+}
+
+/// `marks` moved `by` samples later.
+fn shifted<M: Mark>(marks: Vec<M>, by: u64) -> VecDeque<M> {
+    marks
+        .into_iter()
+        .map(|mut m| {
+            m.shift(by);
+            m
+        })
+        .collect()
+}
+
+/// The marks at the front of `queue` that start before `end` (all of them without one).
+fn starting_before<M: Mark>(queue: &mut VecDeque<M>, end: Option<u64>) -> Vec<M> {
+    let here = queue
+        .iter()
+        .take_while(|m| end.is_none_or(|end| m.start() < end))
+        .count();
+    queue.drain(..here).collect()
 }
 
 /// A sentence whose frames are arriving in pieces, decoded window by window as they come.
@@ -787,7 +812,7 @@ fn vocoder_stage(
                 samples,
                 said,
             }) => {
-                if !emitter.send(samples, sentence, true, said.words) {
+                if !emitter.send(samples, sentence, true, said.marks) {
                     return;
                 }
                 continue;
@@ -835,7 +860,7 @@ fn vocoder_stage(
         let sentence = a.sentence;
         let mut listening = true;
         let mut kept = a.cache.take();
-        let mut words = std::mem::take(&mut a.said.words);
+        let mut marks = std::mem::take(&mut a.said.marks);
         let decoded = decode_in_order(
             model,
             a.data.view(),
@@ -847,8 +872,8 @@ fn vocoder_stage(
                 if let Some((_, audio)) = &mut kept {
                     audio.extend_from_slice(&samples);
                 }
-                let words = std::mem::take(&mut words);
-                listening = emitter.send(samples, sentence, last && ends_sentence, words);
+                let marks = std::mem::take(&mut marks);
+                listening = emitter.send(samples, sentence, last && ends_sentence, marks);
                 listening
             },
         );

@@ -586,19 +586,19 @@ impl Synthesizer {
 
     /// Speak `text` and return all of its audio: [`Synthesizer::stream`], collected. Empty or
     /// blank text is [`Error::EmptyText`].
-    /// The audio's [`Audio::words`] say when each word of `text` is said.
+    /// The audio's [`Audio::words`] and [`Audio::phonemes`] say when each word of `text` and
+    /// each phoneme is said.
     pub fn synthesize(&self, text: &str, options: &SynthesisOptions) -> Result<Audio> {
-        let mut samples = Vec::new();
-        let mut words = Vec::new();
+        let mut audio = Audio {
+            sample_rate: self.sample_rate(),
+            ..Audio::default()
+        };
         for chunk in self.stream(text, options)? {
             let chunk = chunk?;
-            samples.extend_from_slice(&chunk.samples);
-            words.extend(chunk.words);
+            audio.samples.extend_from_slice(&chunk.samples);
+            audio.words.extend(chunk.words);
+            audio.phonemes.extend(chunk.phonemes);
         }
-        Ok(Audio {
-            samples,
-            sample_rate: self.sample_rate(),
-            words,
-        })
+        Ok(audio)
     }
 }

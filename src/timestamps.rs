@@ -39,6 +39,77 @@ impl WordMark {
     }
 }
 
+/// A word or phoneme mark: what a stream places and hands out with its chunks.
+pub(crate) trait Mark {
+    /// Its first sample.
+    fn start(&self) -> u64;
+    /// Move it `by` samples later.
+    fn shift(&mut self, by: u64);
+}
+
+impl Mark for WordMark {
+    fn start(&self) -> u64 {
+        self.start_sample
+    }
+
+    fn shift(&mut self, by: u64) {
+        self.start_sample += by;
+        self.end_sample += by;
+    }
+}
+
+impl Mark for PhonemeMark {
+    fn start(&self) -> u64 {
+        self.start_sample
+    }
+
+    fn shift(&mut self, by: u64) {
+        self.start_sample += by;
+        self.end_sample += by;
+    }
+}
+
+/// A phoneme the model says and when: one of its symbol ids (padding and boundary ids are
+/// left out; pauses the model says, such as punctuation or the Mandarin voice's `sil`, are in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhonemeMark {
+    /// The symbol: IPA for Piper and Kokoro voices (one character, or a few for a symbol such
+    /// as a tie), a Baker phone (`zh`, `ong1`, `sil`) for the Mandarin voice.
+    pub phoneme: String,
+    /// Its id in the voice's symbol table (what the model was given).
+    pub id: i64,
+    /// Its first sample, counted from the start of the audio.
+    pub start_sample: u64,
+    /// One past its last sample.
+    pub end_sample: u64,
+}
+
+/// The phonemes of `sentence` placed by `timing`, in samples from the sentence's first sample;
+/// `symbol` names an id (`None` for padding and boundaries). Empty when the timing does not
+/// cover the sentence's ids.
+pub(crate) fn sentence_phonemes<'s>(
+    sentence: &Sentence,
+    timing: &Timing,
+    symbol: impl Fn(i64) -> Option<&'s str>,
+) -> Vec<PhonemeMark> {
+    if timing.per_id.len() != sentence.phoneme_ids.len() {
+        return Vec::new();
+    }
+    let starts = timing.starts();
+    let mut marks = Vec::with_capacity(sentence.phoneme_ids.len());
+    for (k, &id) in sentence.phoneme_ids.iter().enumerate() {
+        if let Some(phoneme) = symbol(id) {
+            marks.push(PhonemeMark {
+                phoneme: phoneme.to_owned(),
+                id,
+                start_sample: starts[k],
+                end_sample: starts[k + 1],
+            });
+        }
+    }
+    marks
+}
+
 /// The words of `sentence` placed by `timing`, in samples from the sentence's first sample.
 /// `text` is what the frontend was given, found at byte `offset` of the input. Empty when the
 /// timing does not cover the sentence's ids (a model that gives no durations).

@@ -6,7 +6,7 @@
 mod common;
 
 use common::{corpus_lines, corpus_text, real_voice};
-use indextts::{Audio, SynthesisOptions, Synthesizer, WordMark};
+use indextts::{Audio, PhonemeMark, SynthesisOptions, Synthesizer, WordMark};
 
 /// The text's words, as a reader would mark them: white-space separated, trimmed of the
 /// punctuation around them, those with a letter or digit.
@@ -79,6 +79,25 @@ fn check_marks(text: &str, audio: &Audio) -> Vec<u64> {
         assert!(
             w.start_sample < w.end_sample && w.end_sample <= len,
             "{w:?} of {len}"
+        );
+    }
+    // Phonemes: in order, without overlap, inside the audio, named, and each word starting
+    // where one of its phonemes does (both come from the same durations).
+    let phonemes = &audio.phonemes;
+    assert!(phonemes.len() >= words.len(), "{} phonemes", phonemes.len());
+    for pair in phonemes.windows(2) {
+        assert!(
+            pair[1].start_sample >= pair[0].end_sample,
+            "{pair:?} overlap"
+        );
+    }
+    assert!(phonemes
+        .iter()
+        .all(|p| !p.phoneme.is_empty() && p.start_sample <= p.end_sample && p.end_sample <= len));
+    for w in words {
+        assert!(
+            phonemes.iter().any(|p| p.start_sample == w.start_sample),
+            "{w:?} starts where no phoneme does"
         );
     }
     let rate = u64::from(audio.sample_rate);
@@ -179,19 +198,25 @@ fn streamed_whole_and_cached_marks_are_identical() {
             .unwrap()
     };
     let synth = build();
-    let streamed: Vec<WordMark> = synth
-        .stream(&text, &quiet())
-        .unwrap()
-        .flat_map(|c| c.unwrap().words)
-        .collect();
+    let (mut streamed, mut phonemes): (Vec<WordMark>, Vec<PhonemeMark>) = Default::default();
+    for chunk in synth.stream(&text, &quiet()).unwrap() {
+        let chunk = chunk.unwrap();
+        streamed.extend(chunk.words);
+        phonemes.extend(chunk.phonemes);
+    }
     let whole = synth.synthesize(&text, &quiet()).unwrap();
     assert!(synth.cache_stats().memory.hits > 0);
     assert_eq!(streamed, whole.words, "streamed vs a memory hit");
+    assert_eq!(
+        phonemes, whole.phonemes,
+        "streamed phonemes vs a memory hit"
+    );
     drop(synth);
     let reopened = build();
     let from_disk = reopened.synthesize(&text, &quiet()).unwrap();
     assert!(reopened.cache_stats().disk.hits > 0);
     assert_eq!(from_disk.words, whole.words, "a disk hit");
+    assert_eq!(from_disk.phonemes, whole.phonemes, "a disk hit's phonemes");
     drop(reopened);
     let cold = Synthesizer::builder()
         .threads(2)
@@ -200,6 +225,7 @@ fn streamed_whole_and_cached_marks_are_identical() {
         .unwrap();
     let fresh = cold.synthesize(&text, &quiet()).unwrap();
     assert_eq!(fresh.words, whole.words, "no cache");
+    assert_eq!(fresh.phonemes, whole.phonemes, "no cache: phonemes");
     assert_eq!(fresh.samples, whole.samples);
     std::fs::remove_dir_all(&dir).unwrap();
 }
@@ -274,4 +300,164 @@ fn mandarin_marks_every_character_where_it_is_said() {
     let mut texts = corpus_lines("zh_sentences.txt");
     texts.push(texts.concat());
     check_voice("zh_CN-baker-fastspeech2", &synth, &texts);
+}
+
+/// The subtitles of the corpus paragraph opened beside its WAV by a real player: GStreamer's
+/// `playbin` (the engine of GNOME's video player) with the file as its `suburi`. Every cue the
+/// player hands its subtitle sink comes at the word's time (to the file's millisecond) with the
+/// word's text, the audio plays to its end, and each cue's stretch of audio is speech, not
+/// silence.
+#[test]
+fn subtitles_open_in_a_real_player_at_the_times_the_words_are_said() {
+    let dir = common::scratch("timestamps-player");
+    let text = corpus_text("en_paragraph.txt");
+    let (wav, json) = (dir.join("paragraph.wav"), dir.join("paragraph.json"));
+    // speak writes one subtitle file a run: the second run is the first's cache hits.
+    for kind in ["vtt", "srt"] {
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_speak"))
+            .args(["--threads", "2", "-q", &text, "-o"])
+            .arg(&wav)
+            .arg("--subtitles")
+            .arg(dir.join(format!("paragraph.{kind}")))
+            .arg("--timestamps")
+            .arg(&json)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let words: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let rate = reader.spec().sample_rate;
+    let audio = Audio {
+        samples: reader
+            .samples::<i16>()
+            .map(|s| f32::from(s.unwrap()) / 32768.0)
+            .collect(),
+        sample_rate: rate,
+        ..Audio::default()
+    };
+    let marks: Vec<WordMark> = words
+        .iter()
+        .map(|w| {
+            let at = |k: &str| (w[k].as_f64().unwrap() * f64::from(rate)).round() as u64;
+            WordMark {
+                text: w["word"].as_str().unwrap().to_owned(),
+                text_range: 0..0,
+                start_sample: at("start"),
+                end_sample: at("end"),
+            }
+        })
+        .collect();
+    assert_eq!(words.len(), words_of(&text).len());
+
+    // The player keeps the subtitles' clock (a real-time run, 23 s): both files at once.
+    let played: Vec<_> = std::thread::scope(|s| {
+        let runs: Vec<_> = ["vtt", "srt"]
+            .map(|kind| {
+                let (wav, subs) = (&wav, dir.join(format!("paragraph.{kind}")));
+                s.spawn(move || (kind, play(wav, &subs)))
+            })
+            .into_iter()
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (kind, (cues, audio_end)) in played {
+        assert_eq!(cues.len(), words.len(), "{kind}: cues the player gave");
+        for (cue, word) in cues.iter().zip(&words) {
+            let (start, end) = (
+                word["start"].as_f64().unwrap(),
+                word["end"].as_f64().unwrap(),
+            );
+            assert!(
+                (cue.0 - start).abs() < 0.0015 && (cue.1 - end).abs() < 0.0015,
+                "{kind}: {word} played at {:.3}..{:.3} s",
+                cue.0,
+                cue.1
+            );
+            assert_eq!(
+                cue.2,
+                word["word"].as_str().unwrap().len(),
+                "{kind}: {word}"
+            );
+        }
+        let seconds = audio.duration_seconds();
+        assert!(
+            (audio_end - seconds).abs() < 0.05,
+            "{kind}: the player's audio ended at {audio_end:.3} s of {seconds:.3} s"
+        );
+        println!(
+            "{kind}: {} cues played at their words' times; audio to {audio_end:.3} s",
+            cues.len()
+        );
+    }
+    // Each cue's audio is speech: its RMS is above the silence floor (-50 dBFS) of the checks
+    // above, and the quietest is reported.
+    let quietest = marks
+        .iter()
+        .map(|m| {
+            let part = &audio.samples
+                [m.start_sample as usize..(m.end_sample as usize).min(audio.samples.len())];
+            let rms = (part.iter().map(|s| s * s).sum::<f32>() / part.len().max(1) as f32).sqrt();
+            (rms, m.text.clone())
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
+    println!(
+        "quietest cue: {:?} at {:.1} dBFS",
+        quietest.1,
+        20.0 * quietest.0.log10()
+    );
+    assert!(quietest.0 > 0.003, "{quietest:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Play `wav` with the subtitles `subs` through GStreamer's playbin into fake sinks: each cue the subtitle sink got (start s, end s, bytes), and where the audio ended (s).
+fn play(wav: &std::path::Path, subs: &std::path::Path) -> (Vec<(f64, f64, usize)>, f64) {
+    let uri = |p: &std::path::Path| format!("uri=file://{}", p.canonicalize().unwrap().display());
+    let out = std::process::Command::new("gst-launch-1.0")
+        .arg("-v")
+        .arg("playbin")
+        .arg(uri(wav))
+        .arg(format!("sub{}", uri(subs)))
+        .args([
+            "audio-sink=fakesink name=pcm silent=false sync=false",
+            "video-sink=fakesink sync=false",
+            "text-sink=fakesink name=subs silent=false sync=false",
+        ])
+        .output()
+        .expect("gst-launch-1.0 (scripts/setup.sh --reference installs GStreamer)");
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "gst-launch-1.0 failed:\n{log}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // "... (subs:sink) (5 bytes, dts: none, pts: 0:00:00.035000000, duration: 0:00:00.255000000, ..."
+    let clock = |line: &str, key: &str| -> Option<f64> {
+        let t = line.split(key).nth(1)?.split(',').next()?.trim();
+        let mut parts = t.split(':');
+        let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(
+            h.parse::<f64>().ok()? * 3600.0
+                + m.parse::<f64>().ok()? * 60.0
+                + s.parse::<f64>().ok()?,
+        )
+    };
+    let (mut cues, mut audio_end) = (Vec::new(), 0.0f64);
+    for line in log.lines().filter(|l| l.contains("last-message = chain")) {
+        let (Some(pts), Some(duration)) = (clock(line, "pts:"), clock(line, "duration:")) else {
+            continue;
+        };
+        if line.contains("(subs:sink)") {
+            let bytes = line
+                .split("(subs:sink) (")
+                .nth(1)
+                .and_then(|r| r.split(' ').next());
+            cues.push((pts, pts + duration, bytes.unwrap().parse().unwrap()));
+        } else if line.contains("(pcm:sink)") {
+            audio_end = audio_end.max(pts + duration);
+        }
+    }
+    (cues, audio_end)
 }

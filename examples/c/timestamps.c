@@ -1,16 +1,23 @@
 /*
- * Word timestamps over the C ABI: read a stream chunk by chunk with indextts_stream_next_chunk()
- * and print each word with its time (a WebVTT cue per word on standard output), then speak the
- * text again through the callback variant and check that both give the same words at the same
- * samples. Checks: every word of the text once, in order, inside the audio, each word's byte
- * range pointing at that word in the input.
+ * Word and phoneme timestamps over the C ABI: read a stream chunk by chunk with
+ * indextts_stream_next_chunk() and print each word with its time (a WebVTT cue per word on
+ * standard output), then speak the text again through the callback variant and check that both
+ * give the same words at the same samples. Checks: every word of the text once, in order,
+ * inside the audio, each word's byte range pointing at that word in the input; phonemes in
+ * order, without overlap, inside the audio, and each word starting where one of its phonemes
+ * does.
+ *
+ * With a lexicon (`options.lexicon`), a word and its IPA: speak the word and check that the
+ * phonemes said between its marks are the lexicon's.
  *
  *   (build as in speak.c)
  *   target/timestamps-c models/assets/voices/en_US-joe-medium "$(cat ../shared/corpus/en_paragraph.txt)"
+ *   target/timestamps-c en_US-joe-medium "Tomato." my.lexicon tomato "təmˈɑːtoʊ"
  */
 #include "audio_check.h"
 
 #define MAX_WORDS 4096
+#define MAX_PHONEMES 32768
 
 typedef struct {
     char text[64];
@@ -19,8 +26,15 @@ typedef struct {
 } word;
 
 typedef struct {
+    char symbol[16];
+    uint64_t start_sample, end_sample;
+} phoneme;
+
+typedef struct {
     word words[MAX_WORDS];
     size_t count;
+    phoneme phonemes[MAX_PHONEMES];
+    size_t phoneme_count;
     uint64_t samples;
     uint32_t sample_rate;
 } marks;
@@ -28,6 +42,13 @@ typedef struct {
 static void take(marks *m, const indextts_chunk *chunk) {
     m->sample_rate = chunk->sample_rate;
     m->samples = chunk->start_sample + chunk->len;
+    for (size_t i = 0; i < chunk->phonemes_len && m->phoneme_count < MAX_PHONEMES; i++) {
+        const indextts_phoneme_mark *p = &chunk->phonemes[i];
+        phoneme *out = &m->phonemes[m->phoneme_count++];
+        snprintf(out->symbol, sizeof out->symbol, "%s", p->phoneme);
+        out->start_sample = p->start_sample;
+        out->end_sample = p->end_sample;
+    }
     for (size_t i = 0; i < chunk->words_len && m->count < MAX_WORDS; i++) {
         const indextts_word_mark *w = &chunk->words[i];
         word *out = &m->words[m->count++];
@@ -80,9 +101,53 @@ static int check(const char *label, const char *text, const marks *m) {
             failed = 1;
         }
     }
-    printf("%s: %zu words in %.2f s of audio\n", label, m->count,
-           (double)m->samples / m->sample_rate);
+    size_t word = 0;
+    for (size_t i = 0; i < m->phoneme_count; i++) {
+        const phoneme *p = &m->phonemes[i];
+        if (p->symbol[0] == '\0' || p->start_sample > p->end_sample || p->end_sample > m->samples ||
+            (i > 0 && p->start_sample < m->phonemes[i - 1].end_sample)) {
+            fprintf(stderr, "%s: phoneme %zu (%s) at %llu..%llu is out of place\n", label, i,
+                    p->symbol, (unsigned long long)p->start_sample,
+                    (unsigned long long)p->end_sample);
+            failed = 1;
+        }
+        while (word < m->count && m->words[word].start_sample == p->start_sample) word++;
+    }
+    if (word != m->count) {
+        fprintf(stderr, "%s: word %zu (%s) starts where no phoneme does\n", label, word,
+                m->words[word].text);
+        failed = 1;
+    }
+    printf("%s: %zu words, %zu phonemes in %.2f s of audio\n", label, m->count,
+           m->phoneme_count, (double)m->samples / m->sample_rate);
     return failed;
+}
+
+/* Speak `word` with `lexicon` and check that the phonemes said between its marks spell `ipa`. */
+static int check_lexicon(const char *voice, const char *lexicon, const char *word,
+                         const char *ipa) {
+    indextts_options options;
+    CHECK(indextts_options_default(&options));
+    options.threads = 2;
+    options.lexicon = lexicon;
+    indextts_synthesizer *synth = NULL;
+    CHECK(indextts_synthesizer_new(voice, &options, &synth));
+    static marks said;
+    CHECK(indextts_synthesize_stream_chunks(synth, word, strlen(word), NULL, on_chunk, &said));
+    indextts_synthesizer_free(synth);
+    if (said.count != 1) {
+        fprintf(stderr, "lexicon: %zu words marked for %s\n", said.count, word);
+        return 1;
+    }
+    char spelled[256] = "";
+    for (size_t i = 0; i < said.phoneme_count; i++) {
+        const phoneme *p = &said.phonemes[i];
+        if (p->start_sample >= said.words[0].start_sample &&
+            p->start_sample < said.words[0].end_sample)
+            strncat(spelled, p->symbol, sizeof spelled - strlen(spelled) - 1);
+    }
+    printf("lexicon: %s said as /%s/ (lexicon: /%s/)\n", word, spelled, ipa);
+    return strcmp(spelled, ipa) != 0;
 }
 
 static void cue_time(double seconds, char *out, size_t size) {
@@ -92,8 +157,8 @@ static void cue_time(double seconds, char *out, size_t size) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s VOICE TEXT\n", argv[0]);
+    if (argc != 3 && argc != 6) {
+        fprintf(stderr, "usage: %s VOICE TEXT [LEXICON WORD IPA]\n", argv[0]);
         return 2;
     }
     const char *voice = argv[1], *text = argv[2];
@@ -130,5 +195,6 @@ int main(int argc, char **argv) {
         printf("\n%s --> %s\n%s\n", from, to, pulled.words[i].text);
     }
     indextts_synthesizer_free(synth);
+    if (argc == 6) failed |= check_lexicon(voice, argv[3], argv[4], argv[5]);
     return failed;
 }

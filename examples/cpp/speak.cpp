@@ -1,6 +1,7 @@
 /*
  * indextts from C++17 with the header-only RAII wrappers (include/indextts.hpp): whole audio,
- * a range-for over stream chunks, a cancelling callback, and errors as exceptions.
+ * a range-for over stream chunks, chunks with their word and phoneme marks, a cancelling
+ * callback, and errors as exceptions.
  *
  *   make install PREFIX=$PWD/target/c-install
  *   export PKG_CONFIG_PATH=$PWD/target/c-install/lib/pkgconfig
@@ -61,6 +62,39 @@ int main(int argc, char **argv) {
         std::printf("c++ stream: %zu chunks, %zu samples, max abs difference from whole %g\n",
                     chunks, streamed.size(), worst);
         if (worst > 1e-4) failed = 1;
+
+        // Word and phoneme marks: every word of the text once, in order, inside the audio,
+        // each starting where a phoneme does, and the same audio as the plain stream.
+        std::vector<indextts::Word> words;
+        std::vector<indextts::Phoneme> phonemes;
+        std::vector<float> marked;
+        for (const indextts::Chunk &chunk : synth.chunks(text, seeded)) {
+            marked.insert(marked.end(), chunk.samples.begin(), chunk.samples.end());
+            words.insert(words.end(), chunk.words.begin(), chunk.words.end());
+            phonemes.insert(phonemes.end(), chunk.phonemes.begin(), chunk.phonemes.end());
+        }
+        size_t next_phoneme = 0;
+        for (size_t i = 0; i < words.size(); i++) {
+            const indextts::Word &w = words[i];
+            bool placed = w.start_sample < w.end_sample && w.end_sample <= marked.size() &&
+                          (i == 0 || w.start_sample >= words[i - 1].end_sample) &&
+                          text.compare(w.text_start, w.text_end - w.text_start, w.text) == 0;
+            while (next_phoneme < phonemes.size() &&
+                   phonemes[next_phoneme].start_sample < w.start_sample)
+                next_phoneme++;
+            placed = placed && next_phoneme < phonemes.size() &&
+                     phonemes[next_phoneme].start_sample == w.start_sample;
+            if (!placed) {
+                std::fprintf(stderr, "c++ marks: word %zu (%s) out of place\n", i, w.text.c_str());
+                failed = 1;
+            }
+        }
+        std::printf("c++ marks: %zu words, %zu phonemes; first \"%s\" at %.3f s, /%s/ at %.3f s\n",
+                    words.size(), phonemes.size(), words.empty() ? "" : words[0].text.c_str(),
+                    words.empty() ? 0.0 : double(words[0].start_sample) / whole.sample_rate,
+                    phonemes.empty() ? "" : phonemes[0].phoneme.c_str(),
+                    phonemes.empty() ? 0.0 : double(phonemes[0].start_sample) / whole.sample_rate);
+        if (words.size() < 10 || phonemes.size() < words.size() || marked != streamed) failed = 1;
 
         synth.clear_cache();
         size_t heard = 0;

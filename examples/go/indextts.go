@@ -105,6 +105,8 @@ type Options struct {
 	RedisURL string
 	// Where compiled graphs are kept between starts ("": the default place, "off": none).
 	GraphCache string
+	// A pronunciation lexicon file, word<TAB>ipa lines ("": none).
+	Lexicon string
 }
 
 // SynthesisOptions are per-call options; nil takes the voice's own.
@@ -171,6 +173,7 @@ func New(voicePath string, opts *Options) (*Synthesizer, error) {
 	raw.cache_dir = strs.of(opts.CacheDir)
 	raw.redis_url = strs.of(opts.RedisURL)
 	raw.graph_cache = strs.of(opts.GraphCache)
+	raw.lexicon = strs.of(opts.Lexicon)
 	voice := C.CString(voicePath)
 	defer C.free(unsafe.Pointer(voice))
 	var ptr *C.indextts_synthesizer

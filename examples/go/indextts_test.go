@@ -360,3 +360,89 @@ func TestGoroutinesShareOneSynthesizer(t *testing.T) {
 	}
 	t.Logf("cache: %d hits, %d misses", stats.Hits, stats.Misses)
 }
+
+// readChunks reads a pull stream to its end with NextChunk.
+func readChunks(t *testing.T, s *Synthesizer, text string) (samples []float32, words []Word, phonemes []Phoneme) {
+	t.Helper()
+	p, err := s.NewPullStream(text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	for {
+		c, err := p.NextChunk()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.StartSample != uint64(len(samples)) {
+			t.Fatalf("chunk starts at %d after %d samples", c.StartSample, len(samples))
+		}
+		samples = append(samples, c.Samples...)
+		words = append(words, c.Words...)
+		phonemes = append(phonemes, c.Phonemes...)
+	}
+}
+
+func TestChunksCarryWordAndPhonemeMarks(t *testing.T) {
+	s := synth(t)
+	text := strings.Join(corpusLines(t, "en_sentences.txt")[:3], " ")
+	samples, words, phonemes := readChunks(t, s, text)
+	checkSpeech(t, text, samples, s.SampleRate())
+	if want := len(strings.Fields(text)); len(words) != want {
+		t.Fatalf("%d words marked, the text has %d", len(words), want)
+	}
+	next := 0
+	for i, w := range words {
+		if text[w.TextStart:w.TextEnd] != w.Text {
+			t.Errorf("word %d (%q) points at %q", i, w.Text, text[w.TextStart:w.TextEnd])
+		}
+		if w.StartSample >= w.EndSample || w.EndSample > uint64(len(samples)) ||
+			(i > 0 && w.StartSample < words[i-1].EndSample) {
+			t.Errorf("word %d (%q) at %d..%d is out of place", i, w.Text, w.StartSample, w.EndSample)
+		}
+		for next < len(phonemes) && phonemes[next].StartSample < w.StartSample {
+			next++
+		}
+		if next == len(phonemes) || phonemes[next].StartSample != w.StartSample {
+			t.Errorf("word %d (%q) starts where no phoneme does", i, w.Text)
+		}
+	}
+	for i, p := range phonemes {
+		if p.Phoneme == "" || p.StartSample > p.EndSample || (i > 0 && p.StartSample < phonemes[i-1].EndSample) {
+			t.Errorf("phoneme %d (%q) at %d..%d is out of place", i, p.Phoneme, p.StartSample, p.EndSample)
+		}
+	}
+	t.Logf("%d words, %d phonemes in %.2f s", len(words), len(phonemes), float64(len(samples))/float64(s.SampleRate()))
+}
+
+func TestLexiconOptionChangesThePhonemes(t *testing.T) {
+	const ipa = "təmˈɑːtoʊ"
+	lexicon := filepath.Join(t.TempDir(), "lexicon.tsv")
+	if err := os.WriteFile(lexicon, []byte("tomato\t"+ipa+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(voicePath(), &Options{Threads: 2, Lexicon: lexicon})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	_, words, phonemes := readChunks(t, s, "tomato")
+	if len(words) != 1 {
+		t.Fatalf("%d words marked", len(words))
+	}
+	var said strings.Builder
+	for _, p := range phonemes {
+		if p.StartSample >= words[0].StartSample && p.StartSample < words[0].EndSample {
+			said.WriteString(p.Phoneme)
+		}
+	}
+	if said.String() != ipa {
+		t.Fatalf("tomato said as /%s/, the lexicon says /%s/", said.String(), ipa)
+	}
+	if _, err := New(voicePath(), &Options{Lexicon: filepath.Join(t.TempDir(), "missing.tsv")}); err == nil {
+		t.Fatal("a missing lexicon was accepted")
+	}
+}

@@ -62,6 +62,78 @@ func (p *PullStream) Next(buf []float32) (int, error) {
 	return int(written), nil
 }
 
+// Word is a word of the text and when it is said, in samples from the start of the audio.
+type Word struct {
+	Text string
+	// Its bytes in the input text: [TextStart, TextEnd).
+	TextStart, TextEnd     int
+	StartSample, EndSample uint64
+}
+
+// Phoneme is a phoneme the model says, its id in the voice's symbol table, and when.
+type Phoneme struct {
+	Phoneme                string
+	ID                     int64
+	StartSample, EndSample uint64
+}
+
+// Chunk is a piece of audio with the words and phonemes that start in it.
+type Chunk struct {
+	Samples     []float32
+	SampleRate  int
+	Sentence    int
+	StartSample uint64
+	SentenceEnd bool
+	Words       []Word
+	Phonemes    []Phoneme
+}
+
+// NextChunk returns the next chunk, copied out of the library, with its word and phoneme
+// marks; io.EOF after the last one. It blocks until audio is ready. Do not mix it with Next
+// on one stream.
+func (p *PullStream) NextChunk() (*Chunk, error) {
+	var raw *C.indextts_chunk
+	status, err := call(func() C.enum_indextts_status {
+		return C.indextts_stream_next_chunk(p.ptr, &raw)
+	})
+	defer runtime.KeepAlive(p)
+	if err != nil {
+		return nil, err
+	}
+	if status == statusStreamEnd {
+		return nil, io.EOF
+	}
+	c := &Chunk{
+		Samples:     copySamples(raw.samples, int(raw.len)),
+		SampleRate:  int(raw.sample_rate),
+		Sentence:    int(raw.sentence),
+		StartSample: uint64(raw.start_sample),
+		SentenceEnd: bool(raw.sentence_end),
+	}
+	if raw.words_len > 0 {
+		for _, w := range unsafe.Slice(raw.words, int(raw.words_len)) {
+			c.Words = append(c.Words, Word{
+				Text:        C.GoString(w.text),
+				TextStart:   int(w.text_start),
+				TextEnd:     int(w.text_end),
+				StartSample: uint64(w.start_sample),
+				EndSample:   uint64(w.end_sample),
+			})
+		}
+	}
+	if raw.phonemes_len > 0 {
+		for _, m := range unsafe.Slice(raw.phonemes, int(raw.phonemes_len)) {
+			c.Phonemes = append(c.Phonemes, Phoneme{
+				Phoneme:     C.GoString(m.phoneme),
+				ID:          int64(m.id),
+				StartSample: uint64(m.start_sample),
+				EndSample:   uint64(m.end_sample),
+			})
+		}
+	}
+	return c, nil
+}
+
 // Close frees the stream, cancelling it if it is still running.
 func (p *PullStream) Close() {
 	if p.ptr != nil {

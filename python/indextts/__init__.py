@@ -13,6 +13,7 @@ lists them. Errors are ``IndexTTSError`` and its subclasses, with indextts's mes
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple, Union
 
@@ -35,6 +36,7 @@ __version__ = _native.__version__
 
 __all__ = [
     "WordMark",
+    "PhonemeMark",
     "AudioChunk",
     "AudioStream",
     "EmptyTextError",
@@ -73,6 +75,21 @@ class WordMark:
 
 
 @dataclass(frozen=True)
+class PhonemeMark:
+    """A phoneme the model says, its id in the voice's symbol table, and when."""
+
+    phoneme: str
+    """IPA for Piper and Kokoro voices, a Baker phone (``zh``, ``ong1``, ``sil``) for the
+    Mandarin voice."""
+    id: int
+    """The id the model was given."""
+    start: float
+    """Seconds from the start of the audio."""
+    end: float
+    """Seconds from the start of the audio."""
+
+
+@dataclass(frozen=True)
 class AudioChunk:
     """A piece of streamed audio."""
 
@@ -88,6 +105,8 @@ class AudioChunk:
     """Whether the chunk ends its sentence."""
     words: Tuple[WordMark, ...] = ()
     """The words that start in this chunk."""
+    phonemes: Tuple[PhonemeMark, ...] = ()
+    """The phonemes that start in this chunk."""
 
 
 class AudioStream:
@@ -105,9 +124,15 @@ class AudioStream:
         item = self._native.__next__()
         if item is None:
             raise StopIteration
-        raw, rate, start, sentence, end, words = item
+        raw, rate, start, sentence, end, words, phonemes = item
         return AudioChunk(
-            _samples(raw), rate, start, sentence, end, tuple(WordMark(*w) for w in words)
+            _samples(raw),
+            rate,
+            start,
+            sentence,
+            end,
+            tuple(WordMark(*w) for w in words),
+            tuple(PhonemeMark(*p) for p in phonemes),
         )
 
     def close(self) -> None:
@@ -154,6 +179,9 @@ class Synthesizer:
     :param voice: a voice's name (``list_voices()``) or a path; default ``en_US-joe-medium``.
     :param threads: ONNX Runtime threads per session (default: every core).
     :param cache_bytes: bytes of audio in the in-memory sentence cache (0: off).
+    :param lexicon: a pronunciation lexicon file (``word<TAB>ipa`` lines) for voices whose
+        phonemes are IPA; a file that cannot be read, or a malformed line, raises
+        ``IndexTTSError`` naming it.
     """
 
     def __init__(
@@ -161,8 +189,9 @@ class Synthesizer:
         voice: Optional[str] = None,
         threads: Optional[int] = None,
         cache_bytes: Optional[int] = None,
+        lexicon: Optional[Union[str, os.PathLike[str]]] = None,
     ) -> None:
-        self._native = _native.Synthesizer(voice, threads, cache_bytes)
+        self._native = _native.Synthesizer(voice, threads, cache_bytes, lexicon)
 
     @property
     def sample_rate(self) -> int:

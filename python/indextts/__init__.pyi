@@ -1,3 +1,4 @@
+import os
 from dataclasses import dataclass
 from typing import Iterator, List, Optional, Tuple, Union
 
@@ -24,6 +25,13 @@ class WordMark:
     text_end: int
 
 @dataclass(frozen=True)
+class PhonemeMark:
+    phoneme: str
+    id: int
+    start: float
+    end: float
+
+@dataclass(frozen=True)
 class AudioChunk:
     samples: np.ndarray
     sample_rate: int
@@ -31,6 +39,7 @@ class AudioChunk:
     sentence: int
     sentence_end: bool
     words: Tuple[WordMark, ...] = ...
+    phonemes: Tuple[PhonemeMark, ...] = ...
 
 class AudioStream(Iterator[AudioChunk]):
     def __iter__(self) -> "AudioStream": ...
@@ -50,6 +59,7 @@ class Synthesizer:
         voice: Optional[str] = ...,
         threads: Optional[int] = ...,
         cache_bytes: Optional[int] = ...,
+        lexicon: Optional[Union[str, os.PathLike[str]]] = ...,
     ) -> None: ...
     @property
     def sample_rate(self) -> int: ...

@@ -131,12 +131,13 @@ struct Synthesizer {
 #[pymethods]
 impl Synthesizer {
     #[new]
-    #[pyo3(signature = (voice=None, threads=None, cache_bytes=None))]
+    #[pyo3(signature = (voice=None, threads=None, cache_bytes=None, lexicon=None))]
     fn new(
         py: Python<'_>,
         voice: Option<String>,
         threads: Option<usize>,
         cache_bytes: Option<u64>,
+        lexicon: Option<std::path::PathBuf>,
     ) -> PyResult<Self> {
         let synth = py
             .detach(|| {
@@ -149,6 +150,9 @@ impl Synthesizer {
                 }
                 if let Some(bytes) = cache_bytes {
                     builder = builder.cache_bytes(bytes);
+                }
+                if let Some(path) = lexicon {
+                    builder = builder.lexicon(path);
                 }
                 builder.build()
             })
@@ -235,7 +239,33 @@ impl Synthesizer {
 
 /// One chunk as Python gets it: (float32 bytes, sample rate, start sample, sentence index,
 /// sentence end).
-type ChunkTuple<'py> = (Bound<'py, PyBytes>, u32, u64, usize, bool, Vec<WordTuple>);
+type ChunkTuple<'py> = (
+    Bound<'py, PyBytes>,
+    u32,
+    u64,
+    usize,
+    bool,
+    Vec<WordTuple>,
+    Vec<PhonemeTuple>,
+);
+
+/// A phoneme mark as Python gets it: (phoneme, id, start s, end s).
+type PhonemeTuple = (String, i64, f64, f64);
+
+fn phoneme_tuples(phonemes: &[indextts::PhonemeMark], sample_rate: u32) -> Vec<PhonemeTuple> {
+    let rate = f64::from(sample_rate.max(1));
+    phonemes
+        .iter()
+        .map(|p| {
+            (
+                p.phoneme.clone(),
+                p.id,
+                p.start_sample as f64 / rate,
+                p.end_sample as f64 / rate,
+            )
+        })
+        .collect()
+}
 
 /// A word mark as Python gets it: (word, start s, end s, text start byte, text end byte).
 type WordTuple = (String, f64, f64, usize, usize);
@@ -290,6 +320,7 @@ impl Stream {
                 chunk.sentence,
                 chunk.sentence_end,
                 word_tuples(&chunk.words, chunk.sample_rate),
+                phoneme_tuples(&chunk.phonemes, chunk.sample_rate),
             ))),
         }
     }

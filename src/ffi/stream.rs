@@ -53,7 +53,21 @@ pub struct indextts_word_mark {
     pub end_sample: u64,
 }
 
-/// A chunk of audio and the words that start in it. Everything it points to is valid until the
+/// A phoneme the model says and when.
+#[repr(C)]
+pub struct indextts_phoneme_mark {
+    /// The symbol, UTF-8, NUL-terminated: IPA for Piper and Kokoro voices, a Baker phone
+    /// (`zh`, `ong1`, `sil`) for the Mandarin voice.
+    pub phoneme: *const c_char,
+    /// Its id in the voice's symbol table.
+    pub id: i64,
+    /// Its first sample, counted from the start of the stream's audio.
+    pub start_sample: u64,
+    /// One past its last sample.
+    pub end_sample: u64,
+}
+
+/// A chunk of audio and the words and phonemes that start in it. Everything it points to is valid until the
 /// next call on its stream (or until the callback it was given to returns).
 #[repr(C)]
 pub struct indextts_chunk {
@@ -74,6 +88,11 @@ pub struct indextts_chunk {
     pub words: *const indextts_word_mark,
     /// Words that start in this chunk.
     pub words_len: usize,
+    /// `phonemes_len` phoneme marks (NULL when there are none). Added after 0.2, at the end:
+    /// a host built before reads the fields above unchanged.
+    pub phonemes: *const indextts_phoneme_mark,
+    /// Phonemes that start in this chunk.
+    pub phonemes_len: usize,
 }
 
 /// A chunk as C sees it, with the storage its pointers point into.
@@ -81,6 +100,7 @@ struct ChunkView {
     samples: Vec<f32>,
     _texts: Vec<CString>,
     marks: Vec<indextts_word_mark>,
+    phonemes: Vec<indextts_phoneme_mark>,
     view: indextts_chunk,
 }
 
@@ -89,12 +109,19 @@ struct ChunkView {
 unsafe impl Send for ChunkView {}
 
 impl ChunkView {
-    /// `chunk`'s samples from `from` on (its words only when it is handed out whole).
+    /// `chunk`'s samples from `from` on (its marks only when it is handed out whole).
     fn new(chunk: AudioChunk, from: usize) -> Box<Self> {
-        let words = if from == 0 { chunk.words } else { Vec::new() };
+        let (words, phonemes) = if from == 0 {
+            (chunk.words, chunk.phonemes)
+        } else {
+            Default::default()
+        };
+        // Word texts, then phoneme symbols: C strings the marks point into.
         let texts: Vec<CString> = words
             .iter()
-            .map(|w| CString::new(w.text.replace('\0', " ")).unwrap_or_default())
+            .map(|w| &w.text)
+            .chain(phonemes.iter().map(|p| &p.phoneme))
+            .map(|t| CString::new(t.replace('\0', " ")).unwrap_or_default())
             .collect();
         let marks: Vec<indextts_word_mark> = words
             .iter()
@@ -107,12 +134,23 @@ impl ChunkView {
                 end_sample: w.end_sample,
             })
             .collect();
+        let phoneme_marks: Vec<indextts_phoneme_mark> = phonemes
+            .iter()
+            .zip(&texts[words.len()..])
+            .map(|(p, t)| indextts_phoneme_mark {
+                phoneme: t.as_ptr(),
+                id: p.id,
+                start_sample: p.start_sample,
+                end_sample: p.end_sample,
+            })
+            .collect();
         let mut samples = chunk.samples;
         samples.drain(..from.min(samples.len()));
         let mut view = Box::new(ChunkView {
             samples,
             _texts: texts,
             marks,
+            phonemes: phoneme_marks,
             view: indextts_chunk {
                 samples: std::ptr::null(),
                 len: 0,
@@ -122,6 +160,8 @@ impl ChunkView {
                 sentence_end: chunk.sentence_end,
                 words: std::ptr::null(),
                 words_len: 0,
+                phonemes: std::ptr::null(),
+                phonemes_len: 0,
             },
         });
         view.view.samples = view.samples.as_ptr();
@@ -129,6 +169,10 @@ impl ChunkView {
         if !view.marks.is_empty() {
             view.view.words = view.marks.as_ptr();
             view.view.words_len = view.marks.len();
+        }
+        if !view.phonemes.is_empty() {
+            view.view.phonemes = view.phonemes.as_ptr();
+            view.view.phonemes_len = view.phonemes.len();
         }
         view
     }
@@ -239,6 +283,7 @@ pub unsafe extern "C" fn indextts_stream_next_chunk(
                 start_sample,
                 sentence_end,
                 words: Vec::new(),
+                phonemes: Vec::new(),
             };
             let from = std::mem::replace(&mut stream.pending_from, 0);
             ChunkView::new(rest, from)

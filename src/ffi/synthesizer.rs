@@ -69,6 +69,10 @@ pub struct indextts_options {
     /// none (default NULL: `$INDEXTTS_GRAPH_CACHE`, else `$XDG_CACHE_HOME/indextts/graphs`,
     /// else `~/.cache/indextts/graphs`). Added in 0.2; older hosts' structs end before it.
     pub graph_cache: *const c_char,
+    /// A pronunciation lexicon file, `word<TAB>ipa` lines (default NULL: none); a file that
+    /// cannot be read is `INDEXTTS_IO`, a malformed line `INDEXTTS_LEXICON` (naming it). Added
+    /// after 0.2; older hosts' structs end before it.
+    pub lexicon: *const c_char,
 }
 
 impl Default for indextts_options {
@@ -90,6 +94,7 @@ impl Default for indextts_options {
             redis_url: ptr::null(),
             redis_ttl_seconds: crate::DEFAULT_REDIS_TTL.as_secs(),
             graph_cache: ptr::null(),
+            lexicon: ptr::null(),
         }
     }
 }
@@ -164,9 +169,10 @@ impl From<LevelStats> for indextts_cache_level_stats {
 }
 
 /// The published layouts of `indextts_options`, oldest first: the first ends before
-/// `graph_cache`.
-const OPTIONS_SIZES: [usize; 2] = [
+/// `graph_cache`, the second before `lexicon`.
+const OPTIONS_SIZES: [usize; 3] = [
     std::mem::offset_of!(indextts_options, graph_cache),
+    std::mem::offset_of!(indextts_options, lexicon),
     std::mem::size_of::<indextts_options>(),
 ];
 /// The published layouts of `indextts_synthesis_options`.
@@ -251,6 +257,10 @@ pub unsafe extern "C" fn indextts_synthesizer_new(
             Some("off") => builder = builder.graph_cache_dir(None),
             Some(dir) => builder = builder.graph_cache_dir(Some(dir.into())),
             None => {}
+        }
+        // SAFETY: NULL or a NUL-terminated string (header contract).
+        if let Some(path) = unsafe { opt_path(o.lexicon) } {
+            builder = builder.lexicon(path);
         }
         let synth = builder.build()?;
         *out = Box::into_raw(Box::new(indextts_synthesizer { synth }));

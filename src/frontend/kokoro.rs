@@ -41,16 +41,22 @@ pub(crate) struct KokoroFrontend {
     reader: Reader,
     espeak: EspeakPaths,
     vocab: HashMap<char, i64>,
+    names: super::SymbolNames,
 }
 
 impl KokoroFrontend {
     /// espeak-ng is loaded and its voice checked now, not on first use.
     pub fn new(reader: Reader, espeak: EspeakPaths, vocab: HashMap<char, i64>) -> Result<Self> {
         espeak::check(&espeak.library, &espeak.data, reader.espeak_voice())?;
+        // Id 0 pads both ends of a run and is no symbol of the vocabulary.
+        let chars: Vec<(String, i64)> = vocab.iter().map(|(c, &id)| (c.to_string(), id)).collect();
+        let names =
+            super::SymbolNames::new(chars.iter().map(|(c, id)| (c.as_str(), [*id])), |_| false);
         Ok(KokoroFrontend {
             reader,
             espeak,
             vocab,
+            names,
         })
     }
 
@@ -313,6 +319,10 @@ impl Reader {
 }
 
 impl TextFrontend for KokoroFrontend {
+    fn symbol(&self, id: i64) -> Option<&str> {
+        self.names.get(id)
+    }
+
     /// As every frontend cuts, but the text's first clause is a segment of its own: Kokoro
     /// runs a sentence whole (its decoder normalizes over the whole sentence, so it cannot be
     /// decoded in windows), and a first clause of a few words is first audio after a fraction

@@ -85,6 +85,48 @@ pub(crate) trait TextFrontend: Send + Sync + std::fmt::Debug {
         }
         self.sentences(segment)
     }
+
+    /// The phoneme an id of the voice's symbol table stands for (`None` for padding and
+    /// sentence boundaries, which say nothing).
+    fn symbol(&self, id: i64) -> Option<&str>;
+}
+
+/// A voice's symbol table read backwards: each id's symbol, for phoneme marks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SymbolNames(HashMap<i64, String>);
+
+impl SymbolNames {
+    /// The names of `table`'s ids (symbol -> ids), leaving out the symbols `silent` names.
+    pub fn new<'a, I>(
+        table: impl IntoIterator<Item = (&'a str, I)>,
+        silent: impl Fn(&str) -> bool,
+    ) -> Self
+    where
+        I: IntoIterator<Item = i64>,
+    {
+        let mut names = HashMap::new();
+        for (symbol, ids) in table {
+            if !silent(symbol) {
+                for id in ids {
+                    // Two symbols for one id: keep one, the same one every time.
+                    names
+                        .entry(id)
+                        .and_modify(|s: &mut String| {
+                            if symbol < s.as_str() {
+                                *s = symbol.to_owned();
+                            }
+                        })
+                        .or_insert_with(|| symbol.to_owned());
+                }
+            }
+        }
+        SymbolNames(names)
+    }
+
+    /// `id`'s symbol.
+    pub fn get(&self, id: i64) -> Option<&str> {
+        self.0.get(&id).map(String::as_str)
+    }
 }
 
 /// Where espeak-ng's library and data live.
@@ -102,6 +144,7 @@ pub(crate) struct PiperFrontend {
     espeak: Option<EspeakPaths>,
     linking_glides: bool,
     symbols: PhonemeSymbols,
+    names: SymbolNames,
 }
 
 impl PiperFrontend {
@@ -117,11 +160,22 @@ impl PiperFrontend {
             linking_glides: symbols.espeak_voice.starts_with("en")
                 && symbols.phoneme_id_map.contains_key("\u{2b2}"),
             symbols: symbols.clone(),
+            names: SymbolNames::new(
+                symbols
+                    .phoneme_id_map
+                    .iter()
+                    .map(|(p, ids)| (p.as_str(), ids.iter().copied())),
+                |p| [PAD, BOS, EOS].contains(&p),
+            ),
         })
     }
 }
 
 impl TextFrontend for PiperFrontend {
+    fn symbol(&self, id: i64) -> Option<&str> {
+        self.names.get(id)
+    }
+
     fn segments<'a>(&self, text: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
         Box::new(segments(text))
     }

@@ -174,6 +174,23 @@ int main(int argc, char **argv) {
     indextts_options_default(&options);
     options.redis_url = "\xff\xfe";
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_UTF8, "redis_url");
+    /* A lexicon that is missing, or has a line without its IPA, names the file (and line). */
+    indextts_options_default(&options);
+    snprintf(path, sizeof path, "%s/missing.lexicon", scratch);
+    options.lexicon = path;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_IO, "missing.lexicon");
+    snprintf(path, sizeof path, "%s/bad.lexicon", scratch);
+    FILE *lexicon = fopen(path, "w");
+    if (!lexicon) return 1;
+    fputs("# comment\ntomato\n", lexicon);
+    fclose(lexicon);
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_LEXICON, "line 2");
+    /* A host built before the lexicon field: whatever lies past its struct is not read. */
+    options.lexicon = (const char *)(uintptr_t)1;
+    options.struct_size = (uint32_t)offsetof(indextts_options, lexicon);
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_OK, NULL);
+    indextts_synthesizer_free(synth);
+    synth = sentinel;
     indextts_options_default(&options);
 
     /* A corrupt model (random bytes) beside a valid config. */

@@ -147,7 +147,32 @@ def test_word_timestamps(synth):
         assert 0 <= w.start < w.end <= len(audio) / rate + 1e-6
     assert all(a.end <= b.start for a, b in zip(words, words[1:]))
     # The stream's chunks carry the same marks.
-    streamed = [w for chunk in synth.stream(text) for w in chunk.words]
+    chunks = list(synth.stream(text))
+    streamed = [w for chunk in chunks for w in chunk.words]
     assert streamed == words
+    # And the phonemes: in order, each word starting where one does.
+    phonemes = [p for chunk in chunks for p in chunk.phonemes]
+    assert len(phonemes) > 3 * len(words)
+    assert all(p.phoneme and isinstance(p.id, int) for p in phonemes)
+    assert all(a.end <= b.start + 1e-9 for a, b in zip(phonemes, phonemes[1:]))
+    starts = {p.start for p in phonemes}
+    assert all(w.start in starts for w in words)
     # Without the flag, the two-tuple as before.
     assert len(synth.synthesize(text)) == 2
+
+
+def test_lexicon(tmp_path):
+    """A lexicon entry replaces the word's phonemes: its phoneme marks spell the entry."""
+    ipa = "təmˈɑːtoʊ"
+    lexicon = tmp_path / "lexicon.tsv"
+    lexicon.write_text(f"tomato\t{ipa}\n", encoding="utf-8")
+    synth = indextts.Synthesizer(threads=2, lexicon=lexicon)
+    chunks = list(synth.stream("tomato"))
+    (word,) = [w for c in chunks for w in c.words]
+    said = "".join(p.phoneme for c in chunks for p in c.phonemes if word.start <= p.start < word.end)
+    assert said == ipa
+    lexicon.write_text("tomato\n", encoding="utf-8")
+    with pytest.raises(indextts.IndexTTSError, match="line 1"):
+        indextts.Synthesizer(threads=2, lexicon=lexicon)
+    with pytest.raises(indextts.IndexTTSError, match="missing"):
+        indextts.Synthesizer(threads=2, lexicon=tmp_path / "missing.tsv")

@@ -89,6 +89,7 @@ const LETTER_NAMES: [&[&str]; 26] = [
 /// Text to Baker phones for a FastSpeech2 Mandarin voice.
 pub(crate) struct MandarinFrontend {
     symbols: HashMap<String, i64>,
+    names: super::SymbolNames,
     /// Syllable without tone -> (initial, final), from the voice's mapper.
     syllables: HashMap<String, (String, String)>,
     dict: PinyinDict,
@@ -111,8 +112,14 @@ impl MandarinFrontend {
     pub fn new(spec: &MelVoiceSpec, mapper: Mapper) -> Result<Self> {
         // Every phone a syllable can make has an id (`Mapper::from_json` checked it).
         let symbols = mapper.symbol_to_id;
+        // Prosodic breaks (`#0`..`#4`), padding and `eos` mark places, not sounds.
+        let names =
+            super::SymbolNames::new(symbols.iter().map(|(s, &id)| (s.as_str(), [id])), |s| {
+                s.starts_with('#') || s == "eos" || s == "pad" || s == "_"
+            });
         Ok(MandarinFrontend {
             symbols,
+            names,
             syllables: mapper.pinyin_dict,
             dict: PinyinDict::load(&spec.pinyin, &spec.phrases)?,
             jieba: Jieba::new(),
@@ -272,6 +279,10 @@ impl MandarinFrontend {
 }
 
 impl TextFrontend for MandarinFrontend {
+    fn symbol(&self, id: i64) -> Option<&str> {
+        self.names.get(id)
+    }
+
     fn segments<'a>(&self, text: &'a str) -> Box<dyn Iterator<Item = &'a str> + 'a> {
         let mut rest = text;
         Box::new(std::iter::from_fn(move || {
