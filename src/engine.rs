@@ -191,7 +191,19 @@ impl Engine {
                 return Err(invalid(name, value, "must be a number in [0, 10]"));
             }
         }
-        let (sid, mix) = match &options.speaker {
+        let (sid, mix) = self.speaker(options.speaker.as_deref())?;
+        Ok(Voicing {
+            scales,
+            sid,
+            mix,
+            seed: options.seed,
+        })
+    }
+
+    /// The speaker id (and blend) `name` picks: a speaker's name or id, or a blend
+    /// `"name:weight,name:weight"` for voices that blend; `None` is the voice's default.
+    pub fn speaker(&self, name: Option<&str>) -> Result<(Option<i64>, Option<SpeakerMix>)> {
+        Ok(match name {
             Some(name) if self.config.blends_speakers && name.contains([':', ',']) => {
                 let mix = self.speaker_mix(name)?;
                 (mix.parts().first().map(|&(id, _)| id), Some(mix))
@@ -199,12 +211,6 @@ impl Engine {
             Some(name) => (Some(self.config.speaker_id(name)?), None),
             None if self.config.num_speakers > 1 => (Some(self.default_speaker), None),
             None => (None, None),
-        };
-        Ok(Voicing {
-            scales,
-            sid,
-            mix,
-            seed: options.seed,
         })
     }
 }

@@ -8,8 +8,9 @@
 //!
 //! Supported: `<break time strength>`, `<say-as interpret-as="characters|spell-out|cardinal|
 //! number|ordinal|digits|date|telephone">`, `<phoneme alphabet="ipa" ph>`, `<sub alias>`,
-//! `<prosody rate>`, `<p>`, `<s>`. Other elements (`<emphasis>`, `<voice>`, `<audio>`,
-//! `<mark>`, ...) have their text spoken and are logged once per name.
+//! `<prosody rate>`, `<p>`, `<s>`, `<voice name>` (a speaker of the loaded voice, or a blend
+//! of its speakers). Other elements (`<emphasis>`, `<audio>`, `<mark>`, ...) have their text
+//! spoken and are logged once per name.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -37,6 +38,8 @@ pub struct Piece {
     pub phonemes: Vec<(Range<usize>, String)>,
     /// Silence after the piece, in milliseconds.
     pub pause_after_ms: u32,
+    /// The speaker `<voice name>` asked for (`None`: the call's own).
+    pub voice: Option<String>,
 }
 
 impl Piece {
@@ -54,6 +57,7 @@ impl Piece {
             rate,
             phonemes: Vec::new(),
             pause_after_ms: 0,
+            voice: None,
         }
     }
 
@@ -140,7 +144,11 @@ impl<'a, 'input> Reader<'a, 'input> {
     fn finish_piece(&mut self, next: Option<(u32, f32)>) {
         let (pause, rate) = next.unwrap_or((0, self.current.rate));
         self.current.pause_after_ms = self.current.pause_after_ms.saturating_add(pause);
-        let done = std::mem::replace(&mut self.current, Piece::new(rate));
+        let next = Piece {
+            voice: self.current.voice.clone(),
+            ..Piece::new(rate)
+        };
+        let done = std::mem::replace(&mut self.current, next);
         if !done.is_empty() {
             self.pieces.push(done);
         } else if let Some(last) = self.pieces.last_mut() {
@@ -148,6 +156,14 @@ impl<'a, 'input> Reader<'a, 'input> {
             last.pause_after_ms = last.pause_after_ms.saturating_add(done.pause_after_ms);
         } else if done.pause_after_ms > 0 {
             self.pieces.push(done);
+        }
+    }
+
+    /// Switch to the speaker `voice` for what follows (a new piece when it differs).
+    fn set_voice(&mut self, voice: Option<String>) {
+        if voice != self.current.voice {
+            self.finish_piece(None);
+            self.current.voice = voice;
         }
     }
 
@@ -257,6 +273,18 @@ impl<'a, 'input> Reader<'a, 'input> {
                     }
                     _ => return Err(at(self.doc, node, "<phoneme> needs a non-empty ph".into())),
                 }
+            }
+            "voice" => {
+                let outer = self.current.voice.clone();
+                match node.attribute("name").map(str::trim) {
+                    Some(name) if !name.is_empty() => self.set_voice(Some(name.to_owned())),
+                    // Gender, age or language alone choose nothing here: the text is spoken as it is.
+                    _ => {
+                        self.unknown.insert("voice without a name".into());
+                    }
+                }
+                self.children(node, rate, depth)?;
+                self.set_voice(outer);
             }
             "speak" => self.children(node, rate, depth)?,
             other => {
@@ -450,6 +478,29 @@ mod tests {
         let (range, ipa) = &p.phonemes[0];
         assert_eq!(&p.text[range.clone()], "tomato");
         assert_eq!(ipa, "təˈmɑːtoʊ");
+    }
+
+    #[test]
+    fn voices_nest_and_come_back() {
+        let pieces = parse(
+            "<speak>A. <voice name=\"am_adam\">B. <voice name=\"bf_emma\">C.</voice> D.</voice> \
+             <voice gender=\"female\">E.</voice></speak>",
+        )
+        .unwrap();
+        let voices: Vec<(&str, Option<&str>)> = pieces
+            .iter()
+            .map(|p| (p.text.trim(), p.voice.as_deref()))
+            .collect();
+        assert_eq!(
+            voices,
+            [
+                ("A.", None),
+                ("B.", Some("am_adam")),
+                ("C.", Some("bf_emma")),
+                ("D.", Some("am_adam")),
+                ("E.", None)
+            ]
+        );
     }
 
     #[test]

@@ -387,9 +387,19 @@ fn acoustic_stage(
             index: &mut index,
             offset,
         };
-        // A piece's rate divides the pace (SSML's <prosody rate>).
+        // A piece's rate divides the pace (SSML's <prosody rate>); its speaker (<voice name>,
+        // checked when the stream started) replaces the call's.
         let mut voiced = voicing;
         voiced.scales.length_scale /= piece.rate;
+        if let Some(name) = &piece.voice {
+            match engine.speaker(Some(name)) {
+                Ok((sid, mix)) => (voiced.sid, voiced.mix) = (sid, mix),
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
         if !acoustic_text(engine, &piece, voiced, cancel, tx, &mut output, at) {
             return;
         }

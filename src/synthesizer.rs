@@ -457,6 +457,10 @@ impl Synthesizer {
             if pieces.iter().all(|p| p.text.trim().is_empty()) {
                 return Err(Error::EmptyText { len: text.len() });
             }
+            // Every <voice name> is a speaker of this voice (checked now, not mid-stream).
+            for name in pieces.iter().filter_map(|p| p.voice.as_deref()) {
+                self.engine.speaker(Some(name))?;
+            }
             pieces
         } else {
             vec![crate::ssml::Piece::plain(text.to_owned())]

@@ -225,3 +225,69 @@ fn malformed_ssml_is_an_error_before_any_audio() {
     let audio = speak(synth, "Type <b> for bold.");
     assert!(audio.duration_seconds() > 0.5);
 }
+
+/// `<voice name>` picks a speaker (or a blend) of the loaded voice for its span: the span
+/// sounds as that speaker alone does, the rest as the call's speaker, and a name the voice
+/// does not have is an error before any audio.
+#[test]
+fn voice_elements_switch_speakers_of_the_loaded_voice() {
+    let synth = kokoro();
+    let document =
+        "<speak>Hello there. <voice name=\"am_adam\">I am Adam.</voice> Back again.</speak>";
+    let mut sentences: Vec<Vec<f32>> = Vec::new();
+    for chunk in synth.stream(document, &quiet()).unwrap() {
+        let chunk = chunk.unwrap();
+        if sentences.len() <= chunk.sentence {
+            sentences.resize(chunk.sentence + 1, Vec::new());
+        }
+        sentences[chunk.sentence].extend_from_slice(&chunk.samples);
+    }
+    assert_eq!(sentences.len(), 3, "three sentences");
+    let alone = |text: &str, speaker: Option<&str>| {
+        let options = SynthesisOptions {
+            speaker: speaker.map(str::to_owned),
+            ..quiet()
+        };
+        synth.synthesize(text, &options).unwrap().samples
+    };
+    // Each sentence as spoken alone (a later sentence starts after the voice's gap).
+    let ends_with = |got: &[f32], want: &[f32]| {
+        got.len() >= want.len() && got[got.len() - want.len()..] == *want
+    };
+    let adam = alone("I am Adam.", Some("am_adam"));
+    assert!(
+        ends_with(&sentences[1], &adam),
+        "the <voice> span is am_adam's"
+    );
+    assert!(!ends_with(&sentences[1], &alone("I am Adam.", None)));
+    assert!(
+        ends_with(&sentences[2], &alone("Back again.", None)),
+        "then af_heart again"
+    );
+    check_speech(
+        "voice span",
+        "I am Adam.",
+        &Audio {
+            samples: adam,
+            sample_rate: 24_000,
+            ..Audio::default()
+        },
+        24_000,
+    );
+    // A blend, as the speaker option takes it.
+    let blend = "<speak><voice name=\"af_heart:0.5,am_adam:0.5\">Half and half.</voice></speak>";
+    assert_eq!(
+        synth.synthesize(blend, &quiet()).unwrap().samples,
+        alone("Half and half.", Some("af_heart:0.5,am_adam:0.5"))
+    );
+    // A speaker this voice does not have.
+    let error = synth
+        .stream(
+            "<speak><voice name=\"nobody\">Hi.</voice></speak>",
+            &quiet(),
+        )
+        .err()
+        .unwrap();
+    assert!(matches!(error, Error::UnknownSpeaker { .. }), "{error}");
+    assert!(error.to_string().contains("nobody"), "{error}");
+}
