@@ -52,14 +52,24 @@ impl Family for FastSpeech2 {
         let spec = MelVoiceSpec::from_json(&config_bytes, &paths.config)?;
         let mapper = spec.read_mapper()?;
         let config = spec.config(&mapper)?;
-        let frontend = MandarinFrontend::new(&spec, mapper)?;
-        let (model, model_fingerprint) = FastSpeech2Model::load(
-            options.env,
-            &spec.acoustic,
-            &spec.vocoder,
-            config.num_symbols,
-            options.counts,
-        )?;
+        // The dictionaries (pinyin, phrases, jieba's) load while the sessions are built.
+        let (frontend, model) = std::thread::scope(|s| {
+            let frontend = s.spawn(|| MandarinFrontend::new(&spec, mapper));
+            let model = FastSpeech2Model::load(
+                options.env,
+                &spec.acoustic,
+                &spec.vocoder,
+                config.num_symbols,
+                options.counts,
+                &config_bytes,
+                options.graph_cache.as_ref(),
+            );
+            let frontend = frontend
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (frontend, model)
+        });
+        let (frontend, (model, model_fingerprint)) = (frontend?, model?);
         Ok(LoadedVoice {
             fingerprint: fingerprint(&model_fingerprint, &config_bytes),
             config,

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ort::value::{DynValue, Tensor};
 
+use super::graph_cache::{self, hash_files, GraphCache, SplitMeta};
 use super::onnx::{elem_type_name, ModelProto};
 use super::pool::SessionPool;
 use super::{
-    check_finite, samples_of, sessions, Acoustic, Graph, SessionCounts, SplitModel, Utterance,
+    check_finite, parallel_map, samples_of, sessions, Acoustic, Graph, SessionCounts, SplitModel,
+    Utterance,
 };
 use crate::error::{Error, Result};
 
@@ -60,17 +62,53 @@ fn read_graph(path: &Path) -> Result<(Vec<u8>, ModelProto)> {
     Ok((bytes, model))
 }
 
+/// The parts of a FastSpeech2 voice's compiled-graph cache entry: an acoustic half that runs
+/// whole and a vocoder, as a split Piper voice without a flow cut stores them.
+const PARTS: [&str; 2] = ["acoustic", "vocoder"];
+
+/// What a FastSpeech2 entry's meta says (the frames are 80-band mels).
+fn entry_meta(samples_per_frame: usize) -> SplitMeta {
+    SplitMeta {
+        frames_tensor: "mel".into(),
+        frame_channels: Some(MEL_BANDS),
+        samples_per_frame,
+        vocoder_takes_sid: false,
+        takes_sid: false,
+        flow: None,
+    }
+}
+
 impl FastSpeech2Model {
     /// Load both graphs, check their inputs, and measure the vocoder's samples per frame; the
     /// model and the blake3 of both graphs. `num_symbols` is the size of the voice's symbol
-    /// table (ids are checked against it).
+    /// table (ids are checked against it). With a compiled-graph `cache`, graphs loaded before
+    /// (same files, `config_bytes`, ONNX Runtime and CPU) come from there, already optimized
+    /// and checked; the sessions are built in parallel either way.
     pub fn load(
         env: &ort::environment::Environment,
         acoustic_path: &Path,
         vocoder_path: &Path,
         num_symbols: usize,
         counts: SessionCounts,
+        config_bytes: &[u8],
+        cache: Option<&GraphCache>,
     ) -> Result<(Self, blake3::Hash)> {
+        let started = std::time::Instant::now();
+        if let Some(cache) = cache {
+            // Hashed as a stream: a hit never holds the source graphs in memory.
+            let fingerprint = hash_files(&[acoustic_path, vocoder_path])?;
+            let key = graph_cache::key(&fingerprint, config_bytes);
+            if let Some(model) =
+                Self::load_cached(env, acoustic_path, num_symbols, counts, cache, &key)
+            {
+                tracing::debug!(
+                    seconds = started.elapsed().as_secs_f64(),
+                    key,
+                    "voice loaded from the compiled-graph cache"
+                );
+                return Ok((model, fingerprint));
+            }
+        }
         let (acoustic_bytes, acoustic_model) = read_graph(acoustic_path)?;
         let (vocoder_bytes, vocoder_model) = read_graph(vocoder_path)?;
         let declared = |model: &ModelProto| -> Vec<(String, i32)> {
@@ -117,27 +155,108 @@ impl FastSpeech2Model {
             h.update(&vocoder_bytes);
             h.finalize()
         };
-        let mut model = FastSpeech2Model {
-            acoustic: sessions(
-                env,
-                &acoustic_bytes,
+        // What is checked is what is keyed (a file may have changed since it was hashed).
+        let key = graph_cache::key(&fingerprint, config_bytes);
+        let staging = cache.and_then(|c| {
+            c.staging()
+                .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
+                .ok()
+        });
+        let graphs = [acoustic_bytes, vocoder_bytes];
+        let model = Self::from_graphs(
+            env,
+            acoustic_path,
+            num_symbols,
+            counts,
+            &graphs,
+            Some(staging.as_deref()),
+        );
+        match (cache, &staging, &model) {
+            (Some(cache), Some(dir), Ok(model)) => {
+                cache.commit(&key, dir, entry_meta(model.samples_per_frame), &PARTS);
+            }
+            (_, Some(dir), _) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            _ => {}
+        }
+        tracing::debug!(seconds = started.elapsed().as_secs_f64(), "voice loaded");
+        Ok((model?, fingerprint))
+    }
+
+    /// The voice from its compiled-graph cache entry, or `None` (a miss, or an entry that
+    /// failed and was dropped) to load afresh.
+    fn load_cached(
+        env: &ort::environment::Environment,
+        acoustic_path: &Path,
+        num_symbols: usize,
+        counts: SessionCounts,
+        cache: &GraphCache,
+        key: &str,
+    ) -> Option<Self> {
+        let (meta, mut parts) = cache.load(key)?;
+        let graphs = PARTS.map(|name| parts.remove(name).unwrap_or_default());
+        let loaded = Self::from_graphs(env, acoustic_path, num_symbols, counts, &graphs, None)
+            .and_then(|model| {
+                if entry_meta(model.samples_per_frame) == meta {
+                    Ok(model)
+                } else {
+                    Err(Error::ModelFormat {
+                        path: acoustic_path.to_path_buf(),
+                        reason: format!("the entry's meta is not this voice's: {meta:?}"),
+                    })
+                }
+            });
+        match loaded {
+            Ok(model) => Some(model),
+            Err(e) => {
+                tracing::warn!("compiled-graph cache entry {key} failed ({e}); loading afresh");
+                cache.remove(key);
+                None
+            }
+        }
+    }
+
+    /// Sessions for the acoustic model and the vocoder (`graphs`, in [`PARTS`]' order), built
+    /// at once, and the vocoder's samples per frame measured. `fresh`: `None` for graphs
+    /// already optimized (from the cache); `Some(dir)` for source graphs, whose optimized
+    /// graphs go to `dir/NAME.onnx` when `dir` is given.
+    fn from_graphs(
+        env: &ort::environment::Environment,
+        acoustic_path: &Path,
+        num_symbols: usize,
+        counts: SessionCounts,
+        graphs: &[Vec<u8>; 2],
+        fresh: Option<Option<&Path>>,
+    ) -> Result<Self> {
+        let saved: Vec<Option<PathBuf>> = PARTS
+            .iter()
+            .map(|name| Some(fresh??.join(format!("{name}.onnx"))))
+            .collect();
+        let jobs = [
+            (
+                0,
                 counts.acoustic,
-                counts.threads,
-                Graph::Fresh {
-                    save_optimized: None,
-                },
                 "loading the acoustic model (FastSpeech2)",
-            )?,
-            vocoder: sessions(
-                env,
-                &vocoder_bytes,
-                counts.vocoder,
-                counts.threads,
-                Graph::Fresh {
-                    save_optimized: None,
+            ),
+            (1, counts.vocoder, "loading the vocoder (MB-MelGAN)"),
+        ];
+        let mut pools = parallel_map(&jobs, |&(k, count, context)| {
+            let graph = match fresh {
+                None => Graph::Optimized,
+                Some(_) => Graph::Fresh {
+                    save_optimized: saved[k].as_deref(),
                 },
-                "loading the vocoder (MB-MelGAN)",
-            )?,
+            };
+            sessions(env, &graphs[k], count, counts.threads, graph, context)
+        })
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?;
+        let vocoder = pools.pop().unwrap_or_else(|| unreachable!("two jobs"));
+        let acoustic = pools.pop().unwrap_or_else(|| unreachable!("two jobs"));
+        let mut model = FastSpeech2Model {
+            acoustic,
+            vocoder,
             samples_per_frame: 0,
             num_symbols,
             path: acoustic_path.to_path_buf(),
@@ -153,7 +272,7 @@ impl FastSpeech2Model {
             });
         }
         model.samples_per_frame = samples / PROBE_FRAMES;
-        Ok((model, fingerprint))
+        Ok(model)
     }
 }
 

@@ -176,6 +176,18 @@ fn cpu_features() -> String {
     }
 }
 
+/// blake3 of `paths`' bytes one after the other, read as a stream.
+pub(crate) fn hash_files(paths: &[&Path]) -> crate::error::Result<blake3::Hash> {
+    let mut hasher = blake3::Hasher::new();
+    for path in paths {
+        let file = std::fs::File::open(path).map_err(|e| crate::error::Error::io(*path, e))?;
+        hasher
+            .update_reader(std::io::BufReader::with_capacity(1 << 20, file))
+            .map_err(|e| crate::error::Error::io(*path, e))?;
+    }
+    Ok(hasher.finalize())
+}
+
 impl GraphCache {
     pub fn new(root: PathBuf, budget: u64) -> Self {
         GraphCache { root, budget }

@@ -150,7 +150,7 @@ impl PiperModel {
         let started = std::time::Instant::now();
         if let Some(cache) = cache.filter(|_| split) {
             // Hashed as a stream: a cache hit never holds the whole model in memory.
-            let fingerprint = hash_file(path)?;
+            let fingerprint = graph_cache::hash_files(&[path])?;
             let key = graph_cache::key(&fingerprint, config_bytes);
             if let Some(model) = Self::load_cached(env, path, cache, &key, counts) {
                 tracing::debug!(
@@ -745,16 +745,6 @@ fn text_values(
         inputs.push(("sid", int64_tensor(vec![sid])?));
     }
     Ok(inputs)
-}
-
-/// blake3 of a file, read in pieces.
-fn hash_file(path: &Path) -> Result<blake3::Hash> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut hasher = blake3::Hasher::new();
-    hasher
-        .update_reader(std::io::BufReader::with_capacity(1 << 20, file))
-        .map_err(|e| Error::io(path, e))?;
-    Ok(hasher.finalize())
 }
 
 /// A Piper model's parts, serialized (the prior's pieces and the flow, or the acoustic half

@@ -117,12 +117,21 @@ impl MandarinFrontend {
             super::SymbolNames::new(symbols.iter().map(|(s, &id)| (s.as_str(), [id])), |s| {
                 s.starts_with('#') || s == "eos" || s == "pad" || s == "_"
             });
+        // jieba's dictionary and pypinyin's load at once (each is a good part of the start).
+        let (dict, jieba) = std::thread::scope(|s| {
+            let jieba = s.spawn(Jieba::new);
+            let dict = PinyinDict::load(&spec.pinyin, &spec.phrases);
+            let jieba = jieba
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (dict, jieba)
+        });
         Ok(MandarinFrontend {
             symbols,
             names,
             syllables: mapper.pinyin_dict,
-            dict: PinyinDict::load(&spec.pinyin, &spec.phrases)?,
-            jieba: Jieba::new(),
+            dict: dict?,
+            jieba,
             tone_sandhi: spec.tone_sandhi,
         })
     }

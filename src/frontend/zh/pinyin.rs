@@ -7,7 +7,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use serde::de::{Deserializer as _, Error as _, MapAccess, Visitor};
 
 use crate::error::{Error, Result};
 
@@ -18,6 +20,50 @@ pub(crate) struct PinyinDict {
     phrases: HashMap<Box<str>, Box<[Box<str>]>>,
     /// Characters in the longest phrase.
     longest_phrase: usize,
+}
+
+/// pypinyin's phrase dictionary, `{"phrase": [["reading", ...], ...]}`, read into the map the
+/// dictionary keeps (each character's first reading, in TONE3), with the longest phrase's
+/// length; a phrase whose readings do not match its characters is an error.
+struct PhrasesVisitor;
+
+/// A JSON string, borrowed from the input when it has no escapes (pypinyin's files have none).
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+type Phrases = HashMap<Box<str>, Box<[Box<str>]>>;
+
+impl<'de> Visitor<'de> for PhrasesVisitor {
+    type Value = (Phrases, usize);
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of phrases to their readings")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut phrases = HashMap::with_capacity(map.size_hint().unwrap_or(0).max(1 << 16));
+        let mut longest = 1;
+        while let Some(Text(phrase)) = map.next_key::<Text<'de>>()? {
+            let readings: Vec<Vec<Text<'de>>> = map.next_value()?;
+            let count = phrase.chars().count();
+            if count != readings.len() || readings.iter().any(Vec::is_empty) {
+                return Err(A::Error::custom(format!(
+                    "{phrase:?} has {} readings for {count} characters",
+                    readings.len()
+                )));
+            }
+            longest = longest.max(count);
+            let readings: Box<[Box<str>]> = readings
+                .iter()
+                .map(|r| tone3(&r[0].0).into_boxed_str())
+                .collect();
+            phrases.insert(phrase.into_owned().into_boxed_str(), readings);
+        }
+        Ok((phrases, longest))
+    }
 }
 
 impl PinyinDict {
@@ -48,31 +94,13 @@ impl PinyinDict {
             let first = readings.split(',').next().unwrap_or_default();
             chars.insert(c, tone3(first).into_boxed_str());
         }
-        #[derive(Deserialize)]
-        #[serde(transparent)]
-        struct Phrases(HashMap<String, Vec<Vec<String>>>);
-        let Phrases(raw_phrases) =
-            serde_json::from_slice(phrases).map_err(|e| (1, e.to_string()))?;
-        let mut phrases = HashMap::with_capacity(raw_phrases.len());
-        let mut longest_phrase = 1;
-        for (phrase, readings) in raw_phrases {
-            let count = phrase.chars().count();
-            if count != readings.len() || readings.iter().any(Vec::is_empty) {
-                return Err((
-                    1,
-                    format!(
-                        "{phrase:?} has {} readings for {count} characters",
-                        readings.len()
-                    ),
-                ));
-            }
-            longest_phrase = longest_phrase.max(count);
-            let readings: Box<[Box<str>]> = readings
-                .iter()
-                .map(|r| tone3(&r[0]).into_boxed_str())
-                .collect();
-            phrases.insert(phrase.into_boxed_str(), readings);
-        }
+        // Read entry by entry into the final map: no map of owned strings in between (the
+        // phrase dictionary is most of a Mandarin voice's start-up).
+        let mut de = serde_json::Deserializer::from_slice(phrases);
+        let (phrases, longest_phrase) = de
+            .deserialize_map(PhrasesVisitor)
+            .and_then(|read| de.end().map(|()| read))
+            .map_err(|e| (1, e.to_string()))?;
         Ok(PinyinDict {
             chars,
             phrases,
