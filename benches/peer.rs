@@ -24,12 +24,11 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
-use common::{median, root, stream_timing, Args, Peer};
+use common::{cli_run, median, root, stream_timing, Args, Peer};
 use indextts::Synthesizer;
 use plotters::prelude::*;
 use serde_json::json;
@@ -85,65 +84,6 @@ fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usi
         handles.into_iter().map(|h| h.join().expect("worker")).sum()
     });
     (started.elapsed().as_secs_f64(), samples)
-}
-
-/// One CLI process: time to its first audio byte, to its exit, and its peak RSS.
-struct CliRun {
-    first_audio: f64,
-    total: f64,
-    peak_rss_kib: u64,
-}
-
-/// Run `command` with `text` on standard input, reading raw PCM from standard output.
-#[allow(clippy::zombie_processes)] // reaped by wait4 (std's wait gives no rusage)
-fn cli_run(command: &mut Command, text: &str) -> CliRun {
-    let started = Instant::now();
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    let mut stdin = child.stdin.take().expect("piped");
-    let input = text.to_owned();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut buf = vec![0u8; 1 << 16];
-    let mut first_audio = None;
-    let mut audio_bytes = 0;
-    loop {
-        let n = stdout.read(&mut buf).expect("reading the CLI's audio");
-        if n == 0 {
-            break;
-        }
-        first_audio.get_or_insert_with(|| started.elapsed().as_secs_f64());
-        audio_bytes += n;
-    }
-    let _ = writer.join();
-    let (status, peak_rss_kib) = wait_with_rusage(child.id());
-    let total = started.elapsed().as_secs_f64();
-    assert!(
-        status == 0 && audio_bytes > 0,
-        "{command:?} exited with status {status} after {audio_bytes} bytes of audio"
-    );
-    CliRun {
-        first_audio: first_audio.unwrap_or(total),
-        total,
-        peak_rss_kib,
-    }
-}
-
-/// Reap child `pid`: (wait status, its peak RSS in KiB).
-fn wait_with_rusage(pid: u32) -> (i32, u64) {
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals.
-    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(reaped, pid as libc::pid_t, "wait4");
-    (status, usage.ru_maxrss as u64)
 }
 
 fn speak_command(graph_cache: &Path, use_graph_cache: bool) -> Command {

