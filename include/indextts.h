@@ -414,8 +414,9 @@ typedef struct indextts_options {
    */
   const char *graph_cache;
   /**
-   * A pronunciation lexicon file, `word<TAB>ipa` lines (default NULL: none); an unreadable
-   * file or line is `INDEXTTS_LEXICON`. Added after 0.2; older hosts' structs end before it.
+   * A pronunciation lexicon file, `word<TAB>ipa` lines (default NULL: none); a file that
+   * cannot be read is `INDEXTTS_IO`, a malformed line `INDEXTTS_LEXICON` (naming it). Added
+   * after 0.2; older hosts' structs end before it.
    */
   const char *lexicon;
 } indextts_options;
