@@ -54,6 +54,54 @@ inline void check(indextts_status status) {
 
 /// A text's bytes for the C calls (an empty view may have no data pointer at all).
 inline const char *bytes(std::string_view text) { return text.data() ? text.data() : ""; }
+
+/// Owns an indextts_stream: move-only; destroying it frees the stream (cancelling a synthesis
+/// still running).
+class StreamHandle {
+public:
+    explicit StreamHandle(indextts_stream *raw) : raw_(raw) {}
+    StreamHandle(StreamHandle &&other) noexcept : raw_(std::exchange(other.raw_, nullptr)) {}
+    StreamHandle &operator=(StreamHandle &&other) noexcept {
+        if (this != &other) {
+            indextts_stream_free(raw_);
+            raw_ = std::exchange(other.raw_, nullptr);
+        }
+        return *this;
+    }
+    StreamHandle(const StreamHandle &) = delete;
+    StreamHandle &operator=(const StreamHandle &) = delete;
+    ~StreamHandle() { indextts_stream_free(raw_); }
+
+    indextts_stream *get() const noexcept { return raw_; }
+
+private:
+    indextts_stream *raw_;
+};
+
+/// The input iterator of a stream `S` whose `next()` reads its next item into `chunk()`.
+template <typename S, typename T>
+class ChunkIterator {
+public:
+    using value_type = T;
+    using reference = const T &;
+    using pointer = const T *;
+    using difference_type = std::ptrdiff_t;
+    using iterator_category = std::input_iterator_tag;
+
+    ChunkIterator() = default;
+    explicit ChunkIterator(S *stream) : stream_(stream) { advance(); }
+    reference operator*() const { return stream_->chunk(); }
+    pointer operator->() const { return &stream_->chunk(); }
+    ChunkIterator &operator++() { advance(); return *this; }
+    bool operator==(const ChunkIterator &other) const { return stream_ == other.stream_; }
+    bool operator!=(const ChunkIterator &other) const { return stream_ != other.stream_; }
+
+private:
+    void advance() {
+        if (stream_ && !stream_->next()) stream_ = nullptr;
+    }
+    S *stream_ = nullptr;
+};
 }  // namespace detail
 
 /// The library's version, e.g. "0.1.0".
@@ -191,42 +239,7 @@ struct Chunk {
 /// destroying it cancels the synthesis.
 class ChunkStream {
 public:
-    class iterator {
-    public:
-        using value_type = Chunk;
-        using reference = const Chunk &;
-        using pointer = const Chunk *;
-        using difference_type = std::ptrdiff_t;
-        using iterator_category = std::input_iterator_tag;
-
-        iterator() = default;
-        explicit iterator(ChunkStream *stream) : stream_(stream) { advance(); }
-        reference operator*() const { return stream_->chunk_; }
-        pointer operator->() const { return &stream_->chunk_; }
-        iterator &operator++() { advance(); return *this; }
-        bool operator==(const iterator &other) const { return stream_ == other.stream_; }
-        bool operator!=(const iterator &other) const { return stream_ != other.stream_; }
-
-    private:
-        void advance() {
-            if (stream_ && !stream_->next()) stream_ = nullptr;
-        }
-        ChunkStream *stream_ = nullptr;
-    };
-
-    ChunkStream(ChunkStream &&other) noexcept
-        : raw_(std::exchange(other.raw_, nullptr)), chunk_(std::move(other.chunk_)) {}
-    ChunkStream &operator=(ChunkStream &&other) noexcept {
-        if (this != &other) {
-            indextts_stream_free(raw_);
-            raw_ = std::exchange(other.raw_, nullptr);
-            chunk_ = std::move(other.chunk_);
-        }
-        return *this;
-    }
-    ChunkStream(const ChunkStream &) = delete;
-    ChunkStream &operator=(const ChunkStream &) = delete;
-    ~ChunkStream() { indextts_stream_free(raw_); }
+    using iterator = detail::ChunkIterator<ChunkStream, Chunk>;
 
     /// Chunks as they are made. Iterate once.
     iterator begin() { return iterator(this); }
@@ -235,7 +248,7 @@ public:
     /// Read the next chunk into chunk(); false at the end. Throws on a failure.
     bool next() {
         const indextts_chunk *raw = nullptr;
-        indextts_status status = indextts_stream_next_chunk(raw_, &raw);
+        indextts_status status = indextts_stream_next_chunk(raw_.get(), &raw);
         if (status == INDEXTTS_STREAM_END) {
             chunk_ = Chunk();
             return false;
@@ -252,7 +265,7 @@ private:
     friend class Synthesizer;
     explicit ChunkStream(indextts_stream *raw) : raw_(raw) {}
 
-    indextts_stream *raw_;
+    detail::StreamHandle raw_;
     Chunk chunk_;
 };
 
@@ -260,55 +273,21 @@ private:
 /// it cancels the synthesis.
 class Stream {
 public:
-    class iterator {
-    public:
-        using value_type = std::vector<float>;
-        using reference = const std::vector<float> &;
-        using pointer = const std::vector<float> *;
-        using difference_type = std::ptrdiff_t;
-        using iterator_category = std::input_iterator_tag;
-
-        iterator() = default;
-        explicit iterator(Stream *stream) : stream_(stream) { advance(); }
-        reference operator*() const { return stream_->chunk_; }
-        pointer operator->() const { return &stream_->chunk_; }
-        iterator &operator++() { advance(); return *this; }
-        bool operator==(const iterator &other) const { return stream_ == other.stream_; }
-        bool operator!=(const iterator &other) const { return stream_ != other.stream_; }
-
-    private:
-        void advance() {
-            if (stream_ && !stream_->next()) stream_ = nullptr;
-        }
-        Stream *stream_ = nullptr;
-    };
-
-    Stream(Stream &&other) noexcept
-        : raw_(std::exchange(other.raw_, nullptr)), chunk_(std::move(other.chunk_)) {}
-    Stream &operator=(Stream &&other) noexcept {
-        if (this != &other) {
-            indextts_stream_free(raw_);
-            raw_ = std::exchange(other.raw_, nullptr);
-            chunk_ = std::move(other.chunk_);
-        }
-        return *this;
-    }
-    Stream(const Stream &) = delete;
-    Stream &operator=(const Stream &) = delete;
-    ~Stream() { indextts_stream_free(raw_); }
+    using iterator = detail::ChunkIterator<Stream, std::vector<float>>;
 
     /// Chunks of at most `capacity` samples, as they are made. Iterate once.
     iterator begin() { return iterator(this); }
     iterator end() { return iterator(); }
 
     /// Samples per second.
-    uint32_t sample_rate() const { return indextts_stream_sample_rate(raw_); }
+    uint32_t sample_rate() const { return indextts_stream_sample_rate(raw_.get()); }
 
     /// Read the next chunk into chunk(); false at the end. Throws on a failure.
     bool next() {
         chunk_.resize(capacity);
         size_t written = 0;
-        indextts_status status = indextts_stream_next(raw_, chunk_.data(), chunk_.size(), &written);
+        indextts_status status =
+            indextts_stream_next(raw_.get(), chunk_.data(), chunk_.size(), &written);
         if (status == INDEXTTS_STREAM_END) {
             chunk_.clear();
             return false;
@@ -328,7 +307,7 @@ private:
     friend class Synthesizer;
     explicit Stream(indextts_stream *raw) : raw_(raw) {}
 
-    indextts_stream *raw_;
+    detail::StreamHandle raw_;
     std::vector<float> chunk_;
 };
 
