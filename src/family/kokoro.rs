@@ -156,11 +156,19 @@ impl Family for Kokoro {
                 let bytes = bytes::Bytes::from(
                     std::fs::read(&paths.model).map_err(|e| Error::io(&paths.model, e))?,
                 );
+                let model_hash = blake3::hash(&bytes);
                 let mut h = blake3::Hasher::new();
-                h.update(&bytes);
+                h.update(model_hash.as_bytes());
                 h.update(packs_hash.as_bytes());
-                let model =
-                    KokoroModel::load(options.env, &paths.model, &bytes, packs, options.counts)?;
+                let model = KokoroModel::load(
+                    options.env,
+                    &paths.model,
+                    &bytes,
+                    &model_hash,
+                    packs,
+                    options.counts,
+                    options.graph_cache.as_ref(),
+                )?;
                 Ok((model, h.finalize()))
             })();
             let reader = reader

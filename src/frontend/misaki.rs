@@ -61,10 +61,19 @@ pub(crate) struct Lexicon {
 impl Lexicon {
     /// Read the gold and silver lexicons (misaki's `us_*.json` or `gb_*.json`).
     pub fn load(gold: &Path, silver: &Path, british: bool) -> Result<Self> {
+        // The two files at once (each is a few megabytes of JSON).
+        let (golds, silvers) = std::thread::scope(|s| {
+            let silvers = s.spawn(|| read_lexicon(silver).map(grow));
+            let golds = read_lexicon(gold).map(grow);
+            let silvers = silvers
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            (golds, silvers)
+        });
         Ok(Lexicon {
             british,
-            golds: grow(read_lexicon(gold)?),
-            silvers: grow(read_lexicon(silver)?),
+            golds: golds?,
+            silvers: silvers?,
         })
     }
 
@@ -644,30 +653,78 @@ fn doubled_before_ing(word: &str) -> bool {
 
 fn read_lexicon(path: &Path) -> Result<HashMap<String, Entry>> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let raw: HashMap<String, serde_json::Value> =
-        serde_json::from_slice(&bytes).map_err(|e| Error::VoiceConfig {
+    // Entry by entry into the map (no JSON values in between: the four lexicons are most of a
+    // Kokoro voice's start-up).
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde::Deserializer::deserialize_map(&mut de, LexiconVisitor)
+        .and_then(|map| de.end().map(|()| map))
+        .map_err(|e| Error::VoiceConfig {
             path: path.to_path_buf(),
             reason: format!("not a misaki lexicon: {e}"),
-        })?;
-    raw.into_iter()
-        .map(|(word, value)| {
-            let entry = match value {
-                serde_json::Value::String(p) => Entry::Plain(p),
-                serde_json::Value::Object(tags) if tags.contains_key("DEFAULT") => Entry::Tagged(
-                    tags.into_iter()
-                        .map(|(t, v)| (t, v.as_str().map(str::to_owned)))
-                        .collect(),
-                ),
-                other => {
-                    return Err(Error::VoiceConfig {
-                        path: path.to_path_buf(),
-                        reason: format!("entry {word:?} is {other}, not a pronunciation"),
-                    })
-                }
-            };
-            Ok((word, entry))
         })
-        .collect()
+}
+
+/// A misaki lexicon: `{"word": "phonemes" | {"DEFAULT": "phonemes", "TAG": "phonemes" | null}}`.
+struct LexiconVisitor;
+
+impl<'de> serde::de::Visitor<'de> for LexiconVisitor {
+    type Value = HashMap<String, Entry>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a map of words to pronunciations")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut words = HashMap::with_capacity(map.size_hint().unwrap_or(0).max(1 << 16));
+        while let Some(word) = map.next_key::<String>()? {
+            let entry: Entry = map.next_value()?;
+            if let Entry::Tagged(tags) = &entry {
+                if !tags.contains_key("DEFAULT") {
+                    return Err(serde::de::Error::custom(format!(
+                        "entry {word:?} has tags but no DEFAULT"
+                    )));
+                }
+            }
+            words.insert(word, entry);
+        }
+        Ok(words)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct EntryVisitor;
+        impl<'de> serde::de::Visitor<'de> for EntryVisitor {
+            type Value = Entry;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a pronunciation, or a map of tags to pronunciations")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Entry, E> {
+                Ok(Entry::Plain(v.to_owned()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, v: String) -> std::result::Result<Entry, E> {
+                Ok(Entry::Plain(v))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Entry, A::Error> {
+                let mut tags = HashMap::new();
+                while let Some((tag, said)) = map.next_entry::<String, Option<String>>()? {
+                    tags.insert(tag, said);
+                }
+                Ok(Entry::Tagged(tags))
+            }
+        }
+        d.deserialize_any(EntryVisitor)
+    }
 }
 
 /// misaki's `grow_dictionary`: each lower-case word also under its capitalized form, each

@@ -75,6 +75,7 @@ fn entry_meta(samples_per_frame: usize) -> SplitMeta {
         vocoder_takes_sid: false,
         takes_sid: false,
         flow: None,
+        whole: false,
     }
 }
 

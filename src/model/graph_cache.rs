@@ -37,6 +37,9 @@ pub(crate) struct SplitMeta {
     pub takes_sid: bool,
     /// Present when the acoustic half is cut at its flow.
     pub flow: Option<FlowMeta>,
+    /// The entry is one graph from ids to samples (`model.onnx`), not a split (Kokoro).
+    #[serde(default)]
+    pub whole: bool,
 }
 
 /// The prior/flow cut's names.
@@ -62,6 +65,12 @@ impl SplitMeta {
                 .is_some_and(|c| c == 0 || c > MAX_NAMES_OR_CHANNELS)
         {
             return Err("frame sizes out of range".into());
+        }
+        if self.whole {
+            return match self.flow {
+                None => Ok(["model".into()].into()),
+                Some(_) => Err("a whole graph has no flow".into()),
+            };
         }
         let mut parts = match &self.flow {
             Some(flow) => {
@@ -363,6 +372,7 @@ mod tests {
                 text_noise: vec![],
                 durations: Some("w_ceil".into()),
             }),
+            whole: false,
         }
     }
 
@@ -402,6 +412,30 @@ mod tests {
         assert!(cache.load("k1").is_none());
         assert!(!cache.entry("k1").exists(), "a damaged entry is removed");
         let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn a_whole_graph_entry_has_one_part_and_no_flow() {
+        let whole = SplitMeta {
+            flow: None,
+            whole: true,
+            ..meta(1)
+        };
+        assert_eq!(whole.parts().unwrap(), ["model".to_owned()].into());
+        let torn = SplitMeta {
+            whole: true,
+            ..meta(1)
+        };
+        assert!(
+            torn.parts().is_err(),
+            "a whole graph with a flow is not one the loaders write"
+        );
+        // Entries written before the field existed read as split ones.
+        let old = serde_json::to_value(meta(1)).unwrap();
+        let mut old = old.as_object().unwrap().clone();
+        old.remove("whole");
+        let read: SplitMeta = serde_json::from_value(old.into()).unwrap();
+        assert!(!read.whole);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use ort::value::{DynValue, Tensor};
 
 use prost::Message;
 
+use super::graph_cache::{self, GraphCache, SplitMeta};
 use super::onnx::{data_type, ModelProto, TypeProto, TypeProtoTensor, ValueInfoProto};
 use super::pool::SessionPool;
 use super::{
@@ -64,6 +65,23 @@ impl StylePack {
     }
 }
 
+/// What a Kokoro graph's cache entry is keyed by besides the model: the change made to it at
+/// load (its durations output); a new change must change this.
+const GRAPH_CACHE_CONFIG: &[u8] = b"kokoro: durations output /encoder/Cast_output_0";
+
+/// The meta of a Kokoro entry: one whole graph.
+fn entry_meta() -> SplitMeta {
+    SplitMeta {
+        frames_tensor: String::new(),
+        frame_channels: None,
+        samples_per_frame: SAMPLES_PER_DURATION as usize,
+        vocoder_takes_sid: false,
+        takes_sid: false,
+        flow: None,
+        whole: true,
+    }
+}
+
 /// A loaded Kokoro model with its voice packs, indexed by speaker id.
 pub(crate) struct KokoroModel {
     sessions: SessionPool,
@@ -83,13 +101,17 @@ impl std::fmt::Debug for KokoroModel {
 }
 
 impl KokoroModel {
-    /// Load the graph from `bytes` (read from `path`) with `packs` as its speakers.
+    /// Load the graph from `bytes` (read from `path`, whose blake3 is `hash`) with `packs` as
+    /// its speakers. With a compiled-graph `cache`, the graph as ONNX Runtime optimized it (its
+    /// durations output added) comes from there when this model was loaded before.
     pub fn load(
         env: &ort::environment::Environment,
         path: &Path,
         bytes: &bytes::Bytes,
+        hash: &blake3::Hash,
         packs: Vec<StylePack>,
         counts: SessionCounts,
+        cache: Option<&GraphCache>,
     ) -> Result<Self> {
         if packs.is_empty() {
             return Err(Error::VoiceNotFound {
@@ -97,23 +119,42 @@ impl KokoroModel {
                 reason: "a Kokoro voice needs at least one voice pack".into(),
             });
         }
-        // Checked as every other family's graphs are, before ONNX Runtime reads it.
-        let mut model = super::check::decode_checked(bytes.clone(), path)?;
-        // The durations the graph predicts become a second output (word timestamps); a graph
-        // without them runs as it is.
-        let with_durations = durations_output(&mut model).then(|| model.encode_to_vec());
-        drop(model);
-        let has_durations = with_durations.is_some();
-        let sessions = sessions(
-            env,
-            with_durations.as_deref().unwrap_or(bytes),
-            counts.acoustic,
-            counts.threads,
-            Graph::Fresh {
-                save_optimized: None,
-            },
-            "loading the Kokoro model",
-        )?;
+        let key = graph_cache::key(hash, GRAPH_CACHE_CONFIG);
+        let cached = cache.and_then(|cache| {
+            let (meta, mut parts) = cache.load(&key)?;
+            let loaded = (meta == entry_meta())
+                .then(|| parts.remove("model"))
+                .flatten()
+                .map(|graph| {
+                    sessions(
+                        env,
+                        &graph,
+                        counts.acoustic,
+                        counts.threads,
+                        Graph::Optimized,
+                        "loading the Kokoro model",
+                    )
+                });
+            match loaded {
+                Some(Ok(sessions)) => Some(sessions),
+                other => {
+                    let why = other.map_or("not a Kokoro entry".into(), |e| {
+                        e.err().map(|e| e.to_string()).unwrap_or_default()
+                    });
+                    tracing::warn!(
+                        "compiled-graph cache entry {key} failed ({why}); loading afresh"
+                    );
+                    cache.remove(&key);
+                    None
+                }
+            }
+        });
+        let sessions = match cached {
+            Some(sessions) => sessions,
+            None => Self::fresh_sessions(env, path, bytes, counts, cache, &key)?,
+        };
+        // The durations the graph predicts are its second output, when it has them.
+        let has_durations = sessions.with(|s| s.outputs().len() >= 2);
         for (name, expected) in [("tokens", "int64"), ("style", "float"), ("speed", "float")] {
             let found = sessions.with(|s| s.inputs().iter().any(|i| i.name() == name));
             if !found {
@@ -132,6 +173,48 @@ impl KokoroModel {
             has_durations,
             path: path.to_path_buf(),
         })
+    }
+
+    /// Sessions for the graph in `bytes`, checked and given its durations output, optimized by
+    /// ONNX Runtime (which writes the result into a new `cache` entry for `key`).
+    fn fresh_sessions(
+        env: &ort::environment::Environment,
+        path: &Path,
+        bytes: &bytes::Bytes,
+        counts: SessionCounts,
+        cache: Option<&GraphCache>,
+        key: &str,
+    ) -> Result<SessionPool> {
+        // Checked as every other family's graphs are, before ONNX Runtime reads it.
+        let mut model = super::check::decode_checked(bytes.clone(), path)?;
+        // The durations the graph predicts become a second output (word timestamps); a graph
+        // without them runs as it is.
+        let with_durations = durations_output(&mut model).then(|| model.encode_to_vec());
+        drop(model);
+        let staging = cache.and_then(|c| {
+            c.staging()
+                .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
+                .ok()
+        });
+        let saved = staging.as_ref().map(|dir| dir.join("model.onnx"));
+        let sessions = sessions(
+            env,
+            with_durations.as_deref().unwrap_or(bytes),
+            counts.acoustic,
+            counts.threads,
+            Graph::Fresh {
+                save_optimized: saved.as_deref(),
+            },
+            "loading the Kokoro model",
+        );
+        match (cache, &staging, &sessions) {
+            (Some(cache), Some(dir), Ok(_)) => cache.commit(key, dir, entry_meta(), &["model"]),
+            (_, Some(dir), _) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            _ => {}
+        }
+        sessions
     }
 
     /// The style of a sentence of `tokens` tokens: one pack's row, or the weighted sum of several.

@@ -813,6 +813,7 @@ fn split_parts(
         vocoder_takes_sid: !split_model.vocoder_extra_inputs.is_empty(),
         takes_sid,
         flow,
+        whole: false,
     };
     Ok((meta, parts))
 }
