@@ -110,6 +110,8 @@ fuzz_target!(|data: &[u8]| {
         options.cache_dir = ptr::null();
         options.redis_url = s(2);
         options.graph_cache = c"off".as_ptr();
+        // A lexicon path from the input (a file that is almost never there: an I/O error).
+        options.lexicon = s(4);
         // Valid counts kept small (each session is an ONNX Runtime session with its threads);
         // out-of-range ones stay, to be refused.
         if (2..=1024).contains(&options.threads) {
