@@ -152,25 +152,19 @@ impl Family for Kokoro {
         // The lexicons (a second's JSON) are read while ONNX Runtime builds the sessions.
         let (reader, model) = std::thread::scope(|s| {
             let reader = s.spawn(read_lexicons);
-            let model = (|| -> Result<(KokoroModel, blake3::Hash)> {
-                let bytes = bytes::Bytes::from(
-                    std::fs::read(&paths.model).map_err(|e| Error::io(&paths.model, e))?,
-                );
-                let model_hash = blake3::hash(&bytes);
+            let model = KokoroModel::load(
+                options.env,
+                &paths.model,
+                packs,
+                options.counts,
+                options.graph_cache.as_ref(),
+            )
+            .map(|(model, model_hash)| {
                 let mut h = blake3::Hasher::new();
                 h.update(model_hash.as_bytes());
                 h.update(packs_hash.as_bytes());
-                let model = KokoroModel::load(
-                    options.env,
-                    &paths.model,
-                    &bytes,
-                    &model_hash,
-                    packs,
-                    options.counts,
-                    options.graph_cache.as_ref(),
-                )?;
-                Ok((model, h.finalize()))
-            })();
+                (model, h.finalize())
+            });
             let reader = reader
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));

@@ -101,58 +101,74 @@ impl std::fmt::Debug for KokoroModel {
 }
 
 impl KokoroModel {
-    /// Load the graph from `bytes` (read from `path`, whose blake3 is `hash`) with `packs` as
-    /// its speakers. With a compiled-graph `cache`, the graph as ONNX Runtime optimized it (its
-    /// durations output added) comes from there when this model was loaded before.
+    /// Load the graph at `path` with `packs` as its speakers; the model and the blake3 of the
+    /// graph file. With a compiled-graph `cache`, the graph as ONNX Runtime optimized it (its
+    /// durations output added) comes from there when this model was loaded before, and the
+    /// source graph is only hashed, as a stream, never read whole.
     pub fn load(
         env: &ort::environment::Environment,
         path: &Path,
-        bytes: &bytes::Bytes,
-        hash: &blake3::Hash,
         packs: Vec<StylePack>,
         counts: SessionCounts,
         cache: Option<&GraphCache>,
-    ) -> Result<Self> {
+    ) -> Result<(Self, blake3::Hash)> {
         if packs.is_empty() {
             return Err(Error::VoiceNotFound {
                 path: path.to_path_buf(),
                 reason: "a Kokoro voice needs at least one voice pack".into(),
             });
         }
-        let key = graph_cache::key(hash, GRAPH_CACHE_CONFIG);
-        let cached = cache.and_then(|cache| {
-            let (meta, mut parts) = cache.load(&key)?;
-            let loaded = (meta == entry_meta())
-                .then(|| parts.remove("model"))
-                .flatten()
-                .map(|graph| {
-                    sessions(
-                        env,
-                        &graph,
-                        counts.acoustic,
-                        counts.threads,
-                        Graph::Optimized,
-                        "loading the Kokoro model",
-                    )
-                });
-            match loaded {
-                Some(Ok(sessions)) => Some(sessions),
-                other => {
-                    let why = other.map_or("not a Kokoro entry".into(), |e| {
-                        e.err().map(|e| e.to_string()).unwrap_or_default()
-                    });
-                    tracing::warn!(
-                        "compiled-graph cache entry {key} failed ({why}); loading afresh"
-                    );
-                    cache.remove(&key);
-                    None
-                }
+        if let Some(cache) = cache {
+            let hash = graph_cache::hash_files(&[path])?;
+            let key = graph_cache::key(&hash, GRAPH_CACHE_CONFIG);
+            if let Some(sessions) = Self::load_cached(env, path, counts, cache, &key) {
+                return Ok((Self::with_sessions(path, sessions, packs)?, hash));
             }
-        });
-        let sessions = match cached {
-            Some(sessions) => sessions,
-            None => Self::fresh_sessions(env, path, bytes, counts, cache, &key)?,
+        }
+        let bytes = bytes::Bytes::from(std::fs::read(path).map_err(|e| Error::io(path, e))?);
+        // What is decoded is what is keyed (the file may have changed since it was hashed).
+        let hash = blake3::hash(&bytes);
+        let key = graph_cache::key(&hash, GRAPH_CACHE_CONFIG);
+        let sessions = Self::fresh_sessions(env, path, &bytes, counts, cache, &key)?;
+        Ok((Self::with_sessions(path, sessions, packs)?, hash))
+    }
+
+    /// The sessions of the cache entry for `key`, or `None` (a miss, or an entry that failed
+    /// and was dropped) to load afresh.
+    fn load_cached(
+        env: &ort::environment::Environment,
+        path: &Path,
+        counts: SessionCounts,
+        cache: &GraphCache,
+        key: &str,
+    ) -> Option<SessionPool> {
+        let (meta, mut parts) = cache.load(key)?;
+        let loaded = match parts.remove("model") {
+            Some(graph) if meta == entry_meta() => sessions(
+                env,
+                &graph,
+                counts.acoustic,
+                counts.threads,
+                Graph::Optimized,
+                "loading the Kokoro model",
+            ),
+            _ => Err(Error::ModelFormat {
+                path: path.to_path_buf(),
+                reason: format!("the entry is not a Kokoro graph's: {meta:?}"),
+            }),
         };
+        match loaded {
+            Ok(sessions) => Some(sessions),
+            Err(e) => {
+                tracing::warn!("compiled-graph cache entry {key} failed ({e}); loading afresh");
+                cache.remove(key);
+                None
+            }
+        }
+    }
+
+    /// The model around its `sessions`, their inputs checked.
+    fn with_sessions(path: &Path, sessions: SessionPool, packs: Vec<StylePack>) -> Result<Self> {
         // The durations the graph predicts are its second output, when it has them.
         let has_durations = sessions.with(|s| s.outputs().len() >= 2);
         for (name, expected) in [("tokens", "int64"), ("style", "float"), ("speed", "float")] {
