@@ -280,13 +280,7 @@ fn the_compiled_graph_cache_serves_kokoro_with_the_same_audio() {
     let options = SynthesisOptions::default();
     let uncached = build(None).synthesize(text, &options).unwrap();
     let fresh = build(Some(dir.clone())).synthesize(text, &options).unwrap();
-    let entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
-    let entry = &entries[0];
-    assert!(entry.join("model.onnx").is_file() && entry.join("meta.json").is_file());
+    let entry = &common::only_graph_cache_entry(&dir, &["meta.json", "model.onnx"]);
     let cached = build(Some(dir.clone())).synthesize(text, &options).unwrap();
     assert_eq!(
         fresh.samples, uncached.samples,

@@ -299,25 +299,16 @@ fn the_compiled_graph_cache_gives_the_same_audio() {
     let fresh = build()
         .synthesize(&text, &SynthesisOptions::default())
         .unwrap();
-    let entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
-    let entry = &entries[0];
-    for part in [
-        "meta.json",
-        "prior-0.onnx",
-        "prior-1.onnx",
-        "flow.onnx",
-        "vocoder.onnx",
-    ] {
-        assert!(
-            entry.join(part).is_file(),
-            "{part} missing in {}",
-            entry.display()
-        );
-    }
+    let entry = &common::only_graph_cache_entry(
+        &dir,
+        &[
+            "meta.json",
+            "prior-0.onnx",
+            "prior-1.onnx",
+            "flow.onnx",
+            "vocoder.onnx",
+        ],
+    );
     let cached = build()
         .synthesize(&text, &SynthesisOptions::default())
         .unwrap();

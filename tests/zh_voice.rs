@@ -436,19 +436,8 @@ fn the_compiled_graph_cache_serves_the_mandarin_voice_with_the_same_audio() {
     let fresh = build(Some(dir.clone()))
         .synthesize(&text, &options)
         .unwrap();
-    let entries: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
-    let entry = &entries[0];
-    for part in ["meta.json", "acoustic.onnx", "vocoder.onnx"] {
-        assert!(
-            entry.join(part).is_file(),
-            "{part} missing in {}",
-            entry.display()
-        );
-    }
+    let entry =
+        &common::only_graph_cache_entry(&dir, &["meta.json", "acoustic.onnx", "vocoder.onnx"]);
     let cached = build(Some(dir.clone()))
         .synthesize(&text, &options)
         .unwrap();

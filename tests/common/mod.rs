@@ -136,6 +136,25 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// The one entry of a compiled-graph cache directory (no staging directory left beside it),
+/// after checking it holds each of `parts`.
+pub fn only_graph_cache_entry(dir: &std::path::Path, parts: &[&str]) -> PathBuf {
+    let entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
+    let entry = entries[0].clone();
+    for part in parts {
+        assert!(
+            entry.join(part).is_file(),
+            "{part} missing in {}",
+            entry.display()
+        );
+    }
+    entry
+}
+
 /// Write `voice` into a scratch directory and load it on one thread.
 pub fn tiny_synth(voice: &indextts::testkit::TinyVoice, name: &str) -> (PathBuf, Synthesizer) {
     let dir = scratch(name);
