@@ -6,7 +6,7 @@
 #                                  in its pinned venv), Kokoro-82M with its voice packs, the
 #                                  pinned piper-tts, misaki, kokoro-onnx and wyoming-piper venvs
 #                                  they compare against, the Python tests' venv (maturin, pytest,
-#                                  openai, wyoming), redis-server, the C ABI's hosts'
+#                                  openai, wyoming), redis-server, HAProxy, the C ABI's hosts'
 #                                  toolchains (gcc/g++ with their sanitizers, Go, valgrind),
 #                                  and Chromium + Node for the web player's test
 #
@@ -60,6 +60,8 @@ fi
 reference_packages() {
   local missing=()
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # The cluster test's load balancer (tests/cluster.rs).
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
   command -v go >/dev/null 2>&1 || missing+=(golang-go)
   command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)

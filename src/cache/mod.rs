@@ -13,7 +13,7 @@ mod memory;
 #[cfg(feature = "redis")]
 mod remote;
 #[cfg(feature = "redis")]
-mod resp;
+pub(crate) mod resp;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 /// Largest bulk reply read: a cache entry of [`MAX_SENTENCE_FRAMES`](crate::MAX_SENTENCE_FRAMES)
 /// frames is under 64 MiB, and the header is a few bytes.
-pub(super) const MAX_REPLY_BYTES: usize = 64 << 20;
+pub(crate) const MAX_REPLY_BYTES: usize = 64 << 20;
 /// Most elements of an array reply (a `SCAN` batch is about its `COUNT`).
 const MAX_ARRAY: usize = 1 << 16;
 /// Most bytes of one reply line (a type byte, a number or a status).
@@ -19,7 +19,7 @@ const MAX_LINE: usize = 512;
 
 /// What went wrong with a command. Any error leaves the connection out of step: drop it.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum RespError {
+pub(crate) enum RespError {
     #[error("redis: {0}")]
     Io(#[from] std::io::Error),
     #[error("redis: no whole reply within {0:?}")]
@@ -34,7 +34,7 @@ pub(super) enum RespError {
 
 /// A reply.
 #[derive(Debug, PartialEq)]
-pub(super) enum Reply {
+pub(crate) enum Reply {
     Status(String),
     Integer(i64),
     Bulk(Option<Vec<u8>>),
@@ -43,7 +43,7 @@ pub(super) enum Reply {
 
 /// Where and how to connect, from a Redis URL.
 #[derive(Debug, Clone)]
-pub(super) struct Target {
+pub(crate) struct Target {
     addr: Addr,
     username: Option<String>,
     password: Option<String>,
@@ -81,7 +81,7 @@ impl Target {
 }
 
 /// An open connection, authenticated and on its database.
-pub(super) struct Connection {
+pub(crate) struct Connection {
     stream: Stream,
     /// Bytes read past the end of the last reply (there are none unless the server misbehaves).
     buf: Vec<u8>,

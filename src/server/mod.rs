@@ -15,9 +15,11 @@
 //! is free once that synthesis has stopped. Host headers are checked (DNS rebinding).
 
 mod admission;
+mod cluster;
 mod conn;
 mod metrics;
 mod openai;
+mod remote_task;
 mod tasks;
 mod ws;
 pub mod wyoming;
@@ -35,7 +37,7 @@ use std::time::{Duration, Instant};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{MatchedPath, Path, Request, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
@@ -96,9 +98,14 @@ pub struct ServerConfig {
     /// A directory for the disk sentence cache.
     #[arg(long, env = "INDEXTTS_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
-    /// A Redis URL for the shared cache level (needs the `redis` feature).
+    /// A Redis URL for the shared cache level, and for the tasks of a cluster (`--node-url`).
     #[arg(long, env = "INDEXTTS_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Join a cluster of nodes sharing `--redis-url`: the URL the other nodes reach this one at
+    /// (`http://HOST:PORT`). A task made on any node can then be read through every node
+    /// (docs/deploy.md).
+    #[arg(long, env = "INDEXTTS_NODE_URL")]
+    pub node_url: Option<String>,
     /// Seconds in-flight streams may take to finish after SIGTERM.
     #[arg(long, env = "INDEXTTS_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout_seconds: u64,
@@ -167,6 +174,8 @@ pub struct App {
     config: ServerConfig,
     /// The rate limiter's state (pruned of idle clients every second).
     governor: Option<Arc<Governor>>,
+    /// This node's place in a cluster (`--node-url`).
+    cluster: Option<Arc<cluster::Cluster>>,
 }
 
 type Governor = tower_governor::governor::GovernorConfig<
@@ -226,6 +235,27 @@ impl App {
             default_voice.get_or_insert_with(|| name.clone());
             voices.insert(name, synth);
         }
+        let cluster = match (&config.node_url, &config.redis_url) {
+            (None, _) => None,
+            (Some(node), None) => {
+                return Err(Error::InvalidOption {
+                    name: "--node-url",
+                    value: node.clone(),
+                    reason: "a cluster's nodes share their tasks through Redis: give --redis-url",
+                })
+            }
+            (Some(node), Some(redis)) => {
+                let ttl = Duration::from_secs(config.task_ttl_seconds);
+                let readers = config.max_task_readers;
+                let cluster = cluster::Cluster::new(redis, node, ttl, readers)?;
+                // Say so before serving, so other nodes can reach this one's tasks at once.
+                if let Err(e) = cluster.heartbeat() {
+                    warn!("cluster: {e}; tasks here are found only here until Redis answers");
+                }
+                info!(node = cluster.node(), "joined the cluster");
+                Some(Arc::new(cluster))
+            }
+        };
         let governor = 1000u64
             .checked_div(config.rate_per_second)
             .and_then(|period_ms| {
@@ -245,6 +275,7 @@ impl App {
             ),
             metrics: Arc::default(),
             governor,
+            cluster,
             config,
         }))
     }
@@ -1044,6 +1075,19 @@ async fn create_task(
         ApiError::busy("the task store is full; retry once finished tasks have expired")
     })?;
     let id = task.id.clone();
+    if let Some(cluster) = &app.cluster {
+        // Before the answer, so the next request may reach any node.
+        let claimed = remote_task::redis(cluster, {
+            let id = id.clone();
+            move |c| c.claim(&id)
+        });
+        if let Err(e) = claimed.await {
+            warn!(
+                "cluster: task {id} is found only on this node: {}",
+                e.message
+            );
+        }
+    }
     let worker_app = Arc::clone(&app);
     tokio::spawn(async move {
         let Some(permit) = ticket.wait().await else {
@@ -1061,13 +1105,26 @@ async fn create_task(
                 .fetch_add(1, Ordering::Relaxed);
         }
         task.finish(result.err());
+        if let Some(cluster) = &worker_app.cluster {
+            let (status, words, wav) = task.snapshot();
+            let published = remote_task::redis(cluster, move |c| c.publish(status, words, &wav));
+            if let Err(e) = published.await {
+                warn!(
+                    "cluster: task {} is kept only on this node: {}",
+                    task.id, e.message
+                );
+            }
+        }
     });
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "task_id": id,
         "status_url": format!("/status/{id}"),
         "stream_url": format!("/stream/{id}"),
         "events_url": format!("/events/{id}"),
     });
+    if let Some(cluster) = &app.cluster {
+        body["node"] = cluster.node().into();
+    }
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
 
@@ -1105,10 +1162,6 @@ async fn run_task(
     Ok(())
 }
 
-fn find_task(app: &App, id: &str) -> Result<Arc<tasks::Task>, ApiError> {
-    app.tasks.get(id).ok_or_else(|| unknown_task(id))
-}
-
 fn unknown_task(id: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -1117,11 +1170,25 @@ fn unknown_task(id: &str) -> ApiError {
     )
 }
 
+/// `GET /status/{id}`: the task's status, wherever in the cluster it is.
 async fn task_status(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Json<TaskStatus>, ApiError> {
-    Ok(Json(find_task(&app, &id)?.status()))
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    use remote_task::Found;
+    Ok(match remote_task::locate(&app, &id, &headers).await? {
+        Found::Here(task) => Json(task.status()).into_response(),
+        Found::Finished(finished) => Json(finished.status).into_response(),
+        Found::Lost(status) => Json(status).into_response(),
+        Found::Elsewhere(cluster, owner) => {
+            let path = format!("/status/{id}");
+            match remote_task::forward(&cluster, &owner, &id, Method::GET, &path).await? {
+                Ok(response) => response,
+                Err(status) => Json(status).into_response(),
+            }
+        }
+    })
 }
 
 /// `DELETE /tasks/{id}`: stop the task's synthesis (its worker is free once it has stopped)
@@ -1129,10 +1196,32 @@ async fn task_status(
 async fn cancel_task(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let task = app.tasks.remove(&id).ok_or_else(|| unknown_task(&id))?;
-    task.cancel();
-    Ok(StatusCode::NO_CONTENT)
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    use remote_task::Found;
+    match remote_task::locate(&app, &id, &headers).await? {
+        Found::Here(_) => {
+            if let Some(task) = app.tasks.remove(&id) {
+                task.cancel();
+            }
+        }
+        // Nothing runs: forget it on every node.
+        Found::Finished(_) | Found::Lost(_) => {
+            if let Some(cluster) = &app.cluster {
+                let id = id.clone();
+                remote_task::redis(cluster, move |c| c.forget(&id)).await?;
+            }
+        }
+        Found::Elsewhere(cluster, owner) => {
+            let path = format!("/tasks/{id}");
+            if let Ok(response) =
+                remote_task::forward(&cluster, &owner, &id, Method::DELETE, &path).await?
+            {
+                return Ok(response);
+            }
+        }
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Samples one `/stream` read copies at most (64 KiB of PCM).
@@ -1144,8 +1233,24 @@ const STREAM_SLICE: usize = 32 * 1024;
 async fn task_stream(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let task = find_task(&app, &id)?;
+    use remote_task::Found;
+    let task = match remote_task::locate(&app, &id, &headers).await? {
+        Found::Here(task) => task,
+        Found::Finished(finished) => {
+            let cluster = app.cluster.as_ref().ok_or_else(|| unknown_task(&id))?;
+            return remote_task::finished_stream(cluster, *finished).await;
+        }
+        Found::Lost(status) => return Err(remote_task::lost_stream(&status)),
+        Found::Elsewhere(cluster, owner) => {
+            let path = format!("/stream/{id}");
+            return match remote_task::forward(&cluster, &owner, &id, Method::GET, &path).await? {
+                Ok(response) => Ok(response),
+                Err(status) => Err(remote_task::lost_stream(&status)),
+            };
+        }
+    };
     let status = task.status();
     if let Some(error) = status.error.as_ref().filter(|_| status.state.is_final()) {
         // Failed before this reader came: an answer saying so, not a transfer that breaks.
@@ -1214,8 +1319,25 @@ async fn task_stream(
 async fn task_events(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
-) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
-    let task = find_task(&app, &id)?;
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    use remote_task::Found;
+    let task = match remote_task::locate(&app, &id, &headers).await? {
+        Found::Here(task) => task,
+        Found::Finished(finished) => {
+            return Ok(remote_task::final_events(&finished.status, &finished.words))
+        }
+        Found::Lost(status) => {
+            return Ok(remote_task::final_events(&status, &serde_json::Value::Null))
+        }
+        Found::Elsewhere(cluster, owner) => {
+            let path = format!("/events/{id}");
+            return match remote_task::forward(&cluster, &owner, &id, Method::GET, &path).await? {
+                Ok(response) => Ok(remote_task::forwarded_events(response, &id, &owner)),
+                Err(status) => Ok(remote_task::final_events(&status, &serde_json::Value::Null)),
+            };
+        }
+    };
     let changes = task.subscribe();
     let state = TaskEvents {
         task,
@@ -1227,9 +1349,11 @@ async fn task_events(
     };
     let events = futures_util::stream::unfold(state, |mut state| async move {
         let event = state.next().await?;
-        Some((Ok(event), state))
+        Some((Ok::<_, std::convert::Infallible>(event), state))
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 /// One `/events` client's place in its task.
@@ -1308,6 +1432,7 @@ pub async fn serve_all(
         wyoming_servers.push(tokio::spawn(wyoming::serve(endpoint, app, stopped)));
     }
     let grace = Duration::from_secs(app.config.shutdown_timeout_seconds);
+    let app_cluster = app.cluster.clone();
     let reaper = {
         let app = Arc::clone(&app);
         tokio::spawn(async move {
@@ -1323,6 +1448,29 @@ pub async fn serve_all(
             }
         })
     };
+    // A cluster node says it is alive every second; its tasks fail for other nodes' clients
+    // within seconds of its death (docs/deploy.md).
+    let heartbeat = app.cluster.clone().map(|cluster| {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(cluster::HEARTBEAT_EVERY);
+            let mut failing = false;
+            loop {
+                tick.tick().await;
+                let c = Arc::clone(&cluster);
+                match tokio::task::spawn_blocking(move || c.heartbeat()).await {
+                    Ok(Ok(())) if failing => {
+                        info!("cluster: Redis answers again");
+                        failing = false;
+                    }
+                    Ok(Err(e)) if !failing => {
+                        warn!("cluster: cannot say this node is alive: {e}");
+                        failing = true;
+                    }
+                    _ => {}
+                }
+            }
+        })
+    });
     let limits = conn::Limits {
         max_connections: app.config.max_connections,
         header_timeout: Duration::from_secs(app.config.header_timeout_seconds.max(1)),
@@ -1344,6 +1492,11 @@ pub async fn serve_all(
         }
     };
     reaper.abort();
+    if let (Some(heartbeat), Some(cluster)) = (heartbeat, app_cluster) {
+        heartbeat.abort();
+        // Gone: what it had not finished fails for every node's clients at once.
+        let _ = tokio::task::spawn_blocking(move || cluster.leave()).await;
+    }
     for server in wyoming_servers {
         if let Ok(Err(e)) = server.await {
             warn!("wyoming: {e}");

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 /// Where a task is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskState {
     /// Waiting for a worker.
@@ -33,7 +33,7 @@ impl TaskState {
 }
 
 /// A task's public status (the JSON of `/status/{id}` and of each `/events/{id}` event).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskStatus {
     /// The task's id.
     pub task_id: String,
@@ -50,7 +50,7 @@ pub struct TaskStatus {
 }
 
 /// Sentences done out of the text's total (0 until it is known).
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct Progress {
     /// Sentences whose audio is complete.
     pub sentences_done: usize,
@@ -134,6 +134,18 @@ impl Task {
         let t = self.lock();
         let words = t.words.get(from..).filter(|w| !w.is_empty())?;
         Some(super::words_json(words, t.sample_rate))
+    }
+
+    /// Everything a finished task is: its status, all its words (as `words_from`) and its
+    /// audio as the WAV `/stream` serves.
+    pub fn snapshot(&self) -> (TaskStatus, serde_json::Value, Vec<u8>) {
+        let status = self.status();
+        let t = self.lock();
+        let words = super::words_json(&t.words, t.sample_rate);
+        let mut wav = super::wav_header(t.sample_rate);
+        wav.reserve(t.samples.len() * 2);
+        super::pcm_bytes(t.samples.iter().copied(), &mut wav);
+        (status, words, wav)
     }
 
     /// The task ended: done, or failed with `error`.
