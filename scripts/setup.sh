@@ -62,6 +62,8 @@ reference_packages() {
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   # The cluster test's load balancer (tests/cluster.rs).
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  # ...and the check of docs/deploy.md's systemd unit.
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
   command -v c++ >/dev/null 2>&1 || missing+=(g++)
   command -v go >/dev/null 2>&1 || missing+=(golang-go)
   command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)

@@ -360,3 +360,49 @@ fn two_nodes_behind_haproxy_share_tasks_and_cache_and_survive_a_killed_node() {
         );
     });
 }
+
+/// The deployment files of docs/deploy.md: HAProxy takes the balancer's config, systemd the
+/// node's unit, and every setting the unit gives is one the server reads.
+#[test]
+fn the_deployment_files_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let checked = Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(root.join("haproxy.cfg"))
+        .output()
+        .expect("haproxy: run scripts/setup.sh --reference");
+    assert!(checked.status.success(), "{checked:?}");
+    let unit = std::fs::read_to_string(root.join("indextts-server.service")).unwrap();
+    // `verify` wants the unit's program to exist: this build's.
+    let server = env!("CARGO_BIN_EXE_indextts-server");
+    let local = unit.replace("/usr/local/bin/indextts-server", server);
+    let path = scratch("deploy-unit").join("indextts-server.service");
+    std::fs::write(&path, local).unwrap();
+    let verified = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze: run scripts/setup.sh --reference");
+    assert!(
+        verified.status.success() && verified.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&verified.stderr)
+    );
+    let help = Command::new(server).arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let variables: Vec<&str> = unit
+        .lines()
+        .filter_map(|l| l.strip_prefix("Environment="))
+        .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+        .collect();
+    assert!(variables.len() >= 8, "{variables:?}");
+    for name in variables {
+        // Read by the library rather than the server's flags.
+        let library = ["INDEXTTS_ASSETS", "INDEXTTS_GRAPH_CACHE"].contains(&name);
+        assert!(
+            library || help.contains(&format!("[env: {name}=")),
+            "the unit sets {name}, which the server does not read"
+        );
+    }
+}
