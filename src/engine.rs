@@ -51,6 +51,9 @@ pub(crate) struct Engine {
     default_speaker: i64,
     /// Streams whose stage threads have not been joined yet.
     live_streams: Arc<AtomicUsize>,
+    /// Model sessions of each stage, when a stream started while they are all taken by others
+    /// gets a larger first window (see `windows_for_new_stream`).
+    busy_beyond: Option<usize>,
     /// The caller's pronunciations, for voices whose phonemes are IPA.
     lexicon: Option<crate::frontend::Lexicon>,
 }
@@ -72,6 +75,7 @@ impl Engine {
         windows: StreamWindows,
         cache: SentenceCache,
         lexicon: Option<crate::frontend::Lexicon>,
+        busy_beyond: Option<usize>,
     ) -> Engine {
         Engine {
             config: voice.config,
@@ -84,6 +88,7 @@ impl Engine {
             lexicon,
             cache,
             live_streams: Arc::default(),
+            busy_beyond,
         }
     }
 
@@ -121,6 +126,23 @@ impl Engine {
 
     pub fn windows(&self) -> StreamWindows {
         self.windows
+    }
+
+    /// The windows of a stream that starts now, counted live: the voice's, except, when the
+    /// builder asked for it, that one starting while every session is taken by other streams
+    /// gets a first window one growth step larger
+    /// ([`crate::SynthesizerBuilder::grow_first_window_when_busy`]).
+    pub fn windows_for_new_stream(&self) -> StreamWindows {
+        let mut windows = self.windows;
+        if self
+            .busy_beyond
+            .is_some_and(|sessions| self.live_streams() > sessions)
+        {
+            windows.first_chunk_frames = crate::vocoder::grown(windows.first_chunk_frames)
+                .min(windows.chunk_frames)
+                .max(windows.first_chunk_frames);
+        }
+        windows
     }
 
     pub fn cache(&self) -> &SentenceCache {

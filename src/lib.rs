@@ -66,6 +66,7 @@ mod ffi;
 pub mod frontend;
 mod host;
 pub mod model;
+mod playhead;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod ssml;

@@ -28,10 +28,11 @@ use crate::engine::{report_missing, Engine};
 use crate::error::{Error, Result};
 use crate::frontend::{Pronunciations, Sentence};
 use crate::model::{Pipeline, Timing, Utterance, Voicing};
+use crate::playhead::{self, Playhead};
 use crate::ssml::Piece;
-use crate::text_stream::{Playhead, TextSink, Units};
+use crate::text_stream::{TextSink, Units};
 use crate::timestamps::{sentence_marks, sentence_phonemes, Mark, PhonemeMark, WordMark};
-use crate::vocoder::{decode_in_order, plan, Window};
+use crate::vocoder::{decode_in_order, plan, StreamWindows, Window};
 
 /// Sentences of frames queued between the acoustic model and the vocoder.
 const FRAME_QUEUE: usize = 2;
@@ -212,13 +213,12 @@ pub(crate) fn text_audio_stream(
     voicing: Voicing,
 ) -> Result<(TextSink, AudioStream)> {
     let (tx, rx) = std::sync::mpsc::channel();
-    let playhead = Arc::new(Playhead::default());
-    let sample_rate = engine.sample_rate();
+    let playhead = Arc::new(Playhead::new(engine.sample_rate()));
     let stream = stages(
         engine,
         voicing,
         Some(Arc::clone(&playhead)),
-        move |cancel| Box::new(Units::new(rx, playhead, sample_rate, cancel).map(Piece::plain)),
+        move |cancel| Box::new(Units::new(rx, playhead, cancel).map(Piece::plain)),
     )?;
     Ok((TextSink::new(tx), stream))
 }
@@ -227,7 +227,8 @@ pub(crate) fn text_audio_stream(
 type Texts = Box<dyn Iterator<Item = Piece> + Send>;
 
 /// Start both stages; `texts` makes the acoustic stage's texts from the stream's cancel flag.
-/// `playhead`, when given, counts the samples handed to the listener.
+/// `playhead`, when given, counts the samples handed to the listener (else the stream has its
+/// own): every model run of the stream waits for a session in the order of its deadline.
 fn stages(
     engine: Arc<Engine>,
     voicing: Voicing,
@@ -235,6 +236,8 @@ fn stages(
     texts: impl FnOnce(Arc<AtomicBool>) -> Texts + Send + 'static,
 ) -> Result<AudioStream> {
     let live = engine.live_stream();
+    let windows = engine.windows_for_new_stream();
+    let playhead = playhead.unwrap_or_else(|| Arc::new(Playhead::new(engine.sample_rate())));
     let cancel = Arc::new(AtomicBool::new(false));
     let (work_tx, work_rx) = sync_channel::<Result<Work>>(FRAME_QUEUE);
     let (chunk_tx, chunk_rx) = sync_channel::<Result<AudioChunk>>(CHUNK_QUEUE);
@@ -244,8 +247,9 @@ fn stages(
     let acoustic = spawn_stage("indextts-acoustic", &work_tx, {
         let (engine, cancel) = (Arc::clone(&engine), Arc::clone(&cancel));
         let work_tx = work_tx.clone();
+        let playhead = Arc::clone(&playhead);
         move || {
-            let windows = engine.windows();
+            let _stream = playhead::enter(Some(playhead));
             let output = Output::Audio {
                 first: Some(FirstSentence {
                     head_frames: windows
@@ -263,8 +267,9 @@ fn stages(
         let cancel = Arc::clone(&cancel);
         let chunk_tx = chunk_tx.clone();
         move || {
+            let _stream = playhead::enter(Some(Arc::clone(&playhead)));
             let emitter = Emitter::new(&engine, &chunk_tx, first_out_tx, playhead);
-            vocoder_stage(&engine, work_rx, &cancel, emitter)
+            vocoder_stage(&engine, windows, work_rx, &cancel, emitter)
         }
     })?;
     drop(chunk_tx);
@@ -625,8 +630,9 @@ struct Emitter<'a> {
     gap: usize,
     last_started: Option<usize>,
     first_out: Option<SyncSender<()>>,
-    /// Counts what the listener was handed (text streams pace their units by it).
-    playhead: Option<Arc<Playhead>>,
+    /// Counts what the listener was handed (text streams pace their units by it; sessions go
+    /// to the stream whose listener runs out first).
+    playhead: Arc<Playhead>,
     /// The current sentence's words not handed out yet, in samples from the stream's start.
     words: VecDeque<WordMark>,
     /// Its phonemes not handed out yet.
@@ -638,7 +644,7 @@ impl<'a> Emitter<'a> {
         engine: &Engine,
         tx: &'a SyncSender<Result<AudioChunk>>,
         first_out: SyncSender<()>,
-        playhead: Option<Arc<Playhead>>,
+        playhead: Arc<Playhead>,
     ) -> Self {
         Emitter {
             tx,
@@ -686,9 +692,7 @@ impl<'a> Emitter<'a> {
         };
         self.start_sample += len;
         let sent = self.tx.send(Ok(chunk)).is_ok();
-        if let Some(playhead) = &self.playhead {
-            playhead.advance(len as usize);
-        }
+        self.playhead.advance(len as usize);
         if let Some(first_out) = self.first_out.take() {
             let _ = first_out.try_send(());
         }
@@ -798,11 +802,11 @@ impl Assembly {
 /// Frames -> windows -> audio chunks, in order.
 fn vocoder_stage(
     engine: &Engine,
+    windows: StreamWindows,
     rx: Receiver<Result<Work>>,
     cancel: &AtomicBool,
     mut emitter: Emitter<'_>,
 ) {
-    let windows = engine.windows();
     let samples_per_frame = engine
         .pipeline()
         .split()

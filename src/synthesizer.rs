@@ -50,6 +50,7 @@ pub struct SynthesizerBuilder {
     graph_cache_bytes: Option<u64>,
     cache_key_file: Option<PathBuf>,
     lexicon: Option<PathBuf>,
+    grow_first_window_when_busy: bool,
 }
 
 /// The shared levels' seal keyed by the secret in `path`.
@@ -123,6 +124,18 @@ impl SynthesizerBuilder {
     /// the pool waits for a session). Vocoder sessions are at least `vocoder_workers`.
     pub fn sessions(mut self, sessions: usize) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+
+    /// A stream that starts while every session is taken by other streams gets a first window
+    /// one growth step (4x) larger (default: off, so a text's audio does not depend on the
+    /// load). Its first audio waits behind the others' model runs anyway, and a listener handed
+    /// a few tens of milliseconds would run dry while its next window waits its turn; under a
+    /// saturating load this took the share of responses with a playback gap from about half to
+    /// about a tenth (`cargo bench --bench server_load`, docs/performance.md). The server turns
+    /// it on.
+    pub fn grow_first_window_when_busy(mut self, on: bool) -> Self {
+        self.grow_first_window_when_busy = on;
         self
     }
 
@@ -338,7 +351,14 @@ impl SynthesizerBuilder {
             voice.config.sample_rate,
         )?;
         Ok(Synthesizer {
-            engine: Arc::new(Engine::new(voice, paths, windows, cache, lexicon)),
+            engine: Arc::new(Engine::new(
+                voice,
+                paths,
+                windows,
+                cache,
+                lexicon,
+                self.grow_first_window_when_busy.then_some(sessions),
+            )),
         })
     }
 }

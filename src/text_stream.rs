@@ -20,12 +20,13 @@
 //! - nothing is cut inside a word: text only breaks at those punctuation marks, except that
 //!   [`MAX_PENDING_BYTES`] of text with none is cut at its last white space.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
+use crate::playhead::Playhead;
 
 /// Audio ahead of a real-time listener below which a clause is spoken without waiting for the
 /// rest of its sentence.
@@ -97,36 +98,6 @@ impl TextSink {
     }
 }
 
-/// How far a stream's audio is ahead of a real-time listener: the vocoder stage counts the
-/// samples it hands on; the clock starts with the first.
-#[derive(Debug, Default)]
-pub(crate) struct Playhead {
-    samples: AtomicU64,
-    first: std::sync::OnceLock<Instant>,
-}
-
-impl Playhead {
-    /// `n` more samples were handed to the listener.
-    pub fn advance(&self, n: usize) {
-        self.first.get_or_init(Instant::now);
-        self.samples.fetch_add(n as u64, Ordering::Relaxed);
-    }
-
-    /// Whether any audio has been handed to the listener.
-    fn started(&self) -> bool {
-        self.first.get().is_some()
-    }
-
-    /// Audio made but not yet heard by a listener playing it in real time.
-    fn ahead(&self, sample_rate: u32) -> Duration {
-        let Some(first) = self.first.get() else {
-            return Duration::ZERO;
-        };
-        let made = self.samples.load(Ordering::Relaxed) as f64 / f64::from(sample_rate.max(1));
-        Duration::from_secs_f64((made - first.elapsed().as_secs_f64()).max(0.0))
-    }
-}
-
 /// The units of an incremental text, as the acoustic stage takes them: an iterator that
 /// blocks for text, applies the rule above, and ends when the sink is finished (or dropped) or
 /// the stream is cancelled.
@@ -134,7 +105,6 @@ pub(crate) struct Units {
     rx: Receiver<Piece>,
     splitter: Splitter,
     playhead: Arc<Playhead>,
-    sample_rate: u32,
     cancel: Arc<AtomicBool>,
     last_text: Instant,
     finished: bool,
@@ -144,17 +114,11 @@ pub(crate) struct Units {
 const POLL: Duration = Duration::from_millis(20);
 
 impl Units {
-    pub fn new(
-        rx: Receiver<Piece>,
-        playhead: Arc<Playhead>,
-        sample_rate: u32,
-        cancel: Arc<AtomicBool>,
-    ) -> Units {
+    pub fn new(rx: Receiver<Piece>, playhead: Arc<Playhead>, cancel: Arc<AtomicBool>) -> Units {
         Units {
             rx,
             splitter: Splitter::default(),
             playhead,
-            sample_rate,
             cancel,
             last_text: Instant::now(),
             finished: false,
@@ -182,7 +146,7 @@ impl Iterator for Units {
             if self.finished {
                 return self.splitter.rest();
             }
-            let starved = self.playhead.ahead(self.sample_rate) < LOW_WATER;
+            let starved = self.playhead.ahead() < LOW_WATER;
             if starved || self.last_text.elapsed() >= PAUSE {
                 if let Some(clause) = self.splitter.clause(self.last_text.elapsed() >= PAUSE) {
                     return Some(clause);
@@ -509,8 +473,8 @@ mod tests {
     #[test]
     fn units_follow_the_rule_and_end_with_the_sink() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let playhead = Arc::new(Playhead::default());
-        let mut units = Units::new(rx, Arc::clone(&playhead), 22_050, Arc::default());
+        let playhead = Arc::new(Playhead::new(22_050));
+        let mut units = Units::new(rx, Arc::clone(&playhead), Arc::default());
         let mut sink = TextSink::new(tx);
         // Nothing heard yet: the first clause goes alone, even with its sentence complete.
         sink.push("First, the ").unwrap();

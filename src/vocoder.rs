@@ -113,6 +113,11 @@ pub(crate) struct Window {
 /// decode work on a stream's first sentence.
 const GROWTH: usize = 4;
 
+/// A window size one growth step on.
+pub(crate) fn grown(size: usize) -> usize {
+    size.saturating_mul(GROWTH)
+}
+
 /// Windows over `frames` frames: the first `first` frames long, then growing [`GROWTH`]-fold up
 /// to `steady`.
 pub(crate) fn plan(frames: usize, first: usize, steady: usize, context: usize) -> Vec<Window> {
@@ -129,7 +134,7 @@ pub(crate) fn plan(frames: usize, first: usize, steady: usize, context: usize) -
             to: end.saturating_add(context).min(frames),
         });
         start = end;
-        size = size.saturating_mul(GROWTH).min(steady);
+        size = grown(size).min(steady);
     }
     windows
 }
@@ -189,22 +194,28 @@ pub(crate) fn decode_in_order(
 
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    // The window workers run for the caller's stream: its deadline orders their model runs.
+    let stream = crate::playhead::current();
     std::thread::scope(|scope| {
         let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Vec<f32>>)>();
         for _ in 0..workers.min(windows.len()) {
             let done_tx = done_tx.clone();
             let (next, stop) = (&next, &stop);
-            scope.spawn(move || loop {
-                if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
-                    return;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&window) = windows.get(i) else {
-                    return;
-                };
-                let result = decode_window(model, frames, window, sid);
-                if done_tx.send((i, result)).is_err() {
-                    return;
+            let stream = stream.clone();
+            scope.spawn(move || {
+                let _stream = crate::playhead::enter(stream);
+                loop {
+                    if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&window) = windows.get(i) else {
+                        return;
+                    };
+                    let result = decode_window(model, frames, window, sid);
+                    if done_tx.send((i, result)).is_err() {
+                        return;
+                    }
                 }
             });
         }
