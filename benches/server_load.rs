@@ -28,6 +28,9 @@ use serde_json::json;
 struct Outcomes {
     ttfb: Vec<f64>,
     total: Vec<f64>,
+    /// Per complete response: the longest a listener playing it in real time from its first
+    /// byte would have waited for the next audio (0: no gap).
+    gaps: Vec<f64>,
     audio_seconds: f64,
     ok: usize,
     rejected_429: usize,
@@ -58,15 +61,31 @@ fn main() {
     let seconds: u64 = args.parse("--seconds", 60);
     let cache = args.flag("--cache");
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_indextts-server"));
+    // `--binary PATH`: another build of the server (an earlier commit's, to compare).
+    let binary = args
+        .value("--binary")
+        .unwrap_or(env!("CARGO_BIN_EXE_indextts-server"));
+    let mut server = Command::new(binary);
+    let extra: Vec<String> = match std::env::args().position(|a| a == "--server") {
+        Some(at) => std::env::args()
+            .skip(at + 1)
+            .filter(|a| a != "--bench")
+            .collect(),
+        None => Vec::new(),
+    };
+    if !extra.iter().any(|a| a == "--threads") {
+        server.args(["--threads", "2"]);
+    }
     server.args([
         "--bind",
         "127.0.0.1:0",
-        "--threads",
-        "2",
         "--rate-per-second",
         "0",
+        "--client-quota",
+        "0",
     ]);
+    // Anything after `--server` goes to the server (`-- --server --streams 2`).
+    server.args(&extra);
     if !cache {
         server.args(["--cache-bytes", "0"]);
     }
@@ -153,10 +172,16 @@ fn main() {
                     }
                     let mut bytes = 0usize;
                     let mut first = None;
+                    let mut gap = 0.0f64;
                     let finished = loop {
                         match response.chunk().await {
                             Ok(Some(chunk)) => {
-                                first.get_or_insert_with(|| sent.elapsed().as_secs_f64());
+                                let now = sent.elapsed().as_secs_f64();
+                                let started = *first.get_or_insert(now);
+                                // The listener has played (now - started) s; it had
+                                // bytes / 2 / 22050 s: any excess is a wait.
+                                let had = bytes as f64 / 2.0 / 22_050.0;
+                                gap = gap.max(now - started - had);
                                 bytes += chunk.len();
                             }
                             Ok(None) => break true,
@@ -184,6 +209,7 @@ fn main() {
                     outcomes.audio_seconds += audio;
                     outcomes.ttfb.push(first.unwrap_or(f64::NAN));
                     outcomes.total.push(sent.elapsed().as_secs_f64());
+                    outcomes.gaps.push(gap);
                 }
                 outcomes
             }));
@@ -193,6 +219,7 @@ fn main() {
             let o = worker.await.expect("client task");
             all.ttfb.extend(o.ttfb);
             all.total.extend(o.total);
+            all.gaps.extend(o.gaps);
             all.audio_seconds += o.audio_seconds;
             all.ok += o.ok;
             all.rejected_429 += o.rejected_429;
@@ -252,6 +279,15 @@ fn main() {
         percentile(&total, 0.5) * 1e3,
         percentile(&total, 0.95) * 1e3
     );
+    let mut gaps = outcomes.gaps.clone();
+    gaps.sort_by(f64::total_cmp);
+    let gapped = gaps.iter().filter(|&&g| g > 0.1).count();
+    println!(
+        "playback from the first byte: {gapped} of {} responses wait > 100 ms for audio; longest wait p99 {:.0} ms, max {:.0} ms",
+        gaps.len(),
+        percentile(&gaps, 0.99).max(0.0) * 1e3,
+        gaps.last().copied().unwrap_or(0.0).max(0.0) * 1e3
+    );
     println!(
         "throughput: {:.2} requests/s, {:.1} s of audio per wall second",
         outcomes.ok as f64 / wall,
@@ -281,6 +317,8 @@ fn main() {
         "hung": outcomes.hung, "other": outcomes.other.len(),
         "ttfb_ms": {"p50": percentile(&ttfb, 0.5) * 1e3, "p95": percentile(&ttfb, 0.95) * 1e3, "p99": percentile(&ttfb, 0.99) * 1e3},
         "total_ms": {"p50": percentile(&total, 0.5) * 1e3, "p95": percentile(&total, 0.95) * 1e3},
+        "gapped_responses": gapped,
+        "longest_wait_ms": gaps.last().copied().unwrap_or(0.0).max(0.0) * 1e3,
         "requests_per_second": outcomes.ok as f64 / wall,
         "audio_seconds_per_second": outcomes.audio_seconds / wall,
         "rss_kib": rss_curve.iter().map(|(t, r)| json!([t, r])).collect::<Vec<_>>(),

@@ -336,6 +336,8 @@ async fn a_full_queue_is_503_and_a_fast_client_is_429() {
     let server = start(&[
         "--workers",
         "1",
+        "--streams",
+        "1",
         "--queue-size",
         "0",
         "--rate-per-second",

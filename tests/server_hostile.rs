@@ -104,6 +104,8 @@ async fn clients_that_never_read_cannot_hold_the_workers() {
     let server = start(&[
         "--workers",
         "2",
+        "--streams",
+        "2",
         "--stall-timeout-seconds",
         "2",
         "--rate-per-second",
@@ -393,10 +395,10 @@ async fn a_flooding_client_gets_its_quota_and_priority_needs_the_token() {
 }
 
 /// Clients that connect, start a synthesis and leave, over and over: never more pipelines
-/// than workers, and all of them gone soon after.
+/// than streams, and all of them gone soon after.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_that_leave_at_once_leave_nothing_running() {
-    let server = start(&["--workers", "2", "--rate-per-second", "0"]).await;
+    let server = start(&["--streams", "2", "--rate-per-second", "0"]).await;
     let base = &server.base;
     let body = json!({ "input": corpus_text("en_paragraph.txt") });
     for _ in 0..12 {
@@ -414,7 +416,7 @@ async fn clients_that_leave_at_once_leave_nothing_running() {
         assert_eq!(status, 200, "{head}");
         drop(stream);
         let pipelines = metric(base, "indextts_synthesis_pipelines_running").await;
-        assert!(pipelines <= 2.0, "{pipelines} pipelines for 2 workers");
+        assert!(pipelines <= 2.0, "{pipelines} pipelines for 2 streams");
     }
     let within = Duration::from_secs(20);
     wait_for_metric(base, "indextts_streams_cancelled_total", within, |v| {

@@ -1,4 +1,4 @@
-//! The bounded work queue: at most `workers` syntheses run at once, at most `capacity` wait,
+//! The bounded work queue: at most `streams` syntheses run at once, at most `capacity` wait,
 //! and each client may have at most `per_client` of its requests queued or running. `high`
 //! priority (given only to trusted callers) goes first; among the rest, a freed worker goes to
 //! the waiting client with the fewest running, so one client's flood cannot hold the line in
@@ -33,7 +33,7 @@ pub enum Refused {
 /// Admission to the synthesis workers.
 #[derive(Debug)]
 pub struct Admission {
-    workers: usize,
+    streams: usize,
     capacity: usize,
     per_client: usize,
     state: Mutex<Waiting>,
@@ -119,11 +119,11 @@ impl Ticket {
 }
 
 impl Admission {
-    /// `workers` syntheses at once, `capacity` more waiting, `per_client` queued or running
+    /// `streams` syntheses at once, `capacity` more waiting, `per_client` queued or running
     /// for any one client (0: no per-client limit).
-    pub fn new(workers: usize, capacity: usize, per_client: usize) -> Arc<Admission> {
+    pub fn new(streams: usize, capacity: usize, per_client: usize) -> Arc<Admission> {
         Arc::new(Admission {
-            workers: workers.max(1),
+            streams: streams.max(1),
             capacity,
             per_client: if per_client == 0 {
                 usize::MAX
@@ -153,7 +153,7 @@ impl Admission {
         if queued + running >= self.per_client {
             return Err(Refused::ClientQuota);
         }
-        if state.running < self.workers {
+        if state.running < self.streams {
             state.running += 1;
             state.run(client);
             return Ok(Ticket::Ready(Permit {

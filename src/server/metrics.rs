@@ -192,7 +192,7 @@ impl Metrics {
         gauge(
             &mut out,
             "indextts_synthesis_pipelines_running",
-            "Synthesis pipelines whose threads are running (never more than the workers).",
+            "Synthesis pipelines whose threads are running (never more than --streams).",
             gauges.streams_running,
         );
         gauge(

@@ -71,9 +71,15 @@ pub struct ServerConfig {
     /// ONNX Runtime threads per session (default: all cores).
     #[arg(long, env = "INDEXTTS_THREADS")]
     pub threads: Option<usize>,
-    /// Syntheses running at once (each voice gets this many model sessions).
+    /// Model sessions of each voice: model runs at once.
     #[arg(long, env = "INDEXTTS_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// Syntheses (streams) running at once, sharing the workers: each waiting model run goes
+    /// to the stream whose listener runs out of audio first, so a new stream's first audio
+    /// does not wait for whole requests ahead of it. More start sooner; past what the cores
+    /// sustain in real time, listeners hear gaps (docs/performance.md). Default: 6 x --workers.
+    #[arg(long, env = "INDEXTTS_STREAMS")]
+    pub streams: Option<usize>,
     /// Requests that may wait for a worker; beyond that, 503 with Retry-After.
     #[arg(long, env = "INDEXTTS_QUEUE_SIZE", default_value_t = 32)]
     pub queue_size: usize,
@@ -210,7 +216,8 @@ impl App {
             };
             let mut builder = Synthesizer::builder()
                 .voice(&path)
-                .sessions(config.workers.clamp(1, 64));
+                .sessions(config.workers.clamp(1, 64))
+                .grow_first_window_when_busy(true);
             if let Some(threads) = config.threads {
                 builder = builder.threads(threads);
             }
@@ -268,7 +275,14 @@ impl App {
         Ok(Arc::new(App {
             voices,
             default_voice: default_voice.unwrap_or_default(),
-            admission: Admission::new(config.workers, config.queue_size, config.client_quota),
+            admission: Admission::new(
+                config
+                    .streams
+                    .unwrap_or(config.workers.saturating_mul(6))
+                    .max(1),
+                config.queue_size,
+                config.client_quota,
+            ),
             tasks: TaskStore::new(
                 config.max_tasks,
                 Duration::from_secs(config.task_ttl_seconds),
