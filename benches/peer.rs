@@ -6,8 +6,9 @@
 //!   compiled-graph cache; and each CLI's peak RSS (wait4's ru_maxrss) over the whole story;
 //! - warm: time to first audio, total time and real-time factor per text, the library's
 //!   `stream()` against piper-tts's Python API (`PiperVoice.synthesize`, scripts/piper_bench.py);
-//! - throughput under concurrency: audio seconds per wall second with 1, 2, 4 and 8 requests for
-//!   the paragraph at once on one synthesizer (one voice object for piper-tts);
+//! - throughput under concurrency: audio seconds per wall second with 1, 2, 4, 8 and 16 requests
+//!   for the paragraph at once on one synthesizer (one voice object for piper-tts), and our
+//!   median stream's first audio (target/bench/peer-concurrency.png);
 //! - scaling: total time against text length, up to 100 KB (the story repeated).
 //!
 //! Prints a table, writes target/bench/peer.json and draws target/bench/peer.png.
@@ -18,6 +19,7 @@
 //! cargo bench --bench peer -- --runs 15 --big-runs 3
 //! cargo bench --bench peer -- --quick          # 1 run, no 100 KB (CI, so it never rots)
 //! cargo bench --bench peer -- --sweep          # also: intra-op threads x session pool size
+//! cargo bench --bench peer -- --concurrency    # only the throughput curve, 1-16 at once (chart)
 //! ```
 //!
 //! The sentence cache is off on both sides: every run synthesizes.
@@ -74,16 +76,91 @@ fn repeated_story(bytes: usize) -> String {
     text.trim_end().to_owned()
 }
 
-/// `workers` threads streaming `text` at once on one synthesizer: (wall seconds, samples).
-fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usize) {
+/// `workers` threads streaming `text` at once on one synthesizer: (wall seconds, samples, the
+/// median stream's time to first audio).
+fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usize, f64) {
     let started = Instant::now();
-    let samples = std::thread::scope(|s| {
+    let timings: Vec<(f64, f64, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
-            .map(|_| s.spawn(|| stream_timing(synth, text).2))
+            .map(|_| s.spawn(|| stream_timing(synth, text)))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("worker")).sum()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker"))
+            .collect()
     });
-    (started.elapsed().as_secs_f64(), samples)
+    let samples = timings.iter().map(|t| t.2).sum();
+    let first = median(timings.iter().map(|t| t.0).collect());
+    (started.elapsed().as_secs_f64(), samples, first)
+}
+
+/// One level of the concurrency curve: (requests at once, our audio s per s, piper-tts's, our
+/// median stream's first audio).
+type Level = (usize, f64, f64, f64);
+
+/// Throughput on the paragraph at each level of `concurrency`, ours and piper-tts's
+/// interleaved, medians of `runs`.
+fn concurrency_curve(
+    synth: &Synthesizer,
+    peer: &mut Peer,
+    paragraph: &str,
+    concurrency: &[usize],
+    runs: usize,
+    sample_rate: f64,
+) -> Vec<Level> {
+    let mut curve = Vec::new();
+    for &workers in concurrency {
+        let (mut ours, mut theirs, mut first) = (vec![], vec![], vec![]);
+        for _ in 0..runs {
+            let (wall, samples, ttfa) = ours_concurrent(synth, paragraph, workers);
+            ours.push(samples as f64 / sample_rate / wall);
+            first.push(ttfa);
+            let (wall, samples) = peer.concurrent(paragraph, workers, 1);
+            theirs.push(samples as f64 / sample_rate / wall);
+        }
+        curve.push((workers, median(ours), median(theirs), median(first)));
+    }
+    curve
+}
+
+/// `--concurrency`: only the curve, at 1 to 16 requests at once, its table and chart.
+fn concurrency_only(runs: usize, out: &Path) {
+    let synth = Synthesizer::builder()
+        .threads(THREADS)
+        .cache_bytes(0)
+        .build()
+        .expect("the default voice; run scripts/setup.sh first");
+    let sample_rate = f64::from(synth.sample_rate());
+    let model = synth.voice_paths().model.clone();
+    let mut peer = Peer::piper(&model, THREADS);
+    let paragraph = corpus("en_paragraph.txt");
+    stream_timing(&synth, &paragraph);
+    peer.run(&paragraph);
+    let curve = concurrency_curve(
+        &synth,
+        &mut peer,
+        &paragraph,
+        &[1, 2, 4, 8, 16],
+        runs,
+        sample_rate,
+    );
+    println!(
+        "paragraph at once, en_US-joe-medium, {THREADS} threads, one session pair, {runs} runs, medians\n"
+    );
+    println!("| requests at once | indextts (audio s per s) | piper-tts 1.8.0 | ratio | indextts first audio, median stream |");
+    println!("| --- | --- | --- | --- | --- |");
+    for (n, ours, theirs, first) in &curve {
+        println!(
+            "| {n} | {ours:.1} | {theirs:.1} | {:.2}x | {:.0} ms |",
+            ours / theirs,
+            first * 1e3
+        );
+    }
+    let path = out.join("peer-concurrency.png");
+    match concurrency_chart(&path, &curve) {
+        Ok(()) => println!("\nwrote {}", path.display()),
+        Err(e) => println!("\nno chart: {e}"),
+    }
 }
 
 fn speak_command(graph_cache: &Path, use_graph_cache: bool) -> Command {
@@ -119,10 +196,13 @@ impl Samples {
 fn main() {
     let args = Args::from_env();
     let quick = args.flag("--quick");
-    let runs: usize = if quick { 1 } else { args.parse("--runs", 10) };
-    let big_runs: usize = args.parse("--big-runs", 2);
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out).expect("target/bench");
+    if args.flag("--concurrency") {
+        return concurrency_only(args.parse("--runs", 3), &out);
+    }
+    let runs: usize = if quick { 1 } else { args.parse("--runs", 10) };
+    let big_runs: usize = args.parse("--big-runs", 2);
     let graph_cache = out.join("graph-cache");
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
 
@@ -230,18 +310,15 @@ fn main() {
 
     // Throughput under concurrency, on the paragraph.
     let paragraph = corpus("en_paragraph.txt");
-    let mut throughput = Vec::new();
-    let concurrency: &[usize] = if quick { &[1, 4] } else { &[1, 2, 4, 8] };
-    for &workers in concurrency {
-        let (mut ours, mut theirs) = (vec![], vec![]);
-        for _ in 0..runs {
-            let (wall, samples) = ours_concurrent(&synth, &paragraph, workers);
-            ours.push(samples as f64 / sample_rate / wall);
-            let (wall, samples) = peer.concurrent(&paragraph, workers, 1);
-            theirs.push(samples as f64 / sample_rate / wall);
-        }
-        throughput.push((workers, median(ours), median(theirs)));
-    }
+    let concurrency: &[usize] = if quick { &[1, 4] } else { &[1, 2, 4, 8, 16] };
+    let throughput = concurrency_curve(
+        &synth,
+        &mut peer,
+        &paragraph,
+        concurrency,
+        runs,
+        sample_rate,
+    );
     drop(peer);
 
     // The table.
@@ -303,7 +380,7 @@ fn main() {
             tt_ours / tt_peer,
         );
     }
-    for (workers, ours, theirs) in &throughput {
+    for (workers, ours, theirs, _) in &throughput {
         row(
             &format!("throughput, {workers} concurrent (audio s per s)"),
             format!("{ours:.1}"),
@@ -348,8 +425,8 @@ fn main() {
             "ttfa": {"ours": ttfa.0, "peer": ttfa.1, "ratio": ttfa.0 / ttfa.1},
             "total": {"ours": total.0, "peer": total.1, "ratio": total.0 / total.1},
         })).collect::<Vec<_>>(),
-        "throughput_audio_s_per_s": throughput.iter().map(|(w, o, p)| json!({
-            "concurrent": w, "ours": o, "peer": p, "ratio": o / p,
+        "throughput_audio_s_per_s": throughput.iter().map(|(w, o, p, first)| json!({
+            "concurrent": w, "ours": o, "peer": p, "ratio": o / p, "ours_first_audio": first,
         })).collect::<Vec<_>>(),
     });
     std::fs::write(
@@ -357,6 +434,9 @@ fn main() {
         serde_json::to_string_pretty(&report).expect("json"),
     )
     .expect("target/bench/peer.json");
+    if let Err(e) = concurrency_chart(&out.join("peer-concurrency.png"), &throughput) {
+        println!("no concurrency chart: {e}");
+    }
     match chart(&out.join("peer.png"), &warm) {
         Ok(()) => println!("\nwrote target/bench/peer.json and target/bench/peer.png"),
         Err(e) => println!("\nwrote target/bench/peer.json; no chart: {e}"),
@@ -383,7 +463,7 @@ fn sweep(paragraph: &str, runs: usize, sample_rate: f64) {
         let (mut total, mut throughput) = (vec![], vec![]);
         for _ in 0..runs {
             total.push(stream_timing(&synth, paragraph).1);
-            let (wall, samples) = ours_concurrent(&synth, paragraph, 4);
+            let (wall, samples, _) = ours_concurrent(&synth, paragraph, 4);
             throughput.push(samples as f64 / sample_rate / wall);
         }
         println!(
@@ -453,6 +533,67 @@ fn chart(path: &Path, warm: &[Warm<'_>]) -> Result<(), Box<dyn std::error::Error
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
+    root_area.present()?;
+    Ok(())
+}
+
+/// A line of the concurrency chart: its label, colour, and the figure it draws.
+type LevelSeries = (&'static str, RGBColor, fn(&Level) -> f64);
+
+/// Audio seconds per wall second against requests at once, both engines.
+fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::error::Error>> {
+    let font = PathBuf::from("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf");
+    let bytes = std::fs::read(&font).map_err(|e| format!("{}: {e}", font.display()))?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(bytes.into()))
+        .map_err(|_| format!("{}: not a font", font.display()))?;
+    let root_area = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root_area.fill(&WHITE)?;
+    let x_max = curve.iter().map(|l| l.0).max().unwrap_or(1) as f64 * 1.5;
+    let y_max = curve.iter().map(|l| l.1.max(l.2)).fold(1.0, f64::max) * 1.25;
+    let mut chart = ChartBuilder::on(&root_area)
+        .caption(
+            "Throughput, paragraph at once: indextts vs piper-tts 1.8.0, 2 cores",
+            ("sans-serif", 22),
+        )
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d(
+            (0.75..x_max)
+                .log_scale()
+                .with_key_points(curve.iter().map(|l| l.0 as f64).collect::<Vec<_>>()),
+            0.0..y_max,
+        )?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_desc("requests at once")
+        .y_desc("seconds of audio per second")
+        .label_style(("sans-serif", 15))
+        .draw()?;
+    let lines: [LevelSeries; 2] = [("indextts", BLUE, |l| l.1), ("piper-tts", RED, |l| l.2)];
+    for (label, color, value) in lines {
+        let points: Vec<(f64, f64)> = curve.iter().map(|l| (l.0 as f64, value(l))).collect();
+        chart
+            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart.draw_series(
+            points
+                .into_iter()
+                .map(|p| Circle::new(p, 4, color.filled())),
+        )?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
         .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)

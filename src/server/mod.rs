@@ -1197,7 +1197,7 @@ async fn task_status(
         Found::Lost(status) => Json(status).into_response(),
         Found::Elsewhere(cluster, owner) => {
             let path = format!("/status/{id}");
-            match remote_task::forward(&cluster, &owner, &id, Method::GET, &path).await? {
+            match remote_task::forward(&cluster, &owner, &id, Method::GET, &path, &headers).await? {
                 Ok(response) => response,
                 Err(status) => Json(status).into_response(),
             }
@@ -1229,7 +1229,7 @@ async fn cancel_task(
         Found::Elsewhere(cluster, owner) => {
             let path = format!("/tasks/{id}");
             if let Ok(response) =
-                remote_task::forward(&cluster, &owner, &id, Method::DELETE, &path).await?
+                remote_task::forward(&cluster, &owner, &id, Method::DELETE, &path, &headers).await?
             {
                 return Ok(response);
             }
@@ -1254,12 +1254,14 @@ async fn task_stream(
         Found::Here(task) => task,
         Found::Finished(finished) => {
             let cluster = app.cluster.as_ref().ok_or_else(|| unknown_task(&id))?;
-            return remote_task::finished_stream(cluster, *finished).await;
+            return remote_task::finished_stream(cluster, *finished, &headers).await;
         }
         Found::Lost(status) => return Err(remote_task::lost_stream(&status)),
         Found::Elsewhere(cluster, owner) => {
             let path = format!("/stream/{id}");
-            return match remote_task::forward(&cluster, &owner, &id, Method::GET, &path).await? {
+            return match remote_task::forward(&cluster, &owner, &id, Method::GET, &path, &headers)
+                .await?
+            {
                 Ok(response) => Ok(response),
                 Err(status) => Err(remote_task::lost_stream(&status)),
             };
@@ -1346,7 +1348,9 @@ async fn task_events(
         }
         Found::Elsewhere(cluster, owner) => {
             let path = format!("/events/{id}");
-            return match remote_task::forward(&cluster, &owner, &id, Method::GET, &path).await? {
+            return match remote_task::forward(&cluster, &owner, &id, Method::GET, &path, &headers)
+                .await?
+            {
                 Ok(response) => Ok(remote_task::forwarded_events(response, &id, &owner)),
                 Err(status) => Ok(remote_task::final_events(&status, &serde_json::Value::Null)),
             };

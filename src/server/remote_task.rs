@@ -107,8 +107,9 @@ pub async fn forward(
     id: &str,
     method: Method,
     path: &str,
+    headers: &HeaderMap,
 ) -> Result<Result<Response, TaskStatus>, ApiError> {
-    let error = match send(owner, method, path).await {
+    let error = match send(owner, method, path, headers.get(header::HOST)).await {
         Ok(response) => return Ok(Ok(response)),
         Err(e) => e,
     };
@@ -131,8 +132,14 @@ pub async fn forward(
 }
 
 /// One request to another node, its answer's status, content type and body passed on as they
-/// come.
-async fn send(owner: &str, method: Method, path: &str) -> std::io::Result<Response> {
+/// come. It carries the client's `Host`, which this node accepted, so the owner's `Host` check
+/// (the same `--allowed-host` on every node) accepts it too.
+async fn send(
+    owner: &str,
+    method: Method,
+    path: &str,
+    host: Option<&axum::http::HeaderValue>,
+) -> std::io::Result<Response> {
     let authority = Authority::parse(owner)
         .ok_or_else(|| std::io::Error::other(format!("{owner:?} is not a node URL")))?;
     let stream = tokio::time::timeout(
@@ -151,7 +158,11 @@ async fn send(owner: &str, method: Method, path: &str) -> std::io::Result<Respon
     let request = axum::http::Request::builder()
         .method(method)
         .uri(path)
-        .header(header::HOST, authority.0.as_str())
+        .header(
+            header::HOST,
+            host.and_then(|h| h.to_str().ok())
+                .unwrap_or(authority.0.as_str()),
+        )
         .header(FORWARDED, "1")
         .body(Body::empty())
         .map_err(std::io::Error::other)?;
@@ -178,6 +189,7 @@ async fn send(owner: &str, method: Method, path: &str) -> std::io::Result<Respon
 pub async fn finished_stream(
     cluster: &Arc<Cluster>,
     finished: Finished,
+    headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let id = finished.status.task_id.clone();
     if finished.lost {
@@ -192,15 +204,8 @@ pub async fn finished_stream(
     }
     if !finished.audio {
         // Too long to share through Redis: its node still holds it, for the task's TTL.
-        return match forward(
-            cluster,
-            &finished.node,
-            &id,
-            Method::GET,
-            &format!("/stream/{id}"),
-        )
-        .await?
-        {
+        let path = format!("/stream/{id}");
+        return match forward(cluster, &finished.node, &id, Method::GET, &path, headers).await? {
             Ok(response) => Ok(response),
             Err(status) => Err(lost_stream(&status)),
         };
