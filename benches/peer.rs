@@ -516,8 +516,28 @@ fn chart(path: &Path, warm: &[Warm<'_>]) -> Result<(), Box<dyn std::error::Error
         ("indextts time to first audio", CYAN, |w| w.1 .0),
         ("piper-tts time to first audio", MAGENTA, |w| w.1 .1),
     ];
-    for (label, color, value) in series {
-        let points: Vec<(f64, f64)> = warm.iter().map(|w| (w.0.bytes(), value(w))).collect();
+    let lines = series.map(|(label, color, value)| {
+        let points = warm.iter().map(|w| (w.0.bytes(), value(w))).collect();
+        (label, color, points)
+    });
+    draw_lines(&mut chart, lines, SeriesLabelPosition::UpperLeft)?;
+    root_area.present()?;
+    Ok(())
+}
+
+/// Draw each `(label, colour, points)` as a line with dots, and the legend at `legend`.
+fn draw_lines<'a, DB, X, Y>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<X, Y>>,
+    lines: impl IntoIterator<Item = (&'static str, RGBColor, Vec<(f64, f64)>)>,
+    legend: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+{
+    for (label, color, points) in lines {
         chart
             .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
             .label(label)
@@ -532,12 +552,11 @@ fn chart(path: &Path, warm: &[Warm<'_>]) -> Result<(), Box<dyn std::error::Error
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(legend)
         .label_font(("sans-serif", 15))
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()?;
-    root_area.present()?;
     Ok(())
 }
 
@@ -577,27 +596,11 @@ fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::er
         .label_style(("sans-serif", 15))
         .draw()?;
     let lines: [LevelSeries; 2] = [("indextts", BLUE, |l| l.1), ("piper-tts", RED, |l| l.2)];
-    for (label, color, value) in lines {
-        let points: Vec<(f64, f64)> = curve.iter().map(|l| (l.0 as f64, value(l))).collect();
-        chart
-            .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart.draw_series(
-            points
-                .into_iter()
-                .map(|p| Circle::new(p, 4, color.filled())),
-        )?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(("sans-serif", 15))
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()?;
+    let lines = lines.map(|(label, color, value)| {
+        let points = curve.iter().map(|l| (l.0 as f64, value(l))).collect();
+        (label, color, points)
+    });
+    draw_lines(&mut chart, lines, SeriesLabelPosition::LowerRight)?;
     root_area.present()?;
     Ok(())
 }

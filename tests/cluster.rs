@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::http::{metric, wav_audio};
+use common::http::{get_text, metric, wav_audio};
 use common::{check_speech, corpus_lines, corpus_text, scratch};
 use indextts::testkit::RedisServer;
 use serde_json::{json, Value};
@@ -140,14 +140,7 @@ async fn wait_until_final(base: &str, id: &str, bound: Duration) -> Value {
 
 /// `/events/{id}` read to its end: (event name, data) pairs.
 async fn events(base: &str, id: &str) -> Vec<(String, Value)> {
-    let text = client()
-        .get(format!("{base}/events/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&format!("{base}/events/{id}")).await;
     text.split("\n\n")
         .filter_map(|block| {
             let name = block.lines().find_map(|l| l.strip_prefix("event: "))?;

@@ -138,18 +138,32 @@ impl Cluster {
         ttl: (&str, u64),
         deadline: Duration,
     ) -> Result<(), RespError> {
+        self.set_if(key, value, ttl, deadline, false).map(drop)
+    }
+
+    /// `SET` with a TTL; with `only_new`, only if the key does not exist (`NX`). Whether it
+    /// was set.
+    fn set_if(
+        &self,
+        key: &str,
+        value: &[u8],
+        ttl: (&str, u64),
+        deadline: Duration,
+        only_new: bool,
+    ) -> Result<bool, RespError> {
         let ttl_value = ttl.1.to_string();
-        self.command(
-            &[
-                b"SET",
-                key.as_bytes(),
-                value,
-                ttl.0.as_bytes(),
-                ttl_value.as_bytes(),
-            ],
-            deadline,
-        )
-        .map(drop)
+        let mut args: Vec<&[u8]> = vec![
+            b"SET",
+            key.as_bytes(),
+            value,
+            ttl.0.as_bytes(),
+            ttl_value.as_bytes(),
+        ];
+        if only_new {
+            args.push(b"NX");
+        }
+        // NX answers a null bulk string when the key exists.
+        Ok(!matches!(self.command(&args, deadline)?, Reply::Bulk(None)))
     }
 
     /// Say this node is alive for the next few seconds.
@@ -186,9 +200,11 @@ impl Cluster {
         words: serde_json::Value,
         wav: &[u8],
     ) -> Result<(), RespError> {
-        self.keep(status, words, wav, &self.node, false)
+        self.keep(status, words, wav, &self.node, false).map(drop)
     }
 
+    /// Write a finished task's record; a lost one only if no record exists (its node may have
+    /// finished it just before it left). Whether the record was written.
     fn keep(
         &self,
         status: TaskStatus,
@@ -196,7 +212,7 @@ impl Cluster {
         wav: &[u8],
         node: &str,
         lost: bool,
-    ) -> Result<(), RespError> {
+    ) -> Result<bool, RespError> {
         let id = status.task_id.clone();
         let audio = status.state == TaskState::Done && wav.len() <= MAX_SHARED_AUDIO;
         if audio {
@@ -212,7 +228,13 @@ impl Cluster {
         };
         let json = serde_json::to_vec(&record).unwrap_or_default();
         let key = format!("indextts:cluster:status:{id}");
-        self.set(&key, &json, ("EX", self.ttl_seconds), COMMAND_DEADLINE)
+        self.set_if(
+            &key,
+            &json,
+            ("EX", self.ttl_seconds),
+            COMMAND_DEADLINE,
+            lost,
+        )
     }
 
     /// Where task `id`, not held here, is.
@@ -251,13 +273,12 @@ impl Cluster {
         }
     }
 
-    /// Task `id`'s owner has gone: record it as failed, for every node, and return that status.
-    pub fn lost(&self, id: &str, owner: &str) -> TaskStatus {
+    /// Task `id`'s owner has gone: record it as failed, for every node, and return that
+    /// status; `None` if it has a record already (it finished just before its node left).
+    pub fn lost(&self, id: &str, owner: &str) -> Result<Option<TaskStatus>, RespError> {
         let status = lost_status(id, owner);
-        if let Err(e) = self.keep(status.clone(), serde_json::json!([]), &[], owner, true) {
-            tracing::warn!("cluster: cannot record task {id} as lost: {e}");
-        }
-        status
+        let recorded = self.keep(status.clone(), serde_json::json!([]), &[], owner, true)?;
+        Ok(recorded.then_some(status))
     }
 }
 
@@ -323,6 +344,64 @@ mod tests {
         ] {
             assert_eq!(Authority::parse(bad), None, "{bad}");
         }
+    }
+
+    /// Against a real `redis-server`: a task finished just before its node left is not
+    /// overwritten as lost; one that never finished is, once, and then reads as lost.
+    #[test]
+    #[cfg(feature = "unstable-internals")]
+    fn a_record_is_never_overwritten_as_lost() {
+        let Ok(redis) = crate::testkit::RedisServer::start() else {
+            panic!("redis-server: run scripts/setup.sh --reference");
+        };
+        let cluster = Cluster::new(
+            &redis.url(),
+            "http://127.0.0.1:9",
+            Duration::from_secs(60),
+            1,
+        )
+        .unwrap();
+        let done = TaskStatus {
+            state: TaskState::Done,
+            error: None,
+            ..lost_status("a", "x")
+        };
+        cluster
+            .publish(done, serde_json::json!([]), b"RIFF")
+            .unwrap();
+        assert_eq!(
+            cluster
+                .lost("a", "http://127.0.0.1:9")
+                .unwrap()
+                .map(|s| s.state),
+            None
+        );
+        match cluster.whereabouts("a").unwrap() {
+            Whereabouts::Finished(f) => assert!(f.audio && !f.lost && f.status.error.is_none()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cluster.audio("a").unwrap().as_deref(), Some(&b"RIFF"[..]));
+        cluster.claim("b").unwrap();
+        assert!(matches!(
+            cluster.whereabouts("b").unwrap(),
+            Whereabouts::Owner(_)
+        ));
+        assert!(cluster.lost("b", "http://127.0.0.1:9").unwrap().is_some());
+        assert!(cluster.lost("b", "http://127.0.0.1:9").unwrap().is_none());
+        match cluster.whereabouts("b").unwrap() {
+            Whereabouts::Finished(f) => assert!(f.lost && !f.audio),
+            other => panic!("{other:?}"),
+        }
+        assert!(!cluster.alive("http://127.0.0.1:9").unwrap());
+        cluster.heartbeat().unwrap();
+        assert!(cluster.alive("http://127.0.0.1:9").unwrap());
+        cluster.leave().unwrap();
+        assert!(!cluster.alive("http://127.0.0.1:9").unwrap());
+        cluster.forget("b").unwrap();
+        assert!(matches!(
+            cluster.whereabouts("b").unwrap(),
+            Whereabouts::Unknown
+        ));
     }
 
     #[test]

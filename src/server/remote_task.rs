@@ -60,7 +60,7 @@ pub async fn locate(app: &App, id: &str, headers: &HeaderMap) -> Result<Found, A
         Whereabouts::Finished(finished) => Ok(Found::Finished(finished)),
         // This node owned it and no longer has it (it was restarted): lost with its process.
         Whereabouts::Owner(owner) if owner == cluster.node() => {
-            Ok(Found::Lost(lost(&cluster, id, &owner).await))
+            Ok(Found::Lost(lost(&cluster, id, &owner).await?))
         }
         Whereabouts::Owner(owner) => Ok(Found::Elsewhere(cluster, owner)),
     }
@@ -90,12 +90,22 @@ pub async fn redis<T: Send + 'static>(
     }
 }
 
-async fn lost(cluster: &Arc<Cluster>, id: &str, owner: &str) -> TaskStatus {
-    let (c, id, owner) = (Arc::clone(cluster), id.to_owned(), owner.to_owned());
-    let fallback = super::cluster::lost_status(&id, &owner);
-    tokio::task::spawn_blocking(move || c.lost(&id, &owner))
-        .await
-        .unwrap_or(fallback)
+/// Record task `id` as lost with `owner`. If it was recorded finished meanwhile (its node
+/// finished it just before leaving), a 503 to ask again, which finds that record.
+async fn lost(cluster: &Arc<Cluster>, id: &str, owner: &str) -> Result<TaskStatus, ApiError> {
+    let recorded = redis(cluster, {
+        let (id, owner) = (id.to_owned(), owner.to_owned());
+        move |c| c.lost(&id, &owner)
+    })
+    .await?;
+    recorded.ok_or_else(|| ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "task_just_finished",
+            format!("task {id} has just finished on a node that left; ask again"),
+        )
+    })
 }
 
 /// The answer of the node that runs task `id` to `method path`, or, if it cannot be reached
@@ -128,7 +138,7 @@ pub async fn forward(
             )
         });
     }
-    Ok(Err(lost(cluster, id, owner).await))
+    Ok(Err(lost(cluster, id, owner).await?))
 }
 
 /// One request to another node, its answer's status, content type and body passed on as they

@@ -82,16 +82,21 @@ pub async fn speech(base: &str, body: Value) -> reqwest::Response {
         .unwrap()
 }
 
-/// A counter or gauge from `/metrics`.
-pub async fn metric(base: &str, name: &str) -> f64 {
-    let text = client()
-        .get(format!("{base}/metrics"))
+/// The body of `GET url`, whatever its status.
+pub async fn get_text(url: &str) -> String {
+    client()
+        .get(url)
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A counter or gauge from `/metrics`.
+pub async fn metric(base: &str, name: &str) -> f64 {
+    let text = get_text(&format!("{base}/metrics")).await;
     text.lines()
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
