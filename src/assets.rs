@@ -31,7 +31,8 @@ pub fn asset_dirs() -> Vec<PathBuf> {
 }
 
 /// The first of [`asset_dirs`] that holds assets (a `voices` or `onnxruntime` directory), else
-/// the first place searched: where `scripts/fetch_assets.py --assets DIR` should put them.
+/// the first place searched: where `speak --fetch` (or `scripts/fetch_assets.py --assets DIR`)
+/// should put them.
 pub fn assets_dir() -> PathBuf {
     let dirs = asset_dirs();
     dirs.iter()
@@ -59,7 +60,7 @@ pub(crate) fn looked(dirs: &[PathBuf]) -> String {
     }
     let places: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     format!(
-        "{} (fetch them with scripts/fetch_assets.py [--assets DIR], or set INDEXTTS_ASSETS)",
+        "{} (install them with `speak --fetch VOICE`, or set INDEXTTS_ASSETS)",
         places.join(", ")
     )
 }

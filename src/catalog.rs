@@ -53,14 +53,16 @@ pub fn voice_catalog() -> Vec<CatalogEntry> {
             VoiceFamily::PiperVits,
             "en-us",
             22_050,
-            "the default voice: scripts/fetch_assets.py".into(),
+            format!("the default voice: speak --fetch {}", crate::DEFAULT_VOICE),
         ),
         entry(
             "zh_CN-baker-fastspeech2",
             VoiceFamily::FastSpeech2,
             "cmn",
             24_000,
-            "converted from TFLite in a pinned Python venv: scripts/fetch_assets.py --zh".into(),
+            "converted from TFLite in a pinned Python venv (not by speak --fetch): \
+             scripts/fetch_assets.py --zh in a checkout"
+                .into(),
         ),
     ];
     let manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap_or_default();
@@ -77,7 +79,7 @@ pub fn voice_catalog() -> Vec<CatalogEntry> {
             Ok((language, _)) => (
                 language.to_owned(),
                 format!(
-                    "shares the {} MB model in voices/kokoro-v1.0: scripts/fetch_assets.py --kokoro",
+                    "shares the {} MB model in voices/kokoro-v1.0: speak --fetch {name}",
                     model_bytes / 1_000_000
                 ),
             ),
@@ -123,6 +125,32 @@ pub fn voice_catalog() -> Vec<CatalogEntry> {
     entries
 }
 
+/// How to install the pinned voice `name`, for an error that says it is missing; `None` for a
+/// name the manifest does not pin.
+pub(crate) fn install_command(name: &str) -> Option<String> {
+    let manifest: serde_json::Value = serde_json::from_str(MANIFEST).ok()?;
+    let pinned = |dest: &serde_json::Value| {
+        dest.as_str()
+            .is_some_and(|d| d.starts_with(&format!("voices/{name}/")))
+    };
+    let piper = manifest["wheels"]
+        .as_array()?
+        .iter()
+        .flat_map(|w| w["files"].as_array().into_iter().flatten())
+        .any(|f| pinned(&f["dest"]));
+    let kokoro = manifest["kokoro"]["npm"][0]["packs"]
+        .as_array()?
+        .iter()
+        .any(|p| p["name"] == name);
+    if piper || kokoro && crate::family::kokoro::pack_language(name).is_ok() {
+        Some(format!("speak --fetch {name}"))
+    } else if pinned(&manifest["zh"]["voice_json"]["dest"]) {
+        Some("scripts/fetch_assets.py --zh (in an indextts checkout)".into())
+    } else {
+        None
+    }
+}
+
 /// Bytes of the files under `dir`.
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
@@ -150,5 +178,19 @@ mod tests {
         assert!(catalog.iter().any(|e| e.name == "en_US-joe-medium"));
         let ja = catalog.iter().find(|e| e.name == "jf_alpha").unwrap();
         assert!(ja.note.contains("Japanese"), "{ja:?}");
+        use super::install_command;
+        assert_eq!(
+            install_command("af_heart").unwrap(),
+            "speak --fetch af_heart"
+        );
+        assert_eq!(
+            install_command("en_US-joe-medium").unwrap(),
+            "speak --fetch en_US-joe-medium"
+        );
+        assert!(install_command("zh_CN-baker-fastspeech2")
+            .unwrap()
+            .contains("--zh"));
+        assert_eq!(install_command("jf_alpha"), None);
+        assert_eq!(install_command("nobody"), None);
     }
 }

@@ -56,6 +56,8 @@ mod catalog;
 mod engine;
 mod error;
 mod family;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 // The C ABI's entry points are exported symbols either way; as Rust items they are public only
 // to the project's fuzzers (feature `unstable-internals`).
 #[cfg(feature = "unstable-internals")]

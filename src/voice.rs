@@ -519,11 +519,17 @@ pub(crate) fn find_voice_in(name: &Path, dirs: &[PathBuf]) -> Result<PathBuf> {
                     places.join(", ")
                 },
                 if available.is_empty() {
-                    "none; run scripts/fetch_assets.py".to_owned()
+                    "none".to_owned()
                 } else {
                     available.join(", ")
-                }
-            )
+                },
+            ) + &name
+                .to_str()
+                .and_then(crate::catalog::install_command)
+                .map_or_else(
+                    || "; `speak --list-voices` lists the voices there are".to_owned(),
+                    |command| format!("; install it with `{command}`"),
+                )
         } else {
             "no such file or directory".into()
         },

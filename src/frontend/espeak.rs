@@ -97,13 +97,13 @@ impl Library {
         if !data.join("phontab").is_file() {
             return Err(fail(
                 data,
-                "not an espeak-ng data directory (no phontab); fetch it with scripts/fetch_assets.py".into(),
+                "not an espeak-ng data directory (no phontab); `speak --fetch VOICE` installs it with a voice".into(),
             ));
         }
         if !library.is_file() {
             return Err(fail(
                 library,
-                "library not found; fetch it with scripts/fetch_assets.py".into(),
+                "library not found; `speak --fetch VOICE` installs it with a voice".into(),
             ));
         }
         // SAFETY: loading a shared library runs its initializers; this is espeak-ng's, from the

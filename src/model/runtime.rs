@@ -25,7 +25,9 @@ static INIT_LOCK: Mutex<()> = Mutex::new(());
 pub(crate) fn environment(path: &Path) -> Result<&'static Environment> {
     let requested = std::fs::canonicalize(path).map_err(|e| Error::RuntimeLoad {
         path: path.to_path_buf(),
-        reason: format!("{e} (fetch it with scripts/fetch_assets.py, or set ORT_DYLIB_PATH)"),
+        reason: format!(
+            "{e} (`speak --fetch VOICE` installs it with a voice, or set ORT_DYLIB_PATH)"
+        ),
     })?;
     if let Some(loaded) = RUNTIME.get() {
         return same_library(loaded, requested);

@@ -128,6 +128,29 @@ pub fn word_count(text: &str) -> usize {
     text.split_whitespace().count()
 }
 
+/// The audio of a 16-bit mono WAV (whose header may declare an unbounded length, as a stream's).
+pub fn wav_audio(bytes: &[u8]) -> Audio {
+    assert_eq!(&bytes[..4], b"RIFF", "not a WAV");
+    assert_eq!(&bytes[8..12], b"WAVE");
+    let data = bytes.windows(4).position(|w| w == b"data").unwrap() + 8;
+    let sample_rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
+    pcm_audio(&bytes[data..], sample_rate)
+}
+
+/// The audio of 16-bit little-endian mono PCM at `sample_rate`.
+pub fn pcm_audio(bytes: &[u8], sample_rate: u32) -> Audio {
+    assert_eq!(bytes.len() % 2, 0);
+    let samples = bytes
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect();
+    Audio {
+        samples,
+        sample_rate,
+        ..Audio::default()
+    }
+}
+
 /// A scratch directory for one test, emptied first.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("indextts-{}-{name}", std::process::id()));
