@@ -19,6 +19,12 @@
 //! cargo bench --bench kokoro_peer -- --quick     # 1 run (CI, so it never rots)
 //! ```
 //!
+//! `--float DIR` instead measures the int8 graph against a float graph rebuilt from it
+//! (`target/zh-venv/bin/python scripts/kokoro_float.py models/assets/voices/kokoro-v1.0 DIR`),
+//! both through indextts, interleaved: load, first audio and total on the sentence and the
+//! paragraph, and how far apart their audio is (durations, waveform SNR, log-spectral distance,
+//! beside the distance between two neighbouring style rows of the int8 graph for scale).
+//!
 //! The sentence cache is off: every run synthesizes.
 
 mod common;
@@ -117,6 +123,9 @@ fn main() {
     } else {
         args.parse("--runs", 5)
     };
+    if let Some(dir) = args.value("--float") {
+        return float_vs_int8(std::path::Path::new(&dir), runs);
+    }
     let paragraph = std::fs::read_to_string(root().join("../shared/corpus/en_paragraph.txt"))
         .unwrap()
         .trim()
@@ -236,4 +245,136 @@ fn main() {
         .unwrap(),
     )
     .unwrap();
+}
+
+/// The int8 graph against the float one rebuilt from it, both through indextts.
+fn float_vs_int8(float_voice: &std::path::Path, runs: usize) {
+    let paragraph = std::fs::read_to_string(root().join("../shared/corpus/en_paragraph.txt"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let load = |voice: &std::path::Path| {
+        let started = Instant::now();
+        let synth = Synthesizer::builder()
+            .voice(voice)
+            .threads(THREADS)
+            .cache_bytes(0)
+            .graph_cache_dir(None)
+            .build()
+            .unwrap_or_else(|e| panic!("{}: {e}", voice.display()));
+        (synth, started.elapsed().as_secs_f64())
+    };
+    let int8_voice = root().join("models/assets/voices").join(VOICE);
+    let (mut load_int8, mut load_float) = (vec![], vec![]);
+    for _ in 0..runs.min(3) {
+        load_int8.push(load(&int8_voice).1);
+        load_float.push(load(float_voice).1);
+    }
+    let (int8, _) = load(&int8_voice);
+    let (float, _) = load(float_voice);
+    stream_timing(&int8, SENTENCE);
+    stream_timing(&float, SENTENCE);
+    println!(
+        "Kokoro int8 vs float (rebuilt), {VOICE}, {THREADS} threads, {runs} runs, medians; \
+         load (no graph cache) {:.3} s vs {:.3} s",
+        median(load_int8),
+        median(load_float)
+    );
+    println!("text       ttfa int8  float  ratio | total int8  float  ratio");
+    for (name, text) in [("sentence", SENTENCE), ("paragraph", paragraph.as_str())] {
+        let (mut a, mut b) = ((vec![], vec![]), (vec![], vec![]));
+        for _ in 0..runs {
+            let (t, total, _) = stream_timing(&int8, text);
+            a.0.push(t);
+            a.1.push(total);
+            let (t, total, _) = stream_timing(&float, text);
+            b.0.push(t);
+            b.1.push(total);
+        }
+        let (ta, tb, wa, wb) = (median(a.0), median(b.0), median(a.1), median(b.1));
+        println!(
+            "{name:<10} {ta:>8.3}s {tb:>6.3}s {:>6.3} | {wa:>9.3}s {wb:>6.3}s {:>6.3}",
+            tb / ta,
+            wb / wa
+        );
+    }
+    // How far apart the audio is, with a scale: the int8 graph with a voice that is barely
+    // different (2% of another pack blended in).
+    let options = indextts::SynthesisOptions::default();
+    let nudged = indextts::SynthesisOptions {
+        speaker: Some(format!("{VOICE}:0.98,af_bella:0.02")),
+        ..Default::default()
+    };
+    for (name, text) in [("sentence", SENTENCE), ("paragraph", paragraph.as_str())] {
+        let a = int8.synthesize(text, &options).unwrap().samples;
+        let b = float.synthesize(text, &options).unwrap().samples;
+        let c = int8.synthesize(text, &nudged).unwrap().samples;
+        let (snr, lsd) = distance(&a, &b);
+        let (snr_scale, lsd_scale) = distance(&a, &c);
+        println!(
+            "{name}: {:.3} s int8, {:.3} s float; float vs int8: SNR {snr:.1} dB, log-spectral \
+             distance {lsd:.2} dB; int8 vs int8 with 2% af_bella: {:.3} s, SNR {snr_scale:.1} dB, \
+             {lsd_scale:.2} dB",
+            a.len() as f64 / 24_000.0,
+            b.len() as f64 / 24_000.0,
+            c.len() as f64 / 24_000.0,
+        );
+    }
+}
+
+/// Waveform SNR of `b` against `a` (over their common length) and the median log-spectral
+/// distance of their 1024-point, hop-256 Hann spectra over the loud frames.
+fn distance(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let n = a.len().min(b.len());
+    let (mut signal, mut noise) = (0.0f64, 0.0f64);
+    for (&x, &y) in a[..n].iter().zip(&b[..n]) {
+        signal += f64::from(x) * f64::from(x);
+        noise += f64::from(x - y) * f64::from(x - y);
+    }
+    // A plain DFT over a twiddle table: slow, but a bench has the time and needs no FFT crate.
+    let twiddle: Vec<(f64, f64)> = (0..1024)
+        .map(|i| (std::f64::consts::TAU * f64::from(i) / 1024.0).sin_cos())
+        .collect();
+    let spectra = |x: &[f32]| -> Vec<Vec<f64>> {
+        (0..n.saturating_sub(1024))
+            .step_by(256)
+            .map(|start| {
+                let frame: Vec<f64> = x[start..start + 1024]
+                    .iter()
+                    .zip(&twiddle)
+                    .map(|(&s, &(_, cos))| f64::from(s) * (0.5 - 0.5 * cos))
+                    .collect();
+                (0..=512)
+                    .map(|k| {
+                        let (mut re, mut im) = (0.0f64, 0.0f64);
+                        for (i, &s) in frame.iter().enumerate() {
+                            let (sin, cos) = twiddle[(k * i) % 1024];
+                            re += s * cos;
+                            im -= s * sin;
+                        }
+                        20.0 * (re.hypot(im) + 1e-5).log10()
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (sa, sb) = (spectra(a), spectra(b));
+    let loudest = sa
+        .iter()
+        .flatten()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(v));
+    let mut distances: Vec<f64> = sa
+        .iter()
+        .zip(&sb)
+        .filter(|(fa, _)| fa.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(v)) > loudest - 40.0)
+        .map(|(fa, fb)| {
+            let sum: f64 = fa.iter().zip(fb).map(|(x, y)| (x - y) * (x - y)).sum();
+            (sum / fa.len() as f64).sqrt()
+        })
+        .collect();
+    distances.sort_by(f64::total_cmp);
+    (
+        10.0 * (signal / noise.max(1e-20)).log10(),
+        distances.get(distances.len() / 2).copied().unwrap_or(0.0),
+    )
 }
