@@ -152,6 +152,11 @@ typedef enum indextts_status {
    * A pronunciation lexicon cannot be read (the message names the line).
    */
   INDEXTTS_LEXICON = 27,
+  /**
+   * The text is in a script the voice cannot read (Mandarin given to a Kokoro English
+   * voice); the message names the first such character.
+   */
+  INDEXTTS_UNSUPPORTED_TEXT = 28,
 } indextts_status;
 
 /**

@@ -148,6 +148,23 @@ pub enum Error {
         max: usize,
     },
 
+    /// The text is written in a script the voice has no frontend for (Mandarin or Japanese
+    /// given to a Kokoro English voice): refused before any audio, rather than spelled out.
+    #[error(
+        "this voice reads {language}; it cannot read {character:?} (U+{:04X}) at byte {offset}{hint}",
+        u32::from(*.character)
+    )]
+    UnsupportedText {
+        /// The language the voice reads.
+        language: String,
+        /// The first character it cannot read.
+        character: char,
+        /// Its byte offset in the text.
+        offset: usize,
+        /// Which voice reads it, if any (starts with "; ").
+        hint: String,
+    },
+
     /// SSML input that is not well-formed, or a value out of range.
     #[error("SSML, line {line}, column {column}: {reason}")]
     Ssml {

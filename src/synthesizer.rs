@@ -446,11 +446,20 @@ impl Synthesizer {
         self.engine.windows()
     }
 
+    /// Whether this voice can speak `text`, as every synthesis checks it before any audio: not
+    /// blank ([`Error::EmptyText`]), within [`crate::MAX_TEXT_BYTES`] ([`Error::TextTooLong`]),
+    /// in a script the voice reads ([`Error::UnsupportedText`]).
+    pub fn check_text(&self, text: &str) -> Result<()> {
+        check_text(text)?;
+        self.engine.frontend().check_script(text)
+    }
+
     /// Text to sentences of phonemes and model ids, without synthesizing.
     /// The lexicon applies, as it does when speaking.
     pub fn phonemize(&self, text: &str) -> Result<Vec<Sentence>> {
         check_text(text)?;
         let frontend = self.engine.frontend();
+        frontend.check_script(text)?;
         let say = crate::frontend::Pronunciations {
             lexicon: self.engine.lexicon(),
             spans: &[],
@@ -471,6 +480,7 @@ impl Synthesizer {
     /// [`Error::Ssml`] here, naming its line and column.
     pub fn stream(&self, text: &str, options: &SynthesisOptions) -> Result<AudioStream> {
         check_text(text)?;
+        self.engine.frontend().check_script(text)?;
         let voicing = self.engine.resolve(options)?;
         let pieces = if crate::ssml::is_ssml(text) {
             let pieces = crate::ssml::parse(text)?;
@@ -520,6 +530,7 @@ impl Synthesizer {
     /// for a caller that vocodes elsewhere (see [`Synthesizer::vocode`]).
     pub fn frames(&self, text: &str, options: &SynthesisOptions) -> Result<FrameStream> {
         check_text(text)?;
+        self.engine.frontend().check_script(text)?;
         if !self.is_split() {
             return Err(Error::NotSplit);
         }

@@ -213,6 +213,61 @@ fn a_japanese_voice_is_refused_by_name() {
     assert!(error.to_string().contains("Japanese"), "{error}");
 }
 
+/// Mandarin or Japanese text given to an English Kokoro voice is refused before any audio,
+/// naming the character and the voice that reads it, on every path; accented Latin is fine.
+#[test]
+fn text_in_a_script_the_voice_cannot_read_is_refused_before_any_audio() {
+    let synth = heart();
+    let options = SynthesisOptions::default();
+    let unsupported = |error: indextts::Error, character: char| {
+        let message = error.to_string();
+        match error {
+            indextts::Error::UnsupportedText {
+                character: c,
+                language,
+                ..
+            } => {
+                assert_eq!((c, language.as_str()), (character, "en-us"), "{message}");
+            }
+            other => panic!("not UnsupportedText: {other}"),
+        }
+        message
+    };
+    let zh = "Welcome. 你好，欢迎收听。";
+    let message = unsupported(synth.stream(zh, &options).err().unwrap(), '你');
+    assert!(
+        message.contains("U+4F60")
+            && message.contains("byte 9")
+            && message.contains("zh_CN-baker-fastspeech2"),
+        "{message}"
+    );
+    unsupported(synth.synthesize(zh, &options).unwrap_err(), '你');
+    unsupported(synth.phonemize(zh).unwrap_err(), '你');
+    unsupported(synth.check_text("カタカナ").unwrap_err(), 'カ');
+    unsupported(
+        synth
+            .stream("<speak>Hi <break time=\"1s\"/> 안녕</speak>", &options)
+            .err()
+            .unwrap(),
+        '안',
+    );
+    // A text stream: the audio ends in that error, having said nothing of that sentence.
+    let (mut sink, audio) = synth.text_stream(&options).unwrap();
+    sink.push("你好。").unwrap();
+    sink.finish().unwrap();
+    let results: Vec<_> = audio.collect();
+    assert!(results
+        .iter()
+        .all(|r| r.as_ref().map_or(true, |c| c.samples.is_empty())));
+    unsupported(results.into_iter().find_map(Result::err).unwrap(), '你');
+    // Latin with accents, dashes and curly quotes is read.
+    synth.check_text("Café, naïve — “fine”.").unwrap();
+    // The same text through British English names its own language.
+    let emma = kokoro("bf_emma");
+    let error = emma.check_text("你好").unwrap_err().to_string();
+    assert!(error.contains("reads en-gb"), "{error}");
+}
+
 /// A sentence longer than the model's 509 tokens is cut between words, and each piece speaks.
 #[test]
 fn a_very_long_sentence_is_cut_between_words() {

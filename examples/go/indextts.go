@@ -41,6 +41,7 @@ const (
 	StatusTextTooLong     Status = C.INDEXTTS_TEXT_TOO_LONG
 	StatusInvalidOption   Status = C.INDEXTTS_INVALID_OPTION
 	StatusUnknownSpeaker  Status = C.INDEXTTS_UNKNOWN_SPEAKER
+	StatusUnsupportedText Status = C.INDEXTTS_UNSUPPORTED_TEXT
 	StatusVoiceNotFound   Status = C.INDEXTTS_VOICE_NOT_FOUND
 	StatusModelFormat     Status = C.INDEXTTS_MODEL_FORMAT
 	StatusRuntimeLoad     Status = C.INDEXTTS_RUNTIME_LOAD

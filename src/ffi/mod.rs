@@ -89,6 +89,9 @@ pub enum indextts_status {
     INDEXTTS_SSML = 26,
     /// A pronunciation lexicon cannot be read (the message names the line).
     INDEXTTS_LEXICON = 27,
+    /// The text is in a script the voice cannot read (Mandarin given to a Kokoro English
+    /// voice); the message names the first such character.
+    INDEXTTS_UNSUPPORTED_TEXT = 28,
 }
 
 use indextts_status::*;
@@ -119,6 +122,7 @@ impl From<&Error> for indextts_status {
             Error::Wav { .. } => INDEXTTS_WAV,
             Error::Ssml { .. } => INDEXTTS_SSML,
             Error::Lexicon { .. } => INDEXTTS_LEXICON,
+            Error::UnsupportedText { .. } => INDEXTTS_UNSUPPORTED_TEXT,
         }
     }
 }
@@ -373,7 +377,7 @@ pub extern "C" fn indextts_status_str(status: i32) -> *const c_char {
 }
 
 /// All statuses, in order of their values.
-const STATUSES: [indextts_status; 28] = [
+const STATUSES: [indextts_status; 29] = [
     INDEXTTS_OK,
     INDEXTTS_NULL_ARGUMENT,
     INDEXTTS_INVALID_UTF8,
@@ -402,6 +406,7 @@ const STATUSES: [indextts_status; 28] = [
     INDEXTTS_PANIC,
     INDEXTTS_SSML,
     INDEXTTS_LEXICON,
+    INDEXTTS_UNSUPPORTED_TEXT,
 ];
 
 /// A number from C as a status, without trusting it to be one (an invalid enum value would be
@@ -443,6 +448,7 @@ fn status_text(status: indextts_status) -> &'static CStr {
         INDEXTTS_PANIC => c"panic inside indextts",
         INDEXTTS_SSML => c"invalid SSML",
         INDEXTTS_LEXICON => c"invalid lexicon",
+        INDEXTTS_UNSUPPORTED_TEXT => c"text in a script the voice cannot read",
     }
 }
 

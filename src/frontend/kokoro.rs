@@ -341,7 +341,33 @@ impl TextFrontend for KokoroFrontend {
         self.sentences_with(segment, Pronunciations::default())
     }
 
+    /// No Kokoro voice indextts installs reads Chinese characters, kana or hangul: misaki
+    /// and espeak-ng would spell each one out by name, which no listener wants.
+    fn check_script(&self, text: &str) -> Result<()> {
+        let Some((offset, character)) = text.char_indices().find(|&(_, c)| cjk_script(c).is_some())
+        else {
+            return Ok(());
+        };
+        let hint = match cjk_script(character) {
+            Some("Han") => "; the Mandarin voice zh_CN-baker-fastspeech2 reads it",
+            Some("kana") => "; indextts has no Japanese voice yet",
+            _ => "",
+        };
+        let language = match &self.reader {
+            Reader::English { british: true, .. } => "en-gb",
+            reader => reader.espeak_voice(),
+        };
+        Err(crate::Error::UnsupportedText {
+            language: language.to_owned(),
+            character,
+            offset,
+            hint: hint.to_owned(),
+        })
+    }
+
     fn sentences_with(&self, segment: &str, say: Pronunciations<'_>) -> Result<Vec<Sentence>> {
+        // Text streams and frames reach here without the synthesizer's up-front check.
+        self.check_script(segment)?;
         let mut sentences = Vec::new();
         let abbreviation = |w: &str| match &self.reader {
             Reader::English { lexicon, .. } => lexicon.is_abbreviation(w),
@@ -371,6 +397,16 @@ impl TextFrontend for KokoroFrontend {
             }
         }
         Ok(sentences)
+    }
+}
+
+/// The East Asian script `c` belongs to, if any: what no Kokoro reader here can say.
+fn cjk_script(c: char) -> Option<&'static str> {
+    match u32::from(c) {
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x3134F => Some("Han"),
+        0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Some("kana"),
+        0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => Some("hangul"),
+        _ => None,
     }
 }
 

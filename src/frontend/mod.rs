@@ -89,6 +89,13 @@ pub(crate) trait TextFrontend: Send + Sync + std::fmt::Debug {
     /// The phoneme an id of the voice's symbol table stands for (`None` for padding and
     /// sentence boundaries, which say nothing).
     fn symbol(&self, id: i64) -> Option<&str>;
+
+    /// [`Error::UnsupportedText`](crate::Error::UnsupportedText) when `text` holds a script
+    /// this frontend cannot read, checked before any audio. Most frontends read anything
+    /// (espeak-ng spells out what its language lacks, as Piper does).
+    fn check_script(&self, _text: &str) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A voice's symbol table read backwards: each id's symbol, for phoneme marks.

@@ -451,6 +451,7 @@ impl From<Error> for ApiError {
             Error::InvalidOption { .. } => (StatusCode::BAD_REQUEST, "invalid_option"),
             Error::UnknownSpeaker { .. } => (StatusCode::BAD_REQUEST, "unknown_speaker"),
             Error::Ssml { .. } => (StatusCode::BAD_REQUEST, "invalid_ssml"),
+            Error::UnsupportedText { .. } => (StatusCode::BAD_REQUEST, "unsupported_text"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "synthesis_failed"),
         };
         ApiError::new(status, code, error.to_string())
@@ -624,8 +625,9 @@ fn options_for(
             ),
         ));
     }
-    // The library's own checks (empty text), now rather than once the task runs.
-    crate::engine::check_text(text)?;
+    // The library's own checks (empty text, a script the voice cannot read), now rather than
+    // once the task runs.
+    synth.check_text(text)?;
     let mut options = SynthesisOptions {
         speaker,
         ..SynthesisOptions::default()
