@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::http::{get_text, metric, wav_audio};
+use common::http::{get_text, metric, spawn_server, wav_audio};
 use common::{check_speech, corpus_lines, corpus_text, scratch};
 use indextts::testkit::RedisServer;
 use serde_json::{json, Value};
@@ -37,20 +36,25 @@ fn free_port() -> u16 {
 /// A node on `port` in the cluster kept in `redis`, once it listens.
 fn node(port: u16, redis: &str) -> (Process, String) {
     let url = format!("http://127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_indextts-server"))
-        .args(["--bind", &format!("127.0.0.1:{port}"), "--node-url", &url])
-        .args(["--redis-url", redis, "--threads", "1", "--workers", "2"])
+    let bind = format!("127.0.0.1:{port}");
+    let (child, base) = spawn_server(&[
+        "--bind",
+        &bind,
+        "--node-url",
+        &url,
+        "--redis-url",
+        redis,
+        "--threads",
+        "1",
+        "--workers",
+        "2",
         // Behind a balancer every client has its address: the balancer limits clients.
-        .args(["--rate-per-second", "0", "--client-quota", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains(&url), "node on {port}: {line:?}");
+        "--rate-per-second",
+        "0",
+        "--client-quota",
+        "0",
+    ]);
+    assert_eq!(base, url);
     (Process(child), url)
 }
 

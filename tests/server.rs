@@ -370,19 +370,8 @@ async fn a_full_queue_is_503_and_a_fast_client_is_429() {
 /// The binary itself: SIGTERM stops new connections, lets the in-flight stream finish, exits 0.
 #[test]
 fn sigterm_lets_in_flight_streams_finish_then_exits_cleanly() {
-    use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_indextts-server"))
-        .args(["--bind", "127.0.0.1:0", "--threads", "2"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    let (mut child, base) =
+        common::http::spawn_server(&["--bind", "127.0.0.1:0", "--threads", "2"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let text = corpus_lines("en_sentences.txt").join(" ");
