@@ -158,11 +158,7 @@ impl FastSpeech2Model {
         };
         // What is checked is what is keyed (a file may have changed since it was hashed).
         let key = graph_cache::key(&fingerprint, config_bytes);
-        let staging = cache.and_then(|c| {
-            c.staging()
-                .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
-                .ok()
-        });
+        let staging = cache.and_then(GraphCache::try_staging);
         let graphs = [acoustic_bytes, vocoder_bytes];
         let model = Self::from_graphs(
             env,
@@ -195,27 +191,18 @@ impl FastSpeech2Model {
         cache: &GraphCache,
         key: &str,
     ) -> Option<Self> {
-        let (meta, mut parts) = cache.load(key)?;
-        let graphs = PARTS.map(|name| parts.remove(name).unwrap_or_default());
-        let loaded = Self::from_graphs(env, acoustic_path, num_symbols, counts, &graphs, None)
-            .and_then(|model| {
-                if entry_meta(model.samples_per_frame) == meta {
-                    Ok(model)
-                } else {
-                    Err(Error::ModelFormat {
-                        path: acoustic_path.to_path_buf(),
-                        reason: format!("the entry's meta is not this voice's: {meta:?}"),
-                    })
-                }
-            });
-        match loaded {
-            Ok(model) => Some(model),
-            Err(e) => {
-                tracing::warn!("compiled-graph cache entry {key} failed ({e}); loading afresh");
-                cache.remove(key);
-                None
+        cache.load_with(key, |meta, mut parts| {
+            let graphs = PARTS.map(|name| parts.remove(name).unwrap_or_default());
+            let model = Self::from_graphs(env, acoustic_path, num_symbols, counts, &graphs, None)?;
+            if entry_meta(model.samples_per_frame) == meta {
+                Ok(model)
+            } else {
+                Err(Error::ModelFormat {
+                    path: acoustic_path.to_path_buf(),
+                    reason: format!("the entry's meta is not this voice's: {meta:?}"),
+                })
             }
-        }
+        })
     }
 
     /// Sessions for the acoustic model and the vocoder (`graphs`, in [`PARTS`]' order), built

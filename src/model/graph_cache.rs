@@ -251,6 +251,33 @@ impl GraphCache {
         Some((entry.meta, parts))
     }
 
+    /// What `build` makes of the entry for `key`, or `None` to load afresh: a miss, or an entry
+    /// `build` refused (sessions that would not build from it, meta not this voice's), which is
+    /// removed with a warning.
+    pub fn load_with<T>(
+        &self,
+        key: &str,
+        build: impl FnOnce(SplitMeta, BTreeMap<String, Vec<u8>>) -> crate::Result<T>,
+    ) -> Option<T> {
+        let (meta, parts) = self.load(key)?;
+        match build(meta, parts) {
+            Ok(built) => Some(built),
+            Err(e) => {
+                tracing::warn!("compiled-graph cache entry {key} failed ({e}); loading afresh");
+                self.remove(key);
+                None
+            }
+        }
+    }
+
+    /// [`GraphCache::staging`], or `None` with a warning when the cache cannot be written (a
+    /// voice still loads; it is only not saved).
+    pub fn try_staging(&self) -> Option<PathBuf> {
+        self.staging()
+            .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
+            .ok()
+    }
+
     /// Remove the entry for `key` (one that loaded but did not work).
     pub fn remove(&self, key: &str) {
         let _ = std::fs::remove_dir_all(self.entry(key));

@@ -142,8 +142,7 @@ impl KokoroModel {
         cache: &GraphCache,
         key: &str,
     ) -> Option<SessionPool> {
-        let (meta, mut parts) = cache.load(key)?;
-        let loaded = match parts.remove("model") {
+        cache.load_with(key, |meta, mut parts| match parts.remove("model") {
             Some(graph) if meta == entry_meta() => sessions(
                 env,
                 &graph,
@@ -156,15 +155,7 @@ impl KokoroModel {
                 path: path.to_path_buf(),
                 reason: format!("the entry is not a Kokoro graph's: {meta:?}"),
             }),
-        };
-        match loaded {
-            Ok(sessions) => Some(sessions),
-            Err(e) => {
-                tracing::warn!("compiled-graph cache entry {key} failed ({e}); loading afresh");
-                cache.remove(key);
-                None
-            }
-        }
+        })
     }
 
     /// The model around its `sessions`, their inputs checked.
@@ -207,11 +198,7 @@ impl KokoroModel {
         // without them runs as it is.
         let with_durations = durations_output(&mut model).then(|| model.encode_to_vec());
         drop(model);
-        let staging = cache.and_then(|c| {
-            c.staging()
-                .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
-                .ok()
-        });
+        let staging = cache.and_then(GraphCache::try_staging);
         let saved = staging.as_ref().map(|dir| dir.join("model.onnx"));
         let sessions = sessions(
             env,

@@ -189,11 +189,7 @@ impl PiperModel {
         drop(bytes);
         // The decoded model is gone once its parts are serialized: sessions are built without it.
         let (meta, parts) = split_parts(model, path, takes_sid)?;
-        let staging = cache.and_then(|c| {
-            c.staging()
-                .map_err(|e| tracing::warn!("cannot write the graph cache: {e}"))
-                .ok()
-        });
+        let staging = cache.and_then(GraphCache::try_staging);
         let names: Vec<String> = parts.keys().cloned().collect();
         // Each part's first session writes its optimized graph into the staging directory.
         let model = Self::from_parts(env, path, &meta, parts, Some(staging.as_deref()), counts);
@@ -224,15 +220,9 @@ impl PiperModel {
         key: &str,
         counts: SessionCounts,
     ) -> Option<Self> {
-        let (meta, parts) = cache.load(key)?;
-        match Self::from_parts(env, path, &meta, parts, None, counts) {
-            Ok(model) => Some(model),
-            Err(e) => {
-                tracing::warn!("compiled-graph cache entry {key} failed ({e}); splitting afresh");
-                cache.remove(key);
-                None
-            }
-        }
+        cache.load_with(key, |meta, parts| {
+            Self::from_parts(env, path, &meta, parts, None, counts)
+        })
     }
 
     /// Sessions for the split parts (`prior` + `flow`, or `acoustic`; and `vocoder`). `fresh`:
