@@ -16,7 +16,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -94,16 +93,7 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .expect("cannot start indextts-server");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("server output");
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let base = indextts::testkit::server_address(&mut server).expect("server output");
     let pid = server.id();
     let texts = Arc::new(corpus_texts());
 

@@ -389,6 +389,24 @@ pub fn proc_status_kib(pid: &str, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The address an `indextts-server` child prints on its first line (`... http://HOST:PORT`),
+/// read from its piped standard output (which is taken from it).
+pub fn server_address(child: &mut std::process::Child) -> std::io::Result<String> {
+    use std::io::BufRead as _;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| std::io::Error::other("the server's standard output is not piped"))?;
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line)?;
+    Ok(line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
 /// A `redis-server` on a free loopback port, for tests and benchmarks; stopped when dropped.
 #[derive(Debug)]
 pub struct RedisServer {

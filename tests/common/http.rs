@@ -106,23 +106,13 @@ pub async fn wait_for_metric(
 /// The `indextts-server` binary started with `args` (stderr discarded), once it prints the
 /// line naming its address: the child and that address (`http://127.0.0.1:PORT`).
 pub fn spawn_server(args: &[&str]) -> (std::process::Child, String) {
-    use std::io::{BufRead, BufReader};
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_indextts-server"))
         .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(base.starts_with("http://127.0.0.1:"), "{args:?}: {line:?}");
+    let base = indextts::testkit::server_address(&mut child).unwrap();
+    assert!(base.starts_with("http://127.0.0.1:"), "{args:?}: {base:?}");
     (child, base)
 }
