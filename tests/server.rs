@@ -470,4 +470,16 @@ async fn a_kokoro_voice_serves_its_packs_and_blends_by_name() {
     )
     .await;
     assert_eq!(response.status(), 400);
+    // Mandarin to an English Kokoro voice: a 400 naming the character, before any audio.
+    let response = speech(&server.base, json!({"input": "你好，欢迎收听。"})).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unsupported_text", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("U+4F60"),
+        "{body}"
+    );
 }
