@@ -1472,7 +1472,11 @@ pub async fn serve_all(
     // within seconds of its death (docs/deploy.md).
     let heartbeat = app.cluster.clone().map(|cluster| {
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(cluster::HEARTBEAT_EVERY);
+            // The first beat was said when the node joined (App::new): the next is due a period on.
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + cluster::HEARTBEAT_EVERY,
+                cluster::HEARTBEAT_EVERY,
+            );
             let mut failing = false;
             loop {
                 tick.tick().await;

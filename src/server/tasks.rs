@@ -139,8 +139,9 @@ impl Task {
     /// Everything a finished task is: its status, all its words (as `words_from`) and its
     /// audio as the WAV `/stream` serves.
     pub fn snapshot(&self) -> (TaskStatus, serde_json::Value, Vec<u8>) {
-        let status = self.status();
         let t = self.lock();
+        // One lock: the status, words and audio are of the same moment.
+        let status = self.status_of(&t);
         let words = super::words_json(&t.words, t.sample_rate);
         let mut wav = super::wav_header(t.sample_rate);
         wav.reserve(t.samples.len() * 2);
@@ -163,7 +164,10 @@ impl Task {
 
     /// Its status now.
     pub fn status(&self) -> TaskStatus {
-        let t = self.lock();
+        self.status_of(&self.lock())
+    }
+
+    fn status_of(&self, t: &TaskInner) -> TaskStatus {
         TaskStatus {
             task_id: self.id.clone(),
             state: t.state,
