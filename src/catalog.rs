@@ -8,6 +8,60 @@ use crate::voice::VoiceFamily;
 /// The asset manifest, as built into the library.
 const MANIFEST: &str = include_str!("../models/manifest.json");
 
+/// The built-in asset manifest, parsed (tests check it parses; a broken one pins nothing).
+pub(crate) fn manifest() -> serde_json::Value {
+    serde_json::from_str(MANIFEST).unwrap_or_default()
+}
+
+/// What the manifest pins under a voice name.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Pinned {
+    /// A Piper voice from a wheel.
+    Piper,
+    /// A Kokoro voice pack of a language indextts reads.
+    Kokoro,
+    /// A Kokoro voice pack of a language with no frontend (named): a speaker only.
+    KokoroSpeaker(&'static str),
+    /// The Mandarin voice, converted from TFLite in a Python venv.
+    Converted,
+}
+
+/// What `manifest` pins under `name`, if anything.
+pub(crate) fn pinned(manifest: &serde_json::Value, name: &str) -> Option<Pinned> {
+    let in_voice = |dest: &serde_json::Value| {
+        dest.as_str()
+            .is_some_and(|d| d.starts_with(&format!("voices/{name}/")))
+    };
+    let piper = manifest["wheels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|w| w["files"].as_array().into_iter().flatten())
+        .any(|f| in_voice(&f["dest"]));
+    if piper {
+        Some(Pinned::Piper)
+    } else if kokoro_packs(manifest).any(|p| p == name) {
+        Some(match crate::family::kokoro::pack_language(name) {
+            Ok(_) => Pinned::Kokoro,
+            Err(language) => Pinned::KokoroSpeaker(language),
+        })
+    } else if in_voice(&manifest["zh"]["voice_json"]["dest"]) {
+        Some(Pinned::Converted)
+    } else {
+        None
+    }
+}
+
+/// The names of the Kokoro voice packs `manifest` pins.
+pub(crate) fn kokoro_packs(manifest: &serde_json::Value) -> impl Iterator<Item = &str> {
+    manifest["kokoro"]["npm"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|t| t["packs"].as_array().into_iter().flatten())
+        .filter_map(|p| p["name"].as_str())
+}
+
 /// One voice of the catalog.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogEntry {
@@ -65,16 +119,9 @@ pub fn voice_catalog() -> Vec<CatalogEntry> {
                 .into(),
         ),
     ];
-    let manifest: serde_json::Value = serde_json::from_str(MANIFEST).unwrap_or_default();
+    let manifest = manifest();
     let model_bytes = manifest["kokoro"]["concat"]["bytes"].as_u64().unwrap_or(0);
-    for pack in manifest["kokoro"]["npm"][0]["packs"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let Some(name) = pack["name"].as_str() else {
-            continue;
-        };
+    for name in kokoro_packs(&manifest) {
         let (language, note) = match crate::family::kokoro::pack_language(name) {
             Ok((language, _)) => (
                 language.to_owned(),
@@ -128,26 +175,10 @@ pub fn voice_catalog() -> Vec<CatalogEntry> {
 /// How to install the pinned voice `name`, for an error that says it is missing; `None` for a
 /// name the manifest does not pin.
 pub(crate) fn install_command(name: &str) -> Option<String> {
-    let manifest: serde_json::Value = serde_json::from_str(MANIFEST).ok()?;
-    let pinned = |dest: &serde_json::Value| {
-        dest.as_str()
-            .is_some_and(|d| d.starts_with(&format!("voices/{name}/")))
-    };
-    let piper = manifest["wheels"]
-        .as_array()?
-        .iter()
-        .flat_map(|w| w["files"].as_array().into_iter().flatten())
-        .any(|f| pinned(&f["dest"]));
-    let kokoro = manifest["kokoro"]["npm"][0]["packs"]
-        .as_array()?
-        .iter()
-        .any(|p| p["name"] == name);
-    if piper || kokoro && crate::family::kokoro::pack_language(name).is_ok() {
-        Some(format!("speak --fetch {name}"))
-    } else if pinned(&manifest["zh"]["voice_json"]["dest"]) {
-        Some("scripts/fetch_assets.py --zh (in an indextts checkout)".into())
-    } else {
-        None
+    match pinned(&manifest(), name)? {
+        Pinned::Piper | Pinned::Kokoro => Some(format!("speak --fetch {name}")),
+        Pinned::Converted => Some("scripts/fetch_assets.py --zh (in an indextts checkout)".into()),
+        Pinned::KokoroSpeaker(_) => None,
     }
 }
 

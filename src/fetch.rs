@@ -29,8 +29,6 @@ use std::time::Duration;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The asset manifest, as built into the library.
-const MANIFEST: &str = include_str!("../models/manifest.json");
 /// The shared Kokoro spec (`voices/kokoro-v1.0/kokoro.json`), as built into the library.
 const KOKORO_SPEC: &str = include_str!("../models/voices/kokoro-v1.0.json");
 /// Where downloads wait, inside the assets directory, until they are installed.
@@ -184,8 +182,7 @@ impl Fetcher {
             npm: env("INDEXTTS_NPM_REGISTRY", DEFAULT_NPM_REGISTRY),
             agent,
             ca_bundle,
-            // Built in and checked by the tests; an unreadable one fetches nothing.
-            manifest: serde_json::from_str(MANIFEST).unwrap_or_default(),
+            manifest: crate::catalog::manifest(),
         }
     }
 
@@ -270,49 +267,38 @@ impl Fetcher {
 
     /// Which groups the names need; every name is checked before anything is downloaded.
     fn plan(&self, voices: &[&str]) -> Result<Plan, FetchError> {
-        let piper_voices: BTreeSet<&str> = list(&self.manifest["wheels"])
-            .flat_map(|w| list(&w["files"]))
-            .filter_map(|f| {
-                str_of(&f["dest"])
-                    .strip_prefix("voices/")?
-                    .split('/')
-                    .next()
-            })
-            .collect();
-        let packs: BTreeSet<&str> = kokoro_packs(&self.manifest["kokoro"]).collect();
+        use crate::catalog::Pinned;
         let mut plan = Plan::default();
         for &name in voices {
-            if piper_voices.contains(name) {
-                plan.piper.insert(name.to_owned());
-            } else if packs.contains(name) {
-                match crate::family::kokoro::pack_language(name) {
-                    Ok(_) => plan.kokoro = true,
-                    Err(language) => {
-                        return Err(FetchError::NotFetchable {
-                            name: name.to_owned(),
-                            why: format!(
-                                "indextts has no {language} frontend for Kokoro yet; its voice \
-                                 pack comes with every Kokoro voice (`speak --fetch af_heart`), \
-                                 as a speaker (`--speaker {name}`) of one"
-                            ),
-                        });
-                    }
+            let refused = |why: String| FetchError::NotFetchable {
+                name: name.to_owned(),
+                why,
+            };
+            match crate::catalog::pinned(&self.manifest, name) {
+                Some(Pinned::Piper) => {
+                    plan.piper.insert(name.to_owned());
                 }
-            } else if self.manifest["zh"]["voice_json"]["dest"]
-                .as_str()
-                .is_some_and(|d| d == format!("voices/{name}/voice.json"))
-            {
-                return Err(FetchError::NotFetchable {
-                    name: name.to_owned(),
-                    why: "its TFLite graphs are converted to ONNX in a pinned Python venv: run \
-                          `python3 scripts/fetch_assets.py --zh --assets DIR` in an indextts \
-                          checkout"
-                        .into(),
-                });
-            } else {
-                return Err(FetchError::UnknownVoice {
-                    name: name.to_owned(),
-                });
+                Some(Pinned::Kokoro) => plan.kokoro = true,
+                Some(Pinned::KokoroSpeaker(language)) => {
+                    return Err(refused(format!(
+                        "indextts has no {language} frontend for Kokoro yet; its voice pack comes \
+                         with every Kokoro voice (`speak --fetch af_heart`), as a speaker \
+                         (`--speaker {name}`) of one"
+                    )));
+                }
+                Some(Pinned::Converted) => {
+                    return Err(refused(
+                        "its TFLite graphs are converted to ONNX in a pinned Python venv: run \
+                         `python3 scripts/fetch_assets.py --zh --assets DIR` in an indextts \
+                         checkout"
+                            .into(),
+                    ));
+                }
+                None => {
+                    return Err(FetchError::UnknownVoice {
+                        name: name.to_owned(),
+                    })
+                }
             }
         }
         Ok(plan)
@@ -406,7 +392,8 @@ impl Run<'_, '_> {
             .and_then(Path::file_name)
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         let base: Value = serde_json::from_str(KOKORO_SPEC).unwrap_or_default();
-        for name in kokoro_packs(group) {
+        let fetcher = self.fetcher;
+        for name in crate::catalog::kokoro_packs(&fetcher.manifest) {
             if crate::family::kokoro::pack_language(name).is_err() {
                 continue;
             }
@@ -685,13 +672,6 @@ fn voice_spec(base: &Value, shared: &str, name: &str) -> Value {
     }
     spec["speaker"] = Value::String(name.to_owned());
     spec
-}
-
-/// The names of the Kokoro voice packs the manifest pins.
-fn kokoro_packs(group: &Value) -> impl Iterator<Item = &str> {
-    list(&group["npm"])
-        .flat_map(|t| list(&t["packs"]))
-        .map(|p| str_of(&p["name"]))
 }
 
 fn list(v: &Value) -> impl Iterator<Item = &Value> {
