@@ -2,7 +2,8 @@
 # Fuzz each target for a bounded time (default 40 s each; FUZZ_SECONDS to change) on the stable
 # toolchain (RUSTC_BOOTSTRAP=1 lets it take cargo-fuzz's -Z flags), starting from seeds written
 # by examples/fuzz_seeds.rs. A crash fails the run and leaves its input in
-# fuzz/artifacts/TARGET/; make it a regression test. Prints executions and coverage per target.
+# fuzz/artifacts/TARGET/; make it a regression test, and put the input in fuzz/regressions/TARGET/
+# (each run starts from those too). Prints executions and coverage per target.
 #
 #   scripts/fuzz.sh                 # all nine targets
 #   FUZZ_SECONDS=300 scripts/fuzz.sh onnx_model
@@ -23,6 +24,7 @@ export RUSTC_BOOTSTRAP=1
 for target in "${targets[@]}"; do
   log=target/fuzz-$target.log
   mkdir -p "$corpus/$target"
+  [ -d "fuzz/regressions/$target" ] && cp fuzz/regressions/"$target"/* "$corpus/$target/"
   (cd fuzz && cargo fuzz run -O "$target" "../$corpus/$target" -- \
       -max_total_time="$seconds" -rss_limit_mb=4096 -max_len=1048576 -print_final_stats=1) \
       >"$log" 2>&1 || { tail -n 60 "$log"; echo "fuzz: $target found a crash (see $log)" >&2; exit 1; }
