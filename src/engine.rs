@@ -3,14 +3,14 @@
 //! and the key (and so the seed) of each sentence. `synthesizer.rs` builds it and calls it;
 //! `stream.rs` runs its stages over it; neither knows the other's internals.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::cache::{CacheKey, SentenceCache, SentenceKey};
 use crate::error::{Error, Result};
 use crate::family::LoadedVoice;
 use crate::frontend::{Sentence, TextFrontend};
-use crate::model::{Pipeline, Scales, SpeakerMix, Voicing};
+use crate::model::{Pipeline, Scales, SpeakerMix, VoiceLoad, Voicing};
 use crate::vocoder::StreamWindows;
 use crate::voice::{VoiceConfig, VoicePaths};
 
@@ -49,8 +49,9 @@ pub(crate) struct Engine {
     cache: SentenceCache,
     /// The speaker a call that names none gets, on multi-speaker voices.
     default_speaker: i64,
-    /// Streams whose stage threads have not been joined yet.
-    live_streams: Arc<AtomicUsize>,
+    /// Streams whose stage threads have not been joined yet, and the one-thread sessions made
+    /// while several ran.
+    load: Arc<VoiceLoad>,
     /// Model sessions of each stage, when a stream started while they are all taken by others
     /// gets a larger first window (see `windows_for_new_stream`).
     busy_beyond: Option<usize>,
@@ -59,11 +60,11 @@ pub(crate) struct Engine {
 }
 
 /// Counts one stream as live until dropped (after its stage threads are joined).
-pub(crate) struct LiveStream(Arc<AtomicUsize>);
+pub(crate) struct LiveStream(Arc<VoiceLoad>);
 
 impl Drop for LiveStream {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.streams.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -76,6 +77,7 @@ impl Engine {
         cache: SentenceCache,
         lexicon: Option<crate::frontend::Lexicon>,
         busy_beyond: Option<usize>,
+        load: Arc<VoiceLoad>,
     ) -> Engine {
         Engine {
             config: voice.config,
@@ -87,20 +89,25 @@ impl Engine {
             default_speaker: voice.default_speaker,
             lexicon,
             cache,
-            live_streams: Arc::default(),
+            load,
             busy_beyond,
         }
     }
 
     /// Count a new stream as live for as long as the returned guard.
     pub fn live_stream(&self) -> LiveStream {
-        self.live_streams.fetch_add(1, Ordering::Relaxed);
-        LiveStream(Arc::clone(&self.live_streams))
+        self.load.streams.fetch_add(1, Ordering::Relaxed);
+        LiveStream(Arc::clone(&self.load))
     }
 
     /// Streams whose stage threads are still running (or not yet joined).
     pub fn live_streams(&self) -> usize {
-        self.live_streams.load(Ordering::Relaxed)
+        self.load.streams.load(Ordering::Relaxed)
+    }
+
+    /// One-thread sessions made for overlapping streams so far.
+    pub fn one_thread_sessions(&self) -> usize {
+        self.load.one_thread_sessions.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &VoiceConfig {

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::family::{self, LoadOptions};
 use crate::frontend::{EspeakPaths, Sentence};
 use crate::model::graph_cache::{self, GraphCache};
-use crate::model::{runtime, SessionCounts};
+use crate::model::{runtime, SessionCounts, VoiceLoad};
 use crate::stream::{
     audio_stream, frame_stream, text_audio_stream, AudioStream, FrameStream, Frames,
 };
@@ -51,6 +51,7 @@ pub struct SynthesizerBuilder {
     cache_key_file: Option<PathBuf>,
     lexicon: Option<PathBuf>,
     grow_first_window_when_busy: bool,
+    follow_load: bool,
 }
 
 /// The shared levels' seal keyed by the secret in `path`.
@@ -124,6 +125,21 @@ impl SynthesizerBuilder {
     /// the pool waits for a session). Vocoder sessions are at least `vocoder_workers`.
     pub fn sessions(mut self, sessions: usize) -> Self {
         self.sessions = Some(sessions);
+        self
+    }
+
+    /// Threads that follow the load (default: off, so a text's samples do not depend on the
+    /// load). On, a stream speaking alone runs on the voice's sessions of
+    /// [`SynthesizerBuilder::threads`] threads, and while several streams run their model runs
+    /// take one-thread sessions instead, made from the compiled-graph cache the first time
+    /// streams overlap (a lone stream's memory is unchanged), at most one per core for each
+    /// graph: two one-thread runs side by side make more audio per second than two-thread runs
+    /// taking turns (docs/performance.md). ONNX Runtime sums in another order on one thread, so
+    /// a sample may differ by about 1e-7 (-130 dB; 16-bit audio is the same or 1 step apart).
+    /// Nothing follows the load without the graph cache, or with one thread per session
+    /// already. The server turns it on.
+    pub fn follow_load(mut self, on: bool) -> Self {
+        self.follow_load = on;
         self
     }
 
@@ -307,6 +323,8 @@ impl SynthesizerBuilder {
             .resolve(family::piper::WINDOWS)?
             .vocoder_workers;
         let env = runtime::environment(&ort_library)?;
+        // Streams of this voice running now: counted by the engine, followed by the sessions.
+        let load = Arc::new(VoiceLoad::default());
         let voice = family.load(
             &paths,
             &LoadOptions {
@@ -328,6 +346,7 @@ impl SynthesizerBuilder {
                                 .unwrap_or(graph_cache::DEFAULT_GRAPH_CACHE_BYTES),
                         )
                     }),
+                load: self.follow_load.then(|| Arc::clone(&load)),
             },
         )?;
         let windows = stream_options.resolve(voice.windows)?;
@@ -358,6 +377,7 @@ impl SynthesizerBuilder {
                 cache,
                 lexicon,
                 self.grow_first_window_when_busy.then_some(sessions),
+                load,
             )),
         })
     }
@@ -591,6 +611,12 @@ impl Synthesizer {
     /// joined. `synthesize` counts while it runs (it collects a stream).
     pub fn streams_running(&self) -> usize {
         self.engine.live_streams()
+    }
+
+    /// One-thread sessions made so far for streams that overlapped (see
+    /// [`SynthesizerBuilder::follow_load`]); 0 while streams run one at a time.
+    pub fn one_thread_sessions(&self) -> usize {
+        self.engine.one_thread_sessions()
     }
 
     /// What the sentence cache did, per level.

@@ -227,6 +227,115 @@ fn eight_concurrent_streams_equal_streams_one_at_a_time() {
     }
 }
 
+/// Each stream's samples as they were alone, but for ONNX Runtime's summing order on one
+/// thread: within 1e-6 (-120 dB), and 16-bit samples at most one step apart.
+fn close(streams: &[Vec<f32>], alone: &[Vec<f32>]) {
+    assert_eq!(streams.len(), alone.len());
+    for (i, (a, b)) in streams.iter().zip(alone).enumerate() {
+        assert_eq!(a.len(), b.len(), "stream {i}'s length");
+        let worst = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= 1e-6,
+            "stream {i}: a sample {worst} away from alone"
+        );
+        let step = |x: f32| (x * 32767.0).round() as i32;
+        assert!(a
+            .iter()
+            .zip(b)
+            .all(|(x, y)| (step(*x) - step(*y)).abs() <= 1));
+    }
+}
+
+/// Threads follow the load: four streams at once on 2-thread sessions run on one-thread
+/// sessions made from the graph cache, at most one per core for each graph (prior pieces, flow,
+/// vocoder), and every stream's audio is what it is alone. Then the entry's graphs are damaged:
+/// a fresh voice still speaks, its overlapping streams on its own sessions.
+#[test]
+fn overlapping_streams_take_one_thread_sessions_and_keep_their_audio() {
+    let cache = std::env::temp_dir().join(format!("indextts-follow-load-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let build = || {
+        Synthesizer::builder()
+            .threads(2)
+            .follow_load(true)
+            .cache_bytes(0)
+            .graph_cache_dir(Some(cache.clone()))
+            .build()
+            .unwrap()
+    };
+    let mut texts = corpus_lines("en_sentences.txt");
+    texts.truncate(4);
+    let collect = |synth: &Synthesizer, text: &str| -> Vec<f32> {
+        synth
+            .stream(text, &quiet())
+            .unwrap()
+            .flat_map(|c| c.unwrap().samples)
+            .collect()
+    };
+    let together = |synth: &Synthesizer| -> Vec<Vec<f32>> {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = texts
+                .iter()
+                .map(|t| s.spawn(|| collect(synth, t)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    let synth = build();
+    let alone: Vec<Vec<f32>> = texts.iter().map(|t| collect(&synth, t)).collect();
+    assert_eq!(
+        synth.one_thread_sessions(),
+        0,
+        "a lone stream made sessions"
+    );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        return; // one core: there is nothing to follow
+    }
+    close(&together(&synth), &alone);
+    let made = synth.one_thread_sessions();
+    // The graphs: prior piece(s), flow and vocoder; each makes at most one per core.
+    assert!(
+        made >= 2,
+        "{made} one-thread sessions for four streams at once"
+    );
+    let parts = std::fs::read_dir(&cache)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("meta.json").is_file())
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
+        .filter(|f| f.path().extension().is_some_and(|x| x == "onnx"))
+        .map(|f| f.path())
+        .collect::<Vec<_>>();
+    assert!(
+        made <= parts.len() * cores,
+        "{made} made for {} graphs",
+        parts.len()
+    );
+    // A second round reuses them (and may make those of graphs that ran alone before).
+    close(&together(&synth), &alone);
+    let again = synth.one_thread_sessions();
+    assert!(
+        (made..=parts.len() * cores).contains(&again),
+        "{made}, then {again}"
+    );
+
+    // A voice loaded from the entry, whose graphs are then damaged on disk: the one-thread
+    // sessions cannot be made (each graph is checked against its hash), and the streams share
+    // the voice's own sessions, with the same audio.
+    let damaged = build();
+    for part in &parts {
+        std::fs::write(part, b"not a graph").unwrap();
+    }
+    close(&together(&damaged), &alone);
+    assert_eq!(damaged.one_thread_sessions(), 0);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
 #[test]
 fn stream_checks_its_arguments_before_starting() {
     let synth = real_voice();

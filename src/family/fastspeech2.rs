@@ -47,7 +47,7 @@ impl Family for FastSpeech2 {
         }))
     }
 
-    fn load(&self, paths: &VoicePaths, options: &LoadOptions<'_>) -> Result<LoadedVoice> {
+    fn load(&self, paths: &VoicePaths, options: &LoadOptions) -> Result<LoadedVoice> {
         let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
         let spec = MelVoiceSpec::from_json(&config_bytes, &paths.config)?;
         let mapper = spec.read_mapper()?;
@@ -63,6 +63,7 @@ impl Family for FastSpeech2 {
                 options.counts,
                 &config_bytes,
                 options.graph_cache.as_ref(),
+                options.load.as_ref(),
             );
             let frontend = frontend
                 .join()

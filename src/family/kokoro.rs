@@ -94,7 +94,7 @@ impl Family for Kokoro {
         }))
     }
 
-    fn load(&self, paths: &VoicePaths, options: &LoadOptions<'_>) -> Result<LoadedVoice> {
+    fn load(&self, paths: &VoicePaths, options: &LoadOptions) -> Result<LoadedVoice> {
         let config_path = &paths.config;
         let config_bytes = std::fs::read(config_path).map_err(|e| Error::io(config_path, e))?;
         let (raw, dir) = parse(&config_bytes, config_path)?;
@@ -158,6 +158,7 @@ impl Family for Kokoro {
                 packs,
                 options.counts,
                 options.graph_cache.as_ref(),
+                options.load.as_ref(),
             )
             .map(|(model, model_hash)| {
                 let mut h = blake3::Hasher::new();

@@ -8,11 +8,12 @@ pub(crate) mod kokoro;
 pub(crate) mod piper;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::frontend::{EspeakPaths, TextFrontend};
 use crate::model::graph_cache::GraphCache;
-use crate::model::{Pipeline, SessionCounts};
+use crate::model::{Pipeline, SessionCounts, VoiceLoad};
 use crate::vocoder::StreamWindows;
 use crate::voice::{VoiceConfig, VoiceFamily, VoicePaths};
 
@@ -34,12 +35,12 @@ pub(crate) trait Family: Sync {
     fn probe(&self, path: &Path) -> Result<Option<VoicePaths>>;
 
     /// Load the voice whose files `probe` found.
-    fn load(&self, paths: &VoicePaths, options: &LoadOptions<'_>) -> Result<LoadedVoice>;
+    fn load(&self, paths: &VoicePaths, options: &LoadOptions) -> Result<LoadedVoice>;
 }
 
 /// What the builder hands every family's `load`.
-pub(crate) struct LoadOptions<'a> {
-    pub env: &'a ort::environment::Environment,
+pub(crate) struct LoadOptions {
+    pub env: &'static ort::environment::Environment,
     pub counts: SessionCounts,
     /// espeak-ng, for the families whose frontend uses it.
     pub espeak: EspeakPaths,
@@ -47,6 +48,9 @@ pub(crate) struct LoadOptions<'a> {
     pub graph_split: bool,
     /// Where compiled graphs are kept between starts, for families that split graphs.
     pub graph_cache: Option<GraphCache>,
+    /// The voice's count of running streams: above one, its sessions' runs take one-thread
+    /// sessions (made from the graph cache) instead of its own.
+    pub load: Option<Arc<VoiceLoad>>,
 }
 
 /// A voice loaded by its family, ready to speak.

@@ -74,7 +74,7 @@ impl Family for PiperVits {
         }))
     }
 
-    fn load(&self, paths: &VoicePaths, options: &LoadOptions<'_>) -> Result<LoadedVoice> {
+    fn load(&self, paths: &VoicePaths, options: &LoadOptions) -> Result<LoadedVoice> {
         // Read once: parsed here, hashed into the voice's fingerprint below.
         let config_bytes = std::fs::read(&paths.config).map_err(|e| Error::io(&paths.config, e))?;
         let config = VoiceConfig::from_json(&config_bytes, &paths.config)?;
@@ -94,6 +94,7 @@ impl Family for PiperVits {
             options.counts,
             options.graph_split,
             options.graph_cache.as_ref(),
+            options.load.as_ref(),
         )?;
         Ok(LoadedVoice {
             fingerprint: fingerprint(&model_fingerprint, &config_bytes),

@@ -7,6 +7,7 @@
 //! same ids give the same samples.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ort::value::{DynValue, Tensor};
@@ -15,8 +16,8 @@ use super::graph_cache::{self, hash_files, GraphCache, SplitMeta};
 use super::onnx::{elem_type_name, ModelProto};
 use super::pool::SessionPool;
 use super::{
-    check_finite, parallel_map, samples_of, sessions, Acoustic, Graph, SessionCounts, SplitModel,
-    Utterance,
+    check_finite, parallel_map, samples_of, sessions, Acoustic, FollowLoad, Graph, SessionCounts,
+    SplitModel, Utterance, VoiceLoad,
 };
 use crate::error::{Error, Result};
 
@@ -85,23 +86,31 @@ impl FastSpeech2Model {
     /// table (ids are checked against it). With a compiled-graph `cache`, graphs loaded before
     /// (same files, `config_bytes`, ONNX Runtime and CPU) come from there, already optimized
     /// and checked; the sessions are built in parallel either way.
+    #[allow(clippy::too_many_arguments)]
     pub fn load(
-        env: &ort::environment::Environment,
+        env: &'static ort::environment::Environment,
         acoustic_path: &Path,
         vocoder_path: &Path,
         num_symbols: usize,
         counts: SessionCounts,
         config_bytes: &[u8],
         cache: Option<&GraphCache>,
+        load: Option<&Arc<VoiceLoad>>,
     ) -> Result<(Self, blake3::Hash)> {
         let started = std::time::Instant::now();
         if let Some(cache) = cache {
             // Hashed as a stream: a hit never holds the source graphs in memory.
             let fingerprint = hash_files(&[acoustic_path, vocoder_path])?;
             let key = graph_cache::key(&fingerprint, config_bytes);
-            if let Some(model) =
-                Self::load_cached(env, acoustic_path, num_symbols, counts, cache, &key)
-            {
+            let follow = FollowLoad::new(env, counts.threads, Some(cache), &key, load);
+            if let Some(model) = Self::load_cached(
+                env,
+                acoustic_path,
+                (num_symbols, counts),
+                cache,
+                &key,
+                follow.as_ref(),
+            ) {
                 tracing::debug!(
                     seconds = started.elapsed().as_secs_f64(),
                     key,
@@ -159,14 +168,21 @@ impl FastSpeech2Model {
         // What is checked is what is keyed (a file may have changed since it was hashed).
         let key = graph_cache::key(&fingerprint, config_bytes);
         let staging = cache.and_then(GraphCache::try_staging);
+        let follow = FollowLoad::new(
+            env,
+            counts.threads,
+            cache.filter(|_| staging.is_some()),
+            &key,
+            load,
+        );
         let graphs = [acoustic_bytes, vocoder_bytes];
         let model = Self::from_graphs(
             env,
             acoustic_path,
-            num_symbols,
-            counts,
+            (num_symbols, counts),
             &graphs,
             Some(staging.as_deref()),
+            follow.as_ref(),
         );
         match (cache, &staging, &model) {
             (Some(cache), Some(dir), Ok(model)) => {
@@ -186,14 +202,21 @@ impl FastSpeech2Model {
     fn load_cached(
         env: &ort::environment::Environment,
         acoustic_path: &Path,
-        num_symbols: usize,
-        counts: SessionCounts,
+        (num_symbols, counts): (usize, SessionCounts),
         cache: &GraphCache,
         key: &str,
+        follow: Option<&FollowLoad>,
     ) -> Option<Self> {
         cache.load_with(key, |meta, mut parts| {
             let graphs = PARTS.map(|name| parts.remove(name).unwrap_or_default());
-            let model = Self::from_graphs(env, acoustic_path, num_symbols, counts, &graphs, None)?;
+            let model = Self::from_graphs(
+                env,
+                acoustic_path,
+                (num_symbols, counts),
+                &graphs,
+                None,
+                follow,
+            )?;
             if entry_meta(model.samples_per_frame) == meta {
                 Ok(model)
             } else {
@@ -212,10 +235,10 @@ impl FastSpeech2Model {
     fn from_graphs(
         env: &ort::environment::Environment,
         acoustic_path: &Path,
-        num_symbols: usize,
-        counts: SessionCounts,
+        (num_symbols, counts): (usize, SessionCounts),
         graphs: &[Vec<u8>; 2],
         fresh: Option<Option<&Path>>,
+        follow: Option<&FollowLoad>,
     ) -> Result<Self> {
         let saved: Vec<Option<PathBuf>> = PARTS
             .iter()
@@ -236,7 +259,8 @@ impl FastSpeech2Model {
                     save_optimized: saved[k].as_deref(),
                 },
             };
-            sessions(env, &graphs[k], count, counts.threads, graph, context)
+            let part = follow.map(|f| (f, PARTS[k]));
+            sessions(env, &graphs[k], count, counts.threads, graph, context, part)
         })
         .into_iter()
         .collect::<Result<Vec<_>>>()?;

@@ -226,16 +226,7 @@ impl GraphCache {
         // Read and check the parts on all cores (hashing ~60 MB is most of a cached load's I/O).
         let files: Vec<(String, String)> = entry.files.into_iter().collect();
         let read = super::parallel_map(&files, |(name, hash)| {
-            let path = dir.join(format!("{name}.onnx"));
-            let bytes = match crate::atomic_file::read_bounded(&path, MAX_PART_BYTES) {
-                Ok(Some((_, bytes))) => bytes,
-                Ok(None) => return Err(format!("{name}.onnx is not a regular file")),
-                Err(e) => return Err(format!("{name}.onnx: {e}")),
-            };
-            if blake3::hash(&bytes).to_hex().as_str() != hash {
-                return Err(format!("{name}.onnx does not match its hash"));
-            }
-            Ok((name.clone(), bytes))
+            read_part(&dir, name, hash).map(|bytes| (name.clone(), bytes))
         });
         let mut parts = BTreeMap::new();
         for part in read {
@@ -249,6 +240,24 @@ impl GraphCache {
         // Least recently loaded entries are evicted first.
         let _ = meta_file.set_modified(std::time::SystemTime::now());
         Some((entry.meta, parts))
+    }
+
+    /// The optimized graph of one part of the entry for `key`, checked against the entry's
+    /// `meta.json` as a load checks it (for sessions made after the voice loaded); the entry is
+    /// left as it is when it fails.
+    pub fn load_part(&self, key: &str, part: &str) -> Result<Vec<u8>, String> {
+        let dir = self.entry(key);
+        let meta = match crate::atomic_file::read_bounded(&dir.join("meta.json"), MAX_META_BYTES) {
+            Ok(Some((_, meta))) => meta,
+            Ok(None) => return Err("meta.json is not a small regular file".into()),
+            Err(e) => return Err(format!("{}: {e}", dir.join("meta.json").display())),
+        };
+        let entry = parse_entry(&meta)?;
+        let hash = entry
+            .files
+            .get(part)
+            .ok_or_else(|| format!("the entry has no {part} part"))?;
+        read_part(&dir, part, hash)
     }
 
     /// What `build` makes of the entry for `key`, or `None` to load afresh: a miss, or an entry
@@ -367,6 +376,20 @@ impl GraphCache {
             }
         }
     }
+}
+
+/// `dir/NAME.onnx`, when it is a regular file whose blake3 is `hash`.
+fn read_part(dir: &Path, name: &str, hash: &str) -> Result<Vec<u8>, String> {
+    let path = dir.join(format!("{name}.onnx"));
+    let bytes = match crate::atomic_file::read_bounded(&path, MAX_PART_BYTES) {
+        Ok(Some((_, bytes))) => bytes,
+        Ok(None) => return Err(format!("{name}.onnx is not a regular file")),
+        Err(e) => return Err(format!("{name}.onnx: {e}")),
+    };
+    if blake3::hash(&bytes).to_hex().as_str() != hash {
+        return Err(format!("{name}.onnx does not match its hash"));
+    }
+    Ok(bytes)
 }
 
 /// Bytes of the regular files directly in `dir` (an entry's layout; links are not followed).

@@ -7,6 +7,7 @@
 //! tokens and style give the same samples.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use ndarray::{Array1, Array2};
 use ort::value::{DynValue, Tensor};
@@ -17,7 +18,8 @@ use super::graph_cache::{self, GraphCache, SplitMeta};
 use super::onnx::{data_type, ModelProto, TypeProto, TypeProtoTensor, ValueInfoProto};
 use super::pool::SessionPool;
 use super::{
-    samples_of, sessions, Graph, SessionCounts, SpeakerMix, Spoken, Timing, Utterance, WholeModel,
+    samples_of, sessions, FollowLoad, Graph, SessionCounts, SpeakerMix, Spoken, Timing, Utterance,
+    VoiceLoad, WholeModel,
 };
 use crate::error::{Error, Result};
 
@@ -106,11 +108,12 @@ impl KokoroModel {
     /// durations output added) comes from there when this model was loaded before, and the
     /// source graph is only hashed, as a stream, never read whole.
     pub fn load(
-        env: &ort::environment::Environment,
+        env: &'static ort::environment::Environment,
         path: &Path,
         packs: Vec<StylePack>,
         counts: SessionCounts,
         cache: Option<&GraphCache>,
+        load: Option<&Arc<VoiceLoad>>,
     ) -> Result<(Self, blake3::Hash)> {
         if packs.is_empty() {
             return Err(Error::VoiceNotFound {
@@ -121,7 +124,10 @@ impl KokoroModel {
         if let Some(cache) = cache {
             let hash = graph_cache::hash_files(&[path])?;
             let key = graph_cache::key(&hash, GRAPH_CACHE_CONFIG);
-            if let Some(sessions) = Self::load_cached(env, path, counts, cache, &key) {
+            let follow = FollowLoad::new(env, counts.threads, Some(cache), &key, load);
+            if let Some(sessions) =
+                Self::load_cached(env, path, counts, cache, &key, follow.as_ref())
+            {
                 return Ok((Self::with_sessions(path, sessions, packs)?, hash));
             }
         }
@@ -129,7 +135,7 @@ impl KokoroModel {
         // What is decoded is what is keyed (the file may have changed since it was hashed).
         let hash = blake3::hash(&bytes);
         let key = graph_cache::key(&hash, GRAPH_CACHE_CONFIG);
-        let sessions = Self::fresh_sessions(env, path, &bytes, counts, cache, &key)?;
+        let sessions = Self::fresh_sessions(env, path, &bytes, counts, cache, &key, load)?;
         Ok((Self::with_sessions(path, sessions, packs)?, hash))
     }
 
@@ -141,6 +147,7 @@ impl KokoroModel {
         counts: SessionCounts,
         cache: &GraphCache,
         key: &str,
+        follow: Option<&FollowLoad>,
     ) -> Option<SessionPool> {
         cache.load_with(key, |meta, mut parts| match parts.remove("model") {
             Some(graph) if meta == entry_meta() => sessions(
@@ -150,6 +157,7 @@ impl KokoroModel {
                 counts.threads,
                 Graph::Optimized,
                 "loading the Kokoro model",
+                follow.map(|f| (f, "model")),
             ),
             _ => Err(Error::ModelFormat {
                 path: path.to_path_buf(),
@@ -185,12 +193,13 @@ impl KokoroModel {
     /// Sessions for the graph in `bytes`, checked and given its durations output, optimized by
     /// ONNX Runtime (which writes the result into a new `cache` entry for `key`).
     fn fresh_sessions(
-        env: &ort::environment::Environment,
+        env: &'static ort::environment::Environment,
         path: &Path,
         bytes: &bytes::Bytes,
         counts: SessionCounts,
         cache: Option<&GraphCache>,
         key: &str,
+        load: Option<&Arc<VoiceLoad>>,
     ) -> Result<SessionPool> {
         // Checked as every other family's graphs are, before ONNX Runtime reads it.
         let mut model = super::check::decode_checked(bytes.clone(), path)?;
@@ -200,6 +209,13 @@ impl KokoroModel {
         drop(model);
         let staging = cache.and_then(GraphCache::try_staging);
         let saved = staging.as_ref().map(|dir| dir.join("model.onnx"));
+        let follow = FollowLoad::new(
+            env,
+            counts.threads,
+            cache.filter(|_| staging.is_some()),
+            key,
+            load,
+        );
         let sessions = sessions(
             env,
             with_durations.as_deref().unwrap_or(bytes),
@@ -209,6 +225,7 @@ impl KokoroModel {
                 save_optimized: saved.as_deref(),
             },
             "loading the Kokoro model",
+            follow.as_ref().map(|f| (f, "model")),
         );
         match (cache, &staging, &sessions) {
             (Some(cache), Some(dir), Ok(_)) => cache.commit(key, dir, entry_meta(), &["model"]),

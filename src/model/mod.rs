@@ -33,6 +33,10 @@ pub(crate) use piper::PiperModel;
 
 use ndarray::{Array2, ArrayView2};
 
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+use graph_cache::GraphCache;
 use ort::value::DynValue;
 use pool::SessionPool;
 use runtime::session_from_memory;
@@ -271,9 +275,7 @@ pub(crate) fn check_frames(frames: usize, phonemes: usize) -> crate::Result<usiz
 
 /// `f` over `items` on up to as many threads as the machine has cores; results in order.
 pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
+    let workers = cores().min(items.len());
     if workers <= 1 {
         return items.iter().map(f).collect();
     }
@@ -301,8 +303,72 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + 
     results.into_iter().map(|(_, r)| r).collect()
 }
 
+/// A voice's load: its streams running now, and the one-thread sessions made for them.
+#[derive(Debug, Default)]
+pub(crate) struct VoiceLoad {
+    pub streams: AtomicUsize,
+    pub one_thread_sessions: AtomicUsize,
+}
+
+/// What lets a voice's session pools follow the load: the compiled-graph cache entry their
+/// one-thread sessions are made from, and the voice's count of running streams.
+#[derive(Clone)]
+pub(crate) struct FollowLoad {
+    env: &'static ort::environment::Environment,
+    cache: GraphCache,
+    key: String,
+    load: Arc<VoiceLoad>,
+}
+
+impl FollowLoad {
+    /// `None` when there is nothing to follow: sessions of one thread already, one core, no
+    /// graph cache to make sessions from (the voice would have to keep its graphs in memory),
+    /// or no count of streams.
+    pub fn new(
+        env: &'static ort::environment::Environment,
+        threads: usize,
+        cache: Option<&GraphCache>,
+        key: &str,
+        load: Option<&Arc<VoiceLoad>>,
+    ) -> Option<Self> {
+        (threads > 1 && cores() > 1).then_some(())?;
+        Some(FollowLoad {
+            env,
+            cache: cache?.clone(),
+            key: key.to_owned(),
+            load: Arc::clone(load?),
+        })
+    }
+
+    /// Let `pool`, sessions of the entry's `part`, make one-thread sessions under load.
+    fn attach(&self, pool: &mut SessionPool, part: &str, context: &'static str) {
+        let (env, cache, key, part) = (
+            self.env,
+            self.cache.clone(),
+            self.key.clone(),
+            part.to_owned(),
+        );
+        pool.follow_load(pool::Narrow {
+            make: Box::new(move || {
+                let bytes = cache
+                    .load_part(&key, &part)
+                    .map_err(|e| Error::runtime(context, e))?;
+                session_from_memory(env, &bytes, 1, Graph::Optimized, context)
+            }),
+            most: cores(),
+            load: Arc::clone(&self.load),
+        });
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// `count` sessions of one graph, each with `threads` intra-op threads (the first one writes the
-/// optimized graph, when asked to).
+/// optimized graph, when asked to). With `follow` (and the graph's part name in its cache
+/// entry), the pool makes one-thread sessions of it while several streams run.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sessions(
     env: &ort::environment::Environment,
     bytes: &[u8],
@@ -310,6 +376,7 @@ pub(crate) fn sessions(
     threads: usize,
     graph: Graph<'_>,
     context: &'static str,
+    follow: Option<(&FollowLoad, &str)>,
 ) -> Result<SessionPool> {
     let sessions = (0..count.max(1))
         .map(|i| {
@@ -322,7 +389,11 @@ pub(crate) fn sessions(
             session_from_memory(env, bytes, threads, graph, context)
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(SessionPool::new(sessions))
+    let mut pool = SessionPool::new(sessions);
+    if let Some((follow, part)) = follow {
+        follow.attach(&mut pool, part, context);
+    }
+    Ok(pool)
 }
 
 /// A vocoder's output as samples, clamped to `[-1, 1]`; NaN or infinity is an error.

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis, IxDyn};
@@ -22,8 +22,8 @@ use super::split::{
     TEXT_NOISE_PER_ID,
 };
 use super::{
-    check_finite, parallel_map, samples_of, sessions, Acoustic, FrameWindows, Graph, Pipeline,
-    Scales, SessionCounts, SplitModel, Spoken, Utterance, WholeModel,
+    check_finite, parallel_map, samples_of, sessions, Acoustic, FollowLoad, FrameWindows, Graph,
+    Pipeline, Scales, SessionCounts, SplitModel, Spoken, Utterance, VoiceLoad, WholeModel,
 };
 use crate::error::{Error, Result};
 use crate::voice::VoiceConfig;
@@ -138,7 +138,7 @@ impl PiperModel {
     /// from there instead.
     #[allow(clippy::too_many_arguments)]
     pub fn load(
-        env: &ort::environment::Environment,
+        env: &'static ort::environment::Environment,
         path: &Path,
         config_path: &Path,
         config: &VoiceConfig,
@@ -146,13 +146,16 @@ impl PiperModel {
         counts: SessionCounts,
         split: bool,
         cache: Option<&GraphCache>,
+        load: Option<&Arc<VoiceLoad>>,
     ) -> Result<(Pipeline, blake3::Hash)> {
         let started = std::time::Instant::now();
         if let Some(cache) = cache.filter(|_| split) {
             // Hashed as a stream: a cache hit never holds the whole model in memory.
             let fingerprint = graph_cache::hash_files(&[path])?;
             let key = graph_cache::key(&fingerprint, config_bytes);
-            if let Some(model) = Self::load_cached(env, path, cache, &key, counts) {
+            let follow = FollowLoad::new(env, counts.threads, Some(cache), &key, load);
+            if let Some(model) = Self::load_cached(env, path, cache, &key, counts, follow.as_ref())
+            {
                 tracing::debug!(
                     seconds = started.elapsed().as_secs_f64(),
                     key,
@@ -178,6 +181,7 @@ impl PiperModel {
                     save_optimized: None,
                 },
                 "loading the voice model",
+                None,
             )?;
             let whole = PiperWhole {
                 pool,
@@ -191,8 +195,24 @@ impl PiperModel {
         let (meta, parts) = split_parts(model, path, takes_sid)?;
         let staging = cache.and_then(GraphCache::try_staging);
         let names: Vec<String> = parts.keys().cloned().collect();
+        // One-thread sessions are made from the entry this load writes.
+        let follow = FollowLoad::new(
+            env,
+            counts.threads,
+            cache.filter(|_| staging.is_some()),
+            &key,
+            load,
+        );
         // Each part's first session writes its optimized graph into the staging directory.
-        let model = Self::from_parts(env, path, &meta, parts, Some(staging.as_deref()), counts);
+        let model = Self::from_parts(
+            env,
+            path,
+            &meta,
+            parts,
+            Some(staging.as_deref()),
+            counts,
+            follow.as_ref(),
+        );
         match (cache, &staging) {
             (Some(cache), Some(dir)) if model.is_ok() => {
                 let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -219,9 +239,10 @@ impl PiperModel {
         cache: &GraphCache,
         key: &str,
         counts: SessionCounts,
+        follow: Option<&FollowLoad>,
     ) -> Option<Self> {
         cache.load_with(key, |meta, parts| {
-            Self::from_parts(env, path, &meta, parts, None, counts)
+            Self::from_parts(env, path, &meta, parts, None, counts, follow)
         })
     }
 
@@ -235,6 +256,7 @@ impl PiperModel {
         parts: BTreeMap<String, Vec<u8>>,
         fresh: Option<Option<&Path>>,
         counts: SessionCounts,
+        follow: Option<&FollowLoad>,
     ) -> Result<Self> {
         let started = std::time::Instant::now();
         let files: BTreeMap<String, PathBuf> = parts
@@ -298,6 +320,7 @@ impl PiperModel {
                 counts.threads,
                 graph(name),
                 context,
+                follow.map(|f| (f, name.as_str())),
             )
         })
         .into_iter()
