@@ -424,6 +424,14 @@ typedef struct indextts_options {
    * after 0.2; older hosts' structs end before it.
    */
   const char *lexicon;
+  /**
+   * 1: threads follow the load; 0 (default): they do not. While several streams of this
+   * synthesizer run, their model runs then take one-thread sessions made from the
+   * compiled-graph cache, and a sample may differ from a lone stream's by about 1e-7. Other
+   * values are `INDEXTTS_INVALID_ARGUMENT`. Added after 0.2; older hosts' structs end
+   * before it.
+   */
+  uint32_t follow_load;
 } indextts_options;
 
 /**

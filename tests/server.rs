@@ -483,3 +483,45 @@ async fn a_kokoro_voice_serves_its_packs_and_blends_by_name() {
         "{body}"
     );
 }
+
+/// Threads follow the load by default: four clients at once get their speech from one-thread
+/// sessions (counted in `/metrics`), as long as a lone request's; `--fixed-threads` makes none.
+/// (Samples are not compared: the server grows a busy stream's first window, which moves its
+/// window joins; tests/streaming.rs compares them without that.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlapping_requests_run_on_one_thread_sessions_unless_threads_are_fixed() {
+    let texts: Vec<String> = corpus_lines("en_sentences.txt")
+        .into_iter()
+        .take(4)
+        .collect();
+    for (flags, follows) in [(&[][..], true), (&["--fixed-threads"][..], false)] {
+        let mut args = vec!["--cache-bytes", "0"];
+        args.extend_from_slice(flags);
+        let server = start(&args).await;
+        let pcm = |text: String| {
+            let base = server.base.clone();
+            async move {
+                let response =
+                    speech(&base, json!({"input": text, "response_format": "pcm"})).await;
+                assert_eq!(response.status(), 200);
+                pcm_audio(&response.bytes().await.unwrap(), 22_050)
+            }
+        };
+        let mut alone = Vec::new();
+        for text in &texts {
+            alone.push(pcm(text.clone()).await);
+        }
+        assert_eq!(
+            metric(&server.base, "indextts_one_thread_sessions").await,
+            0.0
+        );
+        let together =
+            futures_util::future::join_all(texts.iter().map(|text| pcm(text.clone()))).await;
+        for ((text, a), b) in texts.iter().zip(&alone).zip(&together) {
+            check_speech("overlapping", text, b, 22_050);
+            assert_eq!(a.samples.len(), b.samples.len(), "{text}");
+        }
+        let made = metric(&server.base, "indextts_one_thread_sessions").await;
+        assert_eq!(made > 0.0, follows, "{flags:?}: {made} one-thread sessions");
+    }
+}

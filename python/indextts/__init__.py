@@ -182,6 +182,9 @@ class Synthesizer:
     :param lexicon: a pronunciation lexicon file (``word<TAB>ipa`` lines) for voices whose
         phonemes are IPA; a file that cannot be read, or a malformed line, raises
         ``IndexTTSError`` naming it.
+    :param follow_load: threads that follow the load: while several threads synthesize at
+        once, their model runs take one-thread sessions (more audio per second on a busy
+        machine; a sample may differ from a lone call's by about 1e-7). Default off.
     """
 
     def __init__(
@@ -190,8 +193,14 @@ class Synthesizer:
         threads: Optional[int] = None,
         cache_bytes: Optional[int] = None,
         lexicon: Optional[Union[str, os.PathLike[str]]] = None,
+        follow_load: bool = False,
     ) -> None:
-        self._native = _native.Synthesizer(voice, threads, cache_bytes, lexicon)
+        self._native = _native.Synthesizer(voice, threads, cache_bytes, lexicon, follow_load)
+
+    @property
+    def one_thread_sessions(self) -> int:
+        """One-thread sessions made so far for calls that overlapped (``follow_load``)."""
+        return self._native.one_thread_sessions
 
     @property
     def sample_rate(self) -> int:

@@ -60,7 +60,10 @@ class Synthesizer:
         threads: Optional[int] = ...,
         cache_bytes: Optional[int] = ...,
         lexicon: Optional[Union[str, os.PathLike[str]]] = ...,
+        follow_load: bool = ...,
     ) -> None: ...
+    @property
+    def one_thread_sessions(self) -> int: ...
     @property
     def sample_rate(self) -> int: ...
     @property

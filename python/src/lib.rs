@@ -131,17 +131,18 @@ struct Synthesizer {
 #[pymethods]
 impl Synthesizer {
     #[new]
-    #[pyo3(signature = (voice=None, threads=None, cache_bytes=None, lexicon=None))]
+    #[pyo3(signature = (voice=None, threads=None, cache_bytes=None, lexicon=None, follow_load=false))]
     fn new(
         py: Python<'_>,
         voice: Option<String>,
         threads: Option<usize>,
         cache_bytes: Option<u64>,
         lexicon: Option<std::path::PathBuf>,
+        follow_load: bool,
     ) -> PyResult<Self> {
         let synth = py
             .detach(|| {
-                let mut builder = indextts::Synthesizer::builder();
+                let mut builder = indextts::Synthesizer::builder().follow_load(follow_load);
                 if let Some(voice) = voice {
                     builder = builder.voice(voice);
                 }
@@ -163,6 +164,11 @@ impl Synthesizer {
     #[getter]
     fn sample_rate(&self) -> u32 {
         self.synth.sample_rate()
+    }
+
+    #[getter]
+    fn one_thread_sessions(&self) -> usize {
+        self.synth.one_thread_sessions()
     }
 
     #[getter]

@@ -73,6 +73,12 @@ pub struct indextts_options {
     /// cannot be read is `INDEXTTS_IO`, a malformed line `INDEXTTS_LEXICON` (naming it). Added
     /// after 0.2; older hosts' structs end before it.
     pub lexicon: *const c_char,
+    /// 1: threads follow the load; 0 (default): they do not. While several streams of this
+    /// synthesizer run, their model runs then take one-thread sessions made from the
+    /// compiled-graph cache, and a sample may differ from a lone stream's by about 1e-7. Other
+    /// values are `INDEXTTS_INVALID_ARGUMENT`. Added after 0.2; older hosts' structs end
+    /// before it.
+    pub follow_load: u32,
 }
 
 impl Default for indextts_options {
@@ -95,6 +101,7 @@ impl Default for indextts_options {
             redis_ttl_seconds: crate::DEFAULT_REDIS_TTL.as_secs(),
             graph_cache: ptr::null(),
             lexicon: ptr::null(),
+            follow_load: 0,
         }
     }
 }
@@ -170,9 +177,10 @@ impl From<LevelStats> for indextts_cache_level_stats {
 
 /// The published layouts of `indextts_options`, oldest first: the first ends before
 /// `graph_cache`, the second before `lexicon`.
-const OPTIONS_SIZES: [usize; 3] = [
+const OPTIONS_SIZES: [usize; 4] = [
     std::mem::offset_of!(indextts_options, graph_cache),
     std::mem::offset_of!(indextts_options, lexicon),
+    std::mem::offset_of!(indextts_options, follow_load),
     std::mem::size_of::<indextts_options>(),
 ];
 /// The published layouts of `indextts_synthesis_options`.
@@ -228,7 +236,19 @@ pub unsafe extern "C" fn indextts_synthesizer_new(
             .cache_bytes(o.cache_bytes)
             .cache_dir_bytes(o.cache_dir_bytes)
             .redis_ttl(std::time::Duration::from_secs(o.redis_ttl_seconds))
-            .stream_options(stream_options(&o));
+            .stream_options(stream_options(&o))
+            .follow_load(match o.follow_load {
+                0 => false,
+                1 => true,
+                n => {
+                    return Err(crate::Error::InvalidOption {
+                        name: "follow_load",
+                        value: n.to_string(),
+                        reason: "must be 0 or 1",
+                    }
+                    .into())
+                }
+            });
         if o.threads > 0 {
             builder = builder.threads(o.threads as usize);
         }

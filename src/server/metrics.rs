@@ -43,6 +43,8 @@ pub struct Gauges {
     pub running: usize,
     /// Synthesis pipelines whose threads are still running, over all voices.
     pub streams_running: usize,
+    /// One-thread sessions made for overlapping streams, over all voices.
+    pub one_thread_sessions: usize,
     /// Tasks held in the store.
     pub tasks: usize,
     /// Sentence cache hits and misses per level, over all voices.
@@ -194,6 +196,12 @@ impl Metrics {
             "indextts_synthesis_pipelines_running",
             "Synthesis pipelines whose threads are running (never more than --streams).",
             gauges.streams_running,
+        );
+        gauge(
+            &mut out,
+            "indextts_one_thread_sessions",
+            "One-thread model sessions made so far for overlapping streams (threads follow the load).",
+            gauges.one_thread_sessions,
         );
         gauge(
             &mut out,

@@ -74,6 +74,11 @@ pub struct ServerConfig {
     /// Model sessions of each voice: model runs at once.
     #[arg(long, env = "INDEXTTS_WORKERS", default_value_t = 2)]
     pub workers: usize,
+    /// Keep every model run on the --workers sessions of --threads threads. By default threads
+    /// follow the load: while several streams run, their model runs take one-thread sessions
+    /// (made on first need from the compiled-graph cache, at most one per core for each graph).
+    #[arg(long, env = "INDEXTTS_FIXED_THREADS")]
+    pub fixed_threads: bool,
     /// Syntheses (streams) running at once, sharing the workers: each waiting model run goes
     /// to the stream whose listener runs out of audio first, so a new stream's first audio
     /// does not wait for whole requests ahead of it. More start sooner; past what the cores
@@ -217,7 +222,8 @@ impl App {
             let mut builder = Synthesizer::builder()
                 .voice(&path)
                 .sessions(config.workers.clamp(1, 64))
-                .grow_first_window_when_busy(true);
+                .grow_first_window_when_busy(true)
+                .follow_load(!config.fixed_threads);
             if let Some(threads) = config.threads {
                 builder = builder.threads(threads);
             }
@@ -402,6 +408,11 @@ impl App {
             queue_depth: self.admission.queued(),
             running: self.admission.running(),
             streams_running: self.voices.values().map(Synthesizer::streams_running).sum(),
+            one_thread_sessions: self
+                .voices
+                .values()
+                .map(Synthesizer::one_thread_sessions)
+                .sum(),
             tasks: self.tasks.len(),
             cache,
         }

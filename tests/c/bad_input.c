@@ -169,6 +169,14 @@ int main(int argc, char **argv) {
     options.redis_ttl_seconds = UINT64_MAX;
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "redis_ttl");
     indextts_options_default(&options);
+    options.follow_load = 2;
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_OPTION, "follow_load");
+    /* A host built before follow_load: whatever lies past its struct is not read. */
+    options.struct_size = (uint32_t)offsetof(indextts_options, follow_load);
+    EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_OK, NULL);
+    indextts_synthesizer_free(synth);
+    synth = sentinel;
+    indextts_options_default(&options);
     options.graph_cache = "\xff\xfe";
     EXPECT(indextts_synthesizer_new(voice, &options, &synth), INDEXTTS_INVALID_UTF8, "graph_cache");
     indextts_options_default(&options);

@@ -71,6 +71,30 @@ def test_threads_share_one_synthesizer(synth):
         assert np.array_equal(audio, again), "a thread got another's audio"
 
 
+def test_threads_that_follow_the_load():
+    """Four threads at once on a synthesizer whose threads follow the load: one-thread sessions
+    are made, and each thread's audio is within 1e-6 of what it is alone."""
+    synth = indextts.Synthesizer(
+        voice="en_US-joe-medium", threads=2, cache_bytes=0, follow_load=True
+    )
+    alone = [synth.synthesize(SENTENCES[i], seed=i)[0] for i in range(4)]
+    assert synth.one_thread_sessions == 0
+    results = {}
+
+    def speak(i):
+        results[i] = synth.synthesize(SENTENCES[i], seed=i)[0]
+
+    threads = [threading.Thread(target=speak, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert synth.one_thread_sessions > 0
+    for i in range(4):
+        assert results[i].shape == alone[i].shape
+        assert np.max(np.abs(results[i] - alone[i])) <= 1e-6
+
+
 def test_text_stream(synth):
     text = " ".join(SENTENCES[:2])
     sink, audio = synth.text_stream()
