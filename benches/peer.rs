@@ -7,8 +7,9 @@
 //! - warm: time to first audio, total time and real-time factor per text, the library's
 //!   `stream()` against piper-tts's Python API (`PiperVoice.synthesize`, scripts/piper_bench.py);
 //! - throughput under concurrency: audio seconds per wall second with 1, 2, 4, 8 and 16 requests
-//!   for the paragraph at once on one synthesizer (one voice object for piper-tts), and our
-//!   median stream's first audio (target/bench/peer-concurrency.png);
+//!   for the paragraph at once on one synthesizer whose threads follow the load (one voice
+//!   object for piper-tts), and our median stream's first audio; `--concurrency` also runs a
+//!   synthesizer with fixed threads beside them (target/bench/peer-concurrency.png);
 //! - scaling: total time against text length, up to 100 KB (the story repeated).
 //!
 //! Prints a table, writes target/bench/peer.json and draws target/bench/peer.png.
@@ -95,13 +96,15 @@ fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usi
 }
 
 /// One level of the concurrency curve: (requests at once, our audio s per s, piper-tts's, our
-/// median stream's first audio).
-type Level = (usize, f64, f64, f64);
+/// median stream's first audio, ours with fixed threads when measured).
+type Level = (usize, f64, f64, f64, Option<f64>);
 
-/// Throughput on the paragraph at each level of `concurrency`, ours and piper-tts's
-/// interleaved, medians of `runs`.
+/// Throughput on the paragraph at each level of `concurrency`, ours (and `fixed`'s, a
+/// synthesizer whose threads do not follow the load) and piper-tts's interleaved, medians of
+/// `runs`.
 fn concurrency_curve(
     synth: &Synthesizer,
+    fixed: Option<&Synthesizer>,
     peer: &mut Peer,
     paragraph: &str,
     concurrency: &[usize],
@@ -110,34 +113,42 @@ fn concurrency_curve(
 ) -> Vec<Level> {
     let mut curve = Vec::new();
     for &workers in concurrency {
-        let (mut ours, mut theirs, mut first) = (vec![], vec![], vec![]);
+        let (mut ours, mut theirs, mut first, mut pinned) = (vec![], vec![], vec![], vec![]);
         for _ in 0..runs {
             let (wall, samples, ttfa) = ours_concurrent(synth, paragraph, workers);
             ours.push(samples as f64 / sample_rate / wall);
             first.push(ttfa);
+            if let Some(fixed) = fixed {
+                let (wall, samples, _) = ours_concurrent(fixed, paragraph, workers);
+                pinned.push(samples as f64 / sample_rate / wall);
+            }
             let (wall, samples) = peer.concurrent(paragraph, workers, 1);
             theirs.push(samples as f64 / sample_rate / wall);
         }
-        curve.push((workers, median(ours), median(theirs), median(first)));
+        let fixed = fixed.map(|_| median(pinned));
+        curve.push((workers, median(ours), median(theirs), median(first), fixed));
     }
     curve
 }
 
 /// `--concurrency`: only the curve, at 1 to 16 requests at once, its table and chart.
 fn concurrency_only(runs: usize, out: &Path) {
-    let synth = Synthesizer::builder()
-        .threads(THREADS)
-        .cache_bytes(0)
+    let builder = || Synthesizer::builder().threads(THREADS).cache_bytes(0);
+    let synth = builder()
+        .follow_load(true)
         .build()
         .expect("the default voice; run scripts/setup.sh first");
+    let fixed = builder().build().expect("the default voice");
     let sample_rate = f64::from(synth.sample_rate());
     let model = synth.voice_paths().model.clone();
     let mut peer = Peer::piper(&model, THREADS);
     let paragraph = corpus("en_paragraph.txt");
     stream_timing(&synth, &paragraph);
+    stream_timing(&fixed, &paragraph);
     peer.run(&paragraph);
     let curve = concurrency_curve(
         &synth,
+        Some(&fixed),
         &mut peer,
         &paragraph,
         &[1, 2, 4, 8, 16],
@@ -145,14 +156,18 @@ fn concurrency_only(runs: usize, out: &Path) {
         sample_rate,
     );
     println!(
-        "paragraph at once, en_US-joe-medium, {THREADS} threads, one session pair, {runs} runs, medians\n"
+        "paragraph at once, en_US-joe-medium, {THREADS} threads, one session pair, {runs} runs, medians; \
+         {} one-thread sessions made\n",
+        synth.one_thread_sessions()
     );
-    println!("| requests at once | indextts (audio s per s) | piper-tts 1.8.0 | ratio | indextts first audio, median stream |");
-    println!("| --- | --- | --- | --- | --- |");
-    for (n, ours, theirs, first) in &curve {
+    println!("| requests at once | indextts, threads follow the load (audio s per s) | indextts, fixed threads | piper-tts 1.8.0 | ratio (follow / fixed) | indextts first audio, median stream |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (n, ours, theirs, first, fixed) in &curve {
+        let fixed = fixed.unwrap_or(f64::NAN);
         println!(
-            "| {n} | {ours:.1} | {theirs:.1} | {:.2}x | {:.0} ms |",
+            "| {n} | {ours:.1} | {fixed:.1} | {theirs:.1} | {:.2}x / {:.2}x | {:.0} ms |",
             ours / theirs,
+            fixed / theirs,
             first * 1e3
         );
     }
@@ -209,6 +224,7 @@ fn main() {
     let synth = Synthesizer::builder()
         .threads(THREADS)
         .cache_bytes(0)
+        .follow_load(true)
         .build()
         .expect("the default voice; run scripts/setup.sh first");
     let model = synth.voice_paths().model.clone();
@@ -317,6 +333,7 @@ fn main() {
     let concurrency: &[usize] = if quick { &[1, 4] } else { &[1, 2, 4, 8, 16] };
     let throughput = concurrency_curve(
         &synth,
+        None,
         &mut peer,
         &paragraph,
         concurrency,
@@ -384,7 +401,7 @@ fn main() {
             tt_ours / tt_peer,
         );
     }
-    for (workers, ours, theirs, _) in &throughput {
+    for (workers, ours, theirs, _, _) in &throughput {
         row(
             &format!("throughput, {workers} concurrent (audio s per s)"),
             format!("{ours:.1}"),
@@ -429,7 +446,7 @@ fn main() {
             "ttfa": {"ours": ttfa.0, "peer": ttfa.1, "ratio": ttfa.0 / ttfa.1},
             "total": {"ours": total.0, "peer": total.1, "ratio": total.0 / total.1},
         })).collect::<Vec<_>>(),
-        "throughput_audio_s_per_s": throughput.iter().map(|(w, o, p, first)| json!({
+        "throughput_audio_s_per_s": throughput.iter().map(|(w, o, p, first, _)| json!({
             "concurrent": w, "ours": o, "peer": p, "ratio": o / p, "ours_first_audio": first,
         })).collect::<Vec<_>>(),
     });
@@ -576,7 +593,11 @@ fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::er
     let root_area = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root_area.fill(&WHITE)?;
     let x_max = curve.iter().map(|l| l.0).max().unwrap_or(1) as f64 * 1.5;
-    let y_max = curve.iter().map(|l| l.1.max(l.2)).fold(1.0, f64::max) * 1.25;
+    let y_max = curve
+        .iter()
+        .map(|l| l.1.max(l.2).max(l.4.unwrap_or(0.0)))
+        .fold(1.0, f64::max)
+        * 1.25;
     let mut chart = ChartBuilder::on(&root_area)
         .caption(
             "Throughput, paragraph at once: indextts vs piper-tts 1.8.0, 2 cores",
@@ -599,9 +620,17 @@ fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::er
         .y_desc("seconds of audio per second")
         .label_style(("sans-serif", 15))
         .draw()?;
-    let lines: [LevelSeries; 2] = [("indextts", BLUE, |l| l.1), ("piper-tts", RED, |l| l.2)];
+    let lines: [LevelSeries; 3] = [
+        ("indextts, threads follow the load", BLUE, |l| l.1),
+        ("indextts, fixed threads", CYAN, |l| l.4.unwrap_or(f64::NAN)),
+        ("piper-tts", RED, |l| l.2),
+    ];
     let lines = lines.map(|(label, color, value)| {
-        let points = curve.iter().map(|l| (l.0 as f64, value(l))).collect();
+        let points = curve
+            .iter()
+            .map(|l| (l.0 as f64, value(l)))
+            .filter(|p| p.1.is_finite())
+            .collect();
         (label, color, points)
     });
     draw_lines(&mut chart, lines, SeriesLabelPosition::LowerRight)?;

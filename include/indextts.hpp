@@ -134,6 +134,8 @@ public:
     Options &vocoder_workers(uint32_t n) { raw_.vocoder_workers = n; return *this; }
     /// A pronunciation lexicon file (`word<TAB>ipa` lines).
     Options &lexicon(std::string path) { lexicon_ = std::move(path); return *this; }
+    /// Threads that follow the load: overlapping streams run on one-thread sessions.
+    Options &follow_load(bool on) { raw_.follow_load = on ? 1 : 0; return *this; }
 
     /// The C struct, pointing into this object's strings (valid while it lives, unchanged).
     indextts_options raw() const {

@@ -168,13 +168,7 @@ impl FastSpeech2Model {
         // What is checked is what is keyed (a file may have changed since it was hashed).
         let key = graph_cache::key(&fingerprint, config_bytes);
         let staging = cache.and_then(GraphCache::try_staging);
-        let follow = FollowLoad::new(
-            env,
-            counts.threads,
-            cache.filter(|_| staging.is_some()),
-            &key,
-            load,
-        );
+        let follow = FollowLoad::new(env, counts.threads, staging.as_ref().and(cache), &key, load);
         let graphs = [acoustic_bytes, vocoder_bytes];
         let model = Self::from_graphs(
             env,

@@ -209,13 +209,7 @@ impl KokoroModel {
         drop(model);
         let staging = cache.and_then(GraphCache::try_staging);
         let saved = staging.as_ref().map(|dir| dir.join("model.onnx"));
-        let follow = FollowLoad::new(
-            env,
-            counts.threads,
-            cache.filter(|_| staging.is_some()),
-            key,
-            load,
-        );
+        let follow = FollowLoad::new(env, counts.threads, staging.as_ref().and(cache), key, load);
         let sessions = sessions(
             env,
             with_durations.as_deref().unwrap_or(bytes),

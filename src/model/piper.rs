@@ -196,13 +196,7 @@ impl PiperModel {
         let staging = cache.and_then(GraphCache::try_staging);
         let names: Vec<String> = parts.keys().cloned().collect();
         // One-thread sessions are made from the entry this load writes.
-        let follow = FollowLoad::new(
-            env,
-            counts.threads,
-            cache.filter(|_| staging.is_some()),
-            &key,
-            load,
-        );
+        let follow = FollowLoad::new(env, counts.threads, staging.as_ref().and(cache), &key, load);
         // Each part's first session writes its optimized graph into the staging directory.
         let model = Self::from_parts(
             env,
