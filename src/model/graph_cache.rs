@@ -212,16 +212,10 @@ impl GraphCache {
     /// the caller's fresh split writes it again. A hit marks the entry as recently used.
     pub fn load(&self, key: &str) -> Option<(SplitMeta, BTreeMap<String, Vec<u8>>)> {
         let dir = self.entry(key);
-        let (meta_file, meta) =
-            match crate::atomic_file::read_bounded(&dir.join("meta.json"), MAX_META_BYTES) {
-                Ok(Some(read)) => read,
-                Ok(None) => return self.discard(&dir, "meta.json is not a small regular file"),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
-                Err(e) => return self.discard(&dir, &format!("meta.json: {e}")),
-            };
-        let entry = match parse_entry(&meta) {
-            Ok(entry) => entry,
-            Err(why) => return self.discard(&dir, &format!("meta.json: {why}")),
+        let (meta_file, entry) = match read_meta(&dir) {
+            Ok(Some(read)) => read,
+            Ok(None) => return None,
+            Err(why) => return self.discard(&dir, &why),
         };
         // Read and check the parts on all cores (hashing ~60 MB is most of a cached load's I/O).
         let files: Vec<(String, String)> = entry.files.into_iter().collect();
@@ -247,12 +241,7 @@ impl GraphCache {
     /// left as it is when it fails.
     pub fn load_part(&self, key: &str, part: &str) -> Result<Vec<u8>, String> {
         let dir = self.entry(key);
-        let meta = match crate::atomic_file::read_bounded(&dir.join("meta.json"), MAX_META_BYTES) {
-            Ok(Some((_, meta))) => meta,
-            Ok(None) => return Err("meta.json is not a small regular file".into()),
-            Err(e) => return Err(format!("{}: {e}", dir.join("meta.json").display())),
-        };
-        let entry = parse_entry(&meta)?;
+        let (_, entry) = read_meta(&dir)?.ok_or("the entry is gone")?;
         let hash = entry
             .files
             .get(part)
@@ -376,6 +365,20 @@ impl GraphCache {
             }
         }
     }
+}
+
+/// The entry in `dir`: its `meta.json` (opened, for its time of use) and what it says; `None`
+/// when there is no entry, or why it is refused.
+fn read_meta(dir: &Path) -> Result<Option<(std::fs::File, EntryFile)>, String> {
+    let (file, meta) =
+        match crate::atomic_file::read_bounded(&dir.join("meta.json"), MAX_META_BYTES) {
+            Ok(Some(read)) => read,
+            Ok(None) => return Err("meta.json is not a small regular file".into()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("meta.json: {e}")),
+        };
+    let entry = parse_entry(&meta).map_err(|why| format!("meta.json: {why}"))?;
+    Ok(Some((file, entry)))
 }
 
 /// `dir/NAME.onnx`, when it is a regular file whose blake3 is `hash`.
