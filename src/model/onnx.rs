@@ -16,8 +16,10 @@ use bytes::Bytes;
 #[allow(dead_code)]
 pub mod data_type {
     pub const FLOAT: i32 = 1;
+    pub const UINT8: i32 = 2;
     pub const INT32: i32 = 6;
     pub const INT64: i32 = 7;
+    pub const BOOL: i32 = 9;
 }
 
 /// `AttributeProto.AttributeType` values used by the crate (a table of the spec: not every

@@ -174,6 +174,7 @@ pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
     let graph = checked_graph(acoustic)?;
     let nodes = &graph.node;
     let producer = producers(nodes)?;
+    let types = elem_types(graph);
     let first = cut(graph, &producer, FLOW_PREFIX)?;
     if first.tensors.len() != 2 {
         return Err(NoSplit(format!(
@@ -229,8 +230,8 @@ pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
     let infos: Vec<ValueInfoProto> = cut
         .tensors
         .iter()
-        .map(|t| crossing_value_info(graph, t))
-        .collect();
+        .map(|t| crossing_value_info(graph, &types, t))
+        .collect::<Result<_, _>>()?;
     let prior_nodes = backward_cone(nodes, &producer, cut.tensors.iter().map(String::as_str));
     // VITS rounds each id's predicted frames up once (`w_ceil`): the prior also gives that, as
     // the durations word timestamps are made from. Anything else (no Ceil, or several) gives none.
@@ -246,7 +247,7 @@ pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
     };
     let mut prior_outputs = infos.clone();
     if let Some(name) = &durations {
-        prior_outputs.push(crossing_value_info(graph, name));
+        prior_outputs.push(crossing_value_info(graph, &types, name)?);
     }
     let mut prior = subgraph(graph, "prior", &prior_nodes, Vec::new(), prior_outputs);
     let mut text_noise = Vec::new();
@@ -262,7 +263,7 @@ pub fn split_flow(acoustic: &ModelProto) -> Result<FlowSplit, NoSplit> {
     }
     let mut flow_extra = infos;
     for noise in &frame_noise {
-        flow_extra.push(crossing_value_info(graph, &noise.input));
+        flow_extra.push(crossing_value_info(graph, &types, &noise.input)?);
     }
     let mut flow = subgraph(graph, "flow", &flow_mask, flow_extra, graph.output.clone());
     let used: HashSet<String> = flow
@@ -384,6 +385,7 @@ pub fn split_chain(model: &ModelProto, max_nodes: usize) -> Result<Vec<ModelProt
     }
     let size = nodes.len().div_ceil(pieces);
     let producer = producers(nodes)?;
+    let types = elem_types(graph);
     for output in &graph.output {
         if !producer.contains_key(output.name()) {
             return Err(NoSplit(format!(
@@ -410,8 +412,8 @@ pub fn split_chain(model: &ModelProto, max_nodes: usize) -> Result<Vec<ModelProt
             .flat_map(|n| n.input.iter())
             .filter(|t| producer.get(t.as_str()).is_some_and(|&p| p < range.start))
             .filter(|t| seen.insert(t.as_str()))
-            .map(|t| crossing_value_info(graph, t))
-            .collect();
+            .map(|t| crossing_value_info(graph, &types, t))
+            .collect::<Result<_, _>>()?;
         // Tensors made here that later pieces read, or that the whole graph gives.
         let outputs: Vec<ValueInfoProto> = nodes[range.clone()]
             .iter()
@@ -419,14 +421,14 @@ pub fn split_chain(model: &ModelProto, max_nodes: usize) -> Result<Vec<ModelProt
             .filter(|t| !t.is_empty())
             .filter_map(|t| {
                 if let Some(declared) = graph.output.iter().find(|o| o.name() == t) {
-                    Some(declared.clone())
+                    Some(Ok(declared.clone()))
                 } else if last_reader.get(t.as_str()).is_some_and(|&r| r >= range.end) {
-                    Some(crossing_value_info(graph, t))
+                    Some(crossing_value_info(graph, &types, t))
                 } else {
                     None
                 }
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         let name = format!("{}_{k}", graph.name());
         chain.push(with_graph(
             model,
@@ -562,18 +564,29 @@ fn cut_at(
     })
 }
 
-/// The declared type of a tensor that crosses a cut, or float of any shape when the graph
-/// declares none (ONNX Runtime then takes whatever shape it is given).
-fn crossing_value_info(graph: &GraphProto, name: &str) -> ValueInfoProto {
+/// The declared type of a tensor that crosses a cut; when the graph declares no shape for it,
+/// a tensor of any shape (ONNX Runtime then takes whatever it is given) of the element type
+/// declared or inferred (`types`, from [`elem_types`]). A tensor whose type is known neither
+/// way cannot cross a cut.
+fn crossing_value_info(
+    graph: &GraphProto,
+    types: &HashMap<&str, i32>,
+    name: &str,
+) -> Result<ValueInfoProto, NoSplit> {
     let declared = graph.value_info.iter().find(|v| v.name() == name);
     if let Some(v) = declared.filter(|v| v.tensor_type().and_then(|t| t.rank()).is_some()) {
-        return v.clone();
+        return Ok(v.clone());
     }
     let elem = declared
         .and_then(|v| v.tensor_type())
         .and_then(|t| t.elem_type)
-        .unwrap_or(data_type::FLOAT);
-    ValueInfoProto {
+        .or_else(|| types.get(name).copied())
+        .ok_or_else(|| {
+            NoSplit(format!(
+                "the type of {name:?}, which crosses a cut, is unknown"
+            ))
+        })?;
+    Ok(ValueInfoProto {
         name: Some(name.to_owned()),
         r#type: Some(super::onnx::TypeProto {
             tensor_type: Some(super::onnx::TypeProtoTensor {
@@ -583,7 +596,126 @@ fn crossing_value_info(graph: &GraphProto, name: &str) -> ValueInfoProto {
             ..Default::default()
         }),
         ..Default::default()
+    })
+}
+
+/// Each tensor's element type (`TensorProto.DataType`) as far as the graph's inputs, its
+/// initializers and its nodes' operators tell, for graphs that declare no `value_info` (a
+/// converter's output). Outputs of operators not listed here are left out.
+fn elem_types(graph: &GraphProto) -> HashMap<&str, i32> {
+    let mut types: HashMap<&str, i32> = HashMap::with_capacity(graph.node.len() * 2);
+    for v in graph
+        .input
+        .iter()
+        .chain(&graph.value_info)
+        .chain(&graph.output)
+    {
+        if let Some(elem) = v.tensor_type().and_then(|t| t.elem_type) {
+            types.insert(v.name(), elem);
+        }
     }
+    for t in &graph.initializer {
+        if let (Some(name), Some(elem)) = (t.name.as_deref(), t.data_type) {
+            types.insert(name, elem);
+        }
+    }
+    for node in &graph.node {
+        let input = |k: usize| {
+            node.input
+                .get(k)
+                .and_then(|t| types.get(t.as_str()).copied())
+        };
+        let int_attribute = |name: &str| node.attribute(name).and_then(|a| a.i).map(|i| i as i32);
+        let first = match node.op_type() {
+            "Shape" | "Size" | "NonZero" | "ArgMax" | "ArgMin" => Some(data_type::INT64),
+            "Equal" | "Less" | "LessOrEqual" | "Greater" | "GreaterOrEqual" | "Not" | "And"
+            | "Or" | "Xor" | "IsNaN" | "IsInf" => Some(data_type::BOOL),
+            "Cast" => int_attribute("to"),
+            "Constant" | "ConstantOfShape" => match node.attribute("value") {
+                Some(a) => a.t.as_ref().and_then(|t| t.data_type),
+                None if node.op_type() == "ConstantOfShape" => Some(data_type::FLOAT),
+                None => None,
+            },
+            "QuantizeLinear" => input(2).or(Some(data_type::UINT8)),
+            "DequantizeLinear" => input(1),
+            "Where" => input(1),
+            "Add"
+            | "Sub"
+            | "Mul"
+            | "Div"
+            | "Neg"
+            | "Abs"
+            | "Max"
+            | "Min"
+            | "Pow"
+            | "Mod"
+            | "Sign"
+            | "Concat"
+            | "Conv"
+            | "ConvTranspose"
+            | "MatMul"
+            | "Gemm"
+            | "Relu"
+            | "LeakyRelu"
+            | "Tanh"
+            | "Sigmoid"
+            | "Exp"
+            | "Log"
+            | "Sqrt"
+            | "Reciprocal"
+            | "Softmax"
+            | "LogSoftmax"
+            | "Softplus"
+            | "Erf"
+            | "Round"
+            | "Floor"
+            | "Ceil"
+            | "Clip"
+            | "Pad"
+            | "Reshape"
+            | "Squeeze"
+            | "Unsqueeze"
+            | "Transpose"
+            | "Slice"
+            | "Tile"
+            | "Expand"
+            | "Gather"
+            | "GatherElements"
+            | "GatherND"
+            | "Identity"
+            | "Flatten"
+            | "GlobalAveragePool"
+            | "AveragePool"
+            | "ReduceMax"
+            | "ReduceMin"
+            | "ReduceSum"
+            | "ReduceMean"
+            | "ReduceProd"
+            | "CumSum"
+            | "Range"
+            | "Dropout"
+            | "Split"
+            | "InstanceNormalization"
+            | "ScatterND"
+            | "ScatterElements" => input(0),
+            _ => None,
+        };
+        let Some(first) = first else { continue };
+        for (k, out) in node
+            .output
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !o.is_empty())
+        {
+            let elem = match (node.op_type(), k) {
+                (_, 0) | ("Split", _) => first,
+                ("Dropout", 1) => data_type::BOOL,
+                _ => continue,
+            };
+            types.insert(out.as_str(), elem);
+        }
+    }
+    types
 }
 
 /// Which node produces each tensor. A tensor produced twice makes the graph invalid.
@@ -802,5 +934,58 @@ mod tests {
         assert_eq!(names(&graphs[2].output), ["y"]);
         // Small enough already: the model itself.
         assert_eq!(split_chain(&model, 5).unwrap().len(), 1);
+    }
+
+    /// A converter's graph declares no intermediate types: a tensor crossing a cut takes the
+    /// element type its operator makes (a shape is int64, a comparison bool, a cast its `to`),
+    /// and a tensor of unknown type stops the cut rather than cross it as float.
+    #[test]
+    fn crossing_tensors_take_their_inferred_element_types() {
+        let float = |name: &str| ValueInfoProto::tensor(name, data_type::FLOAT, &[Dim::Fixed(4)]);
+        let mut cast = node("Cast", &["x"], "ints");
+        cast.attribute.push(super::super::onnx::AttributeProto {
+            name: Some("to".into()),
+            i: Some(i64::from(data_type::INT32)),
+            ..Default::default()
+        });
+        let graph = |last_op: &str| ModelProto {
+            ir_version: Some(8),
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                node: vec![
+                    node("Shape", &["x"], "shape"),
+                    node("Less", &["x", "x"], "mask"),
+                    cast.clone(),
+                    node(last_op, &["x"], "other"),
+                    node("Reshape", &["x", "shape"], "r"),
+                    node("Where", &["mask", "r", "x"], "w"),
+                    node("Add", &["w", "other"], "y"),
+                    node("Mul", &["y", "ints"], "z"),
+                ],
+                input: vec![float("x")],
+                output: vec![float("z")],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let chain = split_chain(&graph("Relu"), 4).unwrap();
+        let second = chain[1].graph.as_ref().unwrap();
+        let types: Vec<(&str, Option<i32>)> = second
+            .input
+            .iter()
+            .map(|v| (v.name(), v.tensor_type().and_then(|t| t.elem_type)))
+            .collect();
+        assert_eq!(
+            types,
+            [
+                ("shape", Some(data_type::INT64)),
+                ("mask", Some(data_type::BOOL)),
+                ("other", Some(data_type::FLOAT)),
+                ("ints", Some(data_type::INT32)),
+                ("x", Some(data_type::FLOAT)),
+            ]
+        );
+        let unknown = split_chain(&graph("SomeCustomOp"), 4).unwrap_err();
+        assert!(unknown.0.contains("\"other\""), "{unknown:?}");
     }
 }
