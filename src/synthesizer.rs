@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::family::{self, LoadOptions};
 use crate::frontend::{EspeakPaths, Sentence};
 use crate::model::graph_cache::{self, GraphCache};
-use crate::model::{runtime, SessionCounts, VoiceLoad};
+use crate::model::{SessionCounts, VoiceLoad};
 use crate::stream::{
     audio_stream, frame_stream, text_audio_stream, AudioStream, FrameStream, Frames,
 };
@@ -322,33 +322,35 @@ impl SynthesizerBuilder {
         let workers = stream_options
             .resolve(family::piper::WINDOWS)?
             .vocoder_workers;
-        let env = runtime::environment(&ort_library)?;
         // Streams of this voice running now: counted by the engine, followed by the sessions.
         let load = Arc::new(VoiceLoad::default());
-        let voice = family.load(
-            &paths,
-            &LoadOptions {
-                env,
-                counts: SessionCounts {
-                    threads,
-                    acoustic: sessions,
-                    vocoder: sessions.max(workers),
-                },
-                espeak,
-                graph_split: !self.no_split,
-                graph_cache: self
-                    .graph_cache
-                    .unwrap_or_else(default_graph_cache)
-                    .map(|dir| {
-                        GraphCache::new(
-                            dir,
-                            self.graph_cache_bytes
-                                .unwrap_or(graph_cache::DEFAULT_GRAPH_CACHE_BYTES),
-                        )
-                    }),
-                load: self.follow_load.then(|| Arc::clone(&load)),
+        let options = LoadOptions {
+            ort_library,
+            counts: SessionCounts {
+                threads,
+                acoustic: sessions,
+                vocoder: sessions.max(workers),
             },
-        )?;
+            espeak,
+            graph_split: !self.no_split,
+            graph_cache: self
+                .graph_cache
+                .unwrap_or_else(default_graph_cache)
+                .map(|dir| {
+                    GraphCache::new(
+                        dir,
+                        self.graph_cache_bytes
+                            .unwrap_or(graph_cache::DEFAULT_GRAPH_CACHE_BYTES),
+                    )
+                }),
+            load: self.follow_load.then(|| Arc::clone(&load)),
+        };
+        // ONNX Runtime's library (tens of ms to map and start) loads beside the family's own
+        // first work; the family's `options.env()` waits for it and reports its error.
+        let voice = std::thread::scope(|s| {
+            s.spawn(|| options.env().map(drop));
+            family.load(&paths, &options)
+        })?;
         let windows = stream_options.resolve(voice.windows)?;
         // Cached audio is only honest when a seed fixes the draws.
         let cache = SentenceCache::new(

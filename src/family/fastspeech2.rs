@@ -55,16 +55,18 @@ impl Family for FastSpeech2 {
         // The dictionaries (pinyin, phrases, jieba's) load while the sessions are built.
         let (frontend, model) = std::thread::scope(|s| {
             let frontend = s.spawn(|| MandarinFrontend::new(&spec, mapper));
-            let model = FastSpeech2Model::load(
-                options.env,
-                &spec.acoustic,
-                &spec.vocoder,
-                config.num_symbols,
-                options.counts,
-                &config_bytes,
-                options.graph_cache.as_ref(),
-                options.load.as_ref(),
-            );
+            let model = options.env().and_then(|env| {
+                FastSpeech2Model::load(
+                    env,
+                    &spec.acoustic,
+                    &spec.vocoder,
+                    config.num_symbols,
+                    options.counts,
+                    &config_bytes,
+                    options.graph_cache.as_ref(),
+                    options.load.as_ref(),
+                )
+            });
             let frontend = frontend
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -152,20 +152,24 @@ impl Family for Kokoro {
         // The lexicons (a second's JSON) are read while ONNX Runtime builds the sessions.
         let (reader, model) = std::thread::scope(|s| {
             let reader = s.spawn(read_lexicons);
-            let model = KokoroModel::load(
-                options.env,
-                &paths.model,
-                packs,
-                options.counts,
-                options.graph_cache.as_ref(),
-                options.load.as_ref(),
-            )
-            .map(|(model, model_hash)| {
-                let mut h = blake3::Hasher::new();
-                h.update(model_hash.as_bytes());
-                h.update(packs_hash.as_bytes());
-                (model, h.finalize())
-            });
+            let model = options
+                .env()
+                .and_then(|env| {
+                    KokoroModel::load(
+                        env,
+                        &paths.model,
+                        packs,
+                        options.counts,
+                        options.graph_cache.as_ref(),
+                        options.load.as_ref(),
+                    )
+                })
+                .map(|(model, model_hash)| {
+                    let mut h = blake3::Hasher::new();
+                    h.update(model_hash.as_bytes());
+                    h.update(packs_hash.as_bytes());
+                    (model, h.finalize())
+                });
             let reader = reader
                 .join()
                 .unwrap_or_else(|p| std::panic::resume_unwind(p));

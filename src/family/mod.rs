@@ -40,7 +40,8 @@ pub(crate) trait Family: Sync {
 
 /// What the builder hands every family's `load`.
 pub(crate) struct LoadOptions {
-    pub env: &'static ort::environment::Environment,
+    /// ONNX Runtime's library: see [`LoadOptions::env`].
+    pub ort_library: std::path::PathBuf,
     pub counts: SessionCounts,
     /// espeak-ng, for the families whose frontend uses it.
     pub espeak: EspeakPaths,
@@ -51,6 +52,15 @@ pub(crate) struct LoadOptions {
     /// The voice's count of running streams: above one, its sessions' runs take one-thread
     /// sessions (made from the graph cache) instead of its own.
     pub load: Option<Arc<VoiceLoad>>,
+}
+
+impl LoadOptions {
+    /// ONNX Runtime's environment. The builder starts loading the library on a thread of its
+    /// own before the family's `load`, so work that needs no runtime (dictionaries, espeak-ng,
+    /// lexicons) goes first and this waits only for what is left of the library's load.
+    pub fn env(&self) -> Result<&'static ort::environment::Environment> {
+        crate::model::runtime::environment(&self.ort_library)
+    }
 }
 
 /// A voice loaded by its family, ready to speak.

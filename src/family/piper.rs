@@ -86,7 +86,7 @@ impl Family for PiperVits {
         };
         let frontend = PiperFrontend::new(symbols, options.espeak.clone())?;
         let (pipeline, model_fingerprint) = PiperModel::load(
-            options.env,
+            options.env()?,
             &paths.model,
             &paths.config,
             &config,
