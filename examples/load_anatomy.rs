@@ -121,6 +121,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         all * 1e3,
         cached * 1e3
     );
+    mandarin(&env, &assets, &scratch)?;
     let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
+}
+
+/// The Mandarin voice's two graphs (FastSpeech2, MB-MelGAN), each whole and as chains of
+/// pieces of several sizes: the time to build their sessions from optimized graphs (what a
+/// cached load does), summed over the pieces.
+fn mandarin(
+    env: &Environment,
+    assets: &std::path::Path,
+    scratch: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let voice = assets.join("voices").join(indextts::MANDARIN_VOICE);
+    if !voice.is_dir() {
+        println!(
+            "(no {} voice: scripts/fetch_assets.py --zh)",
+            indextts::MANDARIN_VOICE
+        );
+        return Ok(());
+    }
+    println!();
+    println!(
+        "| Mandarin graph | nodes | pieces of at most | pieces | from optimized graphs (sum) |"
+    );
+    println!("| --- | --- | --- | --- | --- |");
+    for file in ["fastspeech2.onnx", "mb_melgan.onnx"] {
+        let model = ModelProto::decode(std::fs::read(voice.join(file))?.as_slice())?;
+        let nodes = model.graph.as_ref().map_or(0, |g| g.node.len());
+        for max_nodes in [usize::MAX, 600, 300, 150] {
+            let chain = split_chain(&model, max_nodes).map_err(|e| format!("{e:?}"))?;
+            let mut cached = 0.0;
+            for piece in &chain {
+                cached += part(env, &piece.encode_to_vec(), scratch)?.1;
+            }
+            let most = if max_nodes == usize::MAX {
+                "whole".to_owned()
+            } else {
+                max_nodes.to_string()
+            };
+            println!(
+                "| {file} | {nodes} | {most} | {} | {:.0} ms |",
+                chain.len(),
+                cached * 1e3
+            );
+        }
+    }
     Ok(())
 }

@@ -6,15 +6,17 @@
 //! MB-MelGAN takes `mels [1, T, 80]` and gives `[1, T * hop, 1]`. Neither draws anything: the
 //! same ids give the same samples.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use ort::value::{DynValue, Tensor};
 
-use super::graph_cache::{self, hash_files, GraphCache, SplitMeta};
+use super::chain::Chain;
+use super::graph_cache::{self, piece_part, ChainMeta, GraphCache, SplitMeta};
 use super::onnx::{elem_type_name, ModelProto};
-use super::pool::SessionPool;
+use super::split::{split_chain, CHAIN_PIECE_NODES};
 use super::{
     check_finite, parallel_map, samples_of, sessions, Acoustic, FollowLoad, Graph, SessionCounts,
     SplitModel, Utterance, VoiceLoad,
@@ -40,8 +42,14 @@ const ACOUSTIC_INPUTS: [(&str, i32); 5] = [
 
 /// A loaded FastSpeech2 + MB-MelGAN voice.
 pub(crate) struct FastSpeech2Model {
-    acoustic: SessionPool,
-    vocoder: SessionPool,
+    acoustic: Chain,
+    /// FastSpeech2's outputs in order: the second is the post-net mel, the third each id's
+    /// frames.
+    acoustic_outputs: Vec<String>,
+    vocoder: Chain,
+    /// MB-MelGAN's one input (mels) and output (samples).
+    vocoder_input: String,
+    vocoder_output: String,
     samples_per_frame: usize,
     num_symbols: usize,
     path: PathBuf,
@@ -63,12 +71,54 @@ fn read_graph(path: &Path) -> Result<(Vec<u8>, ModelProto)> {
     Ok((bytes, model))
 }
 
-/// The parts of a FastSpeech2 voice's compiled-graph cache entry: an acoustic half that runs
-/// whole and a vocoder, as a split Piper voice without a flow cut stores them.
-const PARTS: [&str; 2] = ["acoustic", "vocoder"];
+/// The two graphs, in the order their pieces are loaded.
+const GRAPHS: [&str; 2] = ["acoustic", "vocoder"];
 
-/// What a FastSpeech2 entry's meta says (the frames are 80-band mels).
-fn entry_meta(samples_per_frame: usize) -> SplitMeta {
+/// One graph as a chain: its pieces, serialized, and the whole graph's outputs in order.
+struct ChainGraph {
+    pieces: Vec<Vec<u8>>,
+    outputs: Vec<String>,
+}
+
+impl ChainGraph {
+    /// `model` cut into pieces of at most [`CHAIN_PIECE_NODES`] nodes (one piece when it cannot
+    /// be cut).
+    fn split(model: &ModelProto) -> Self {
+        let chain = split_chain(model, CHAIN_PIECE_NODES).unwrap_or_else(|why| {
+            tracing::debug!("a FastSpeech2 graph runs in one piece: {why}");
+            vec![model.clone()]
+        });
+        ChainGraph {
+            pieces: chain.iter().map(prost::Message::encode_to_vec).collect(),
+            outputs: model
+                .graph
+                .iter()
+                .flat_map(|g| g.output.iter())
+                .map(|o| o.name().to_owned())
+                .collect(),
+        }
+    }
+
+    fn meta(&self) -> ChainMeta {
+        ChainMeta {
+            pieces: self.pieces.len(),
+            outputs: self.outputs.clone(),
+        }
+    }
+}
+
+/// The cache's part names of both graphs' pieces (`acoustic-0` ..., `vocoder-0` ...).
+fn part_names(metas: &[ChainMeta; 2]) -> Vec<String> {
+    GRAPHS
+        .iter()
+        .zip(metas)
+        .flat_map(|(name, chain)| (0..chain.pieces).map(|k| piece_part(name, k)))
+        .collect()
+}
+
+/// What a FastSpeech2 entry's meta says: 80-band mel frames, both graphs as chains.
+fn entry_meta(samples_per_frame: usize, graphs: [ChainMeta; 2]) -> SplitMeta {
+    let [acoustic, vocoder] = graphs;
     SplitMeta {
         frames_tensor: "mel".into(),
         frame_channels: Some(MEL_BANDS),
@@ -77,15 +127,19 @@ fn entry_meta(samples_per_frame: usize) -> SplitMeta {
         takes_sid: false,
         flow: None,
         whole: false,
+        acoustic_chain: Some(acoustic),
+        vocoder_chain: Some(vocoder),
     }
 }
 
 impl FastSpeech2Model {
     /// Load both graphs, check their inputs, and measure the vocoder's samples per frame; the
     /// model and the blake3 of both graphs. `num_symbols` is the size of the voice's symbol
-    /// table (ids are checked against it). With a compiled-graph `cache`, graphs loaded before
-    /// (same files, `config_bytes`, ONNX Runtime and CPU) come from there, already optimized
-    /// and checked; the sessions are built in parallel either way.
+    /// table (ids are checked against it). Each graph runs as a chain of pieces of a few hundred
+    /// nodes (ONNX Runtime builds their sessions several times faster than one of ~1,000
+    /// nodes). With a compiled-graph `cache`, graphs loaded before (same files, `config_bytes`,
+    /// ONNX Runtime and CPU) come from there, already cut, optimized and checked; the pieces'
+    /// sessions are built in parallel either way.
     #[allow(clippy::too_many_arguments)]
     pub fn load(
         env: &'static ort::environment::Environment,
@@ -100,7 +154,7 @@ impl FastSpeech2Model {
         let started = std::time::Instant::now();
         if let Some(cache) = cache {
             // Hashed as a stream: a hit never holds the source graphs in memory.
-            let fingerprint = hash_files(&[acoustic_path, vocoder_path])?;
+            let fingerprint = cache.hash_sources(&[acoustic_path, vocoder_path])?;
             let key = graph_cache::key(&fingerprint, config_bytes);
             let follow = FollowLoad::new(env, counts.threads, Some(cache), &key, load);
             if let Some(model) = Self::load_cached(
@@ -165,22 +219,35 @@ impl FastSpeech2Model {
             h.update(&vocoder_bytes);
             h.finalize()
         };
+        drop((acoustic_bytes, vocoder_bytes));
         // What is checked is what is keyed (a file may have changed since it was hashed).
         let key = graph_cache::key(&fingerprint, config_bytes);
         let staging = cache.and_then(GraphCache::try_staging);
         let follow = FollowLoad::new(env, counts.threads, staging.as_ref().and(cache), &key, load);
-        let graphs = [acoustic_bytes, vocoder_bytes];
+        let graphs = [
+            ChainGraph::split(&acoustic_model),
+            ChainGraph::split(&vocoder_model),
+        ];
+        drop((acoustic_model, vocoder_model));
+        let metas = graphs.each_ref().map(ChainGraph::meta);
         let model = Self::from_graphs(
             env,
             acoustic_path,
             (num_symbols, counts),
-            &graphs,
+            graphs,
             Some(staging.as_deref()),
             follow.as_ref(),
         );
         match (cache, &staging, &model) {
             (Some(cache), Some(dir), Ok(model)) => {
-                cache.commit(&key, dir, entry_meta(model.samples_per_frame), &PARTS);
+                let parts = part_names(&metas);
+                let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+                cache.commit(
+                    &key,
+                    dir,
+                    entry_meta(model.samples_per_frame, metas),
+                    &parts,
+                );
             }
             (_, Some(dir), _) => {
                 let _ = std::fs::remove_dir_all(dir);
@@ -202,67 +269,115 @@ impl FastSpeech2Model {
         follow: Option<&FollowLoad>,
     ) -> Option<Self> {
         cache.load_with(key, |meta, mut parts| {
-            let graphs = PARTS.map(|name| parts.remove(name).unwrap_or_default());
+            let not_this_voice = || Error::ModelFormat {
+                path: acoustic_path.to_path_buf(),
+                reason: format!("the entry's meta is not this voice's: {meta:?}"),
+            };
+            let (Some(acoustic), Some(vocoder)) = (&meta.acoustic_chain, &meta.vocoder_chain)
+            else {
+                return Err(not_this_voice());
+            };
+            let graphs =
+                [(GRAPHS[0], acoustic), (GRAPHS[1], vocoder)].map(|(name, chain)| ChainGraph {
+                    pieces: (0..chain.pieces)
+                        .map(|k| parts.remove(&piece_part(name, k)).unwrap_or_default())
+                        .collect(),
+                    outputs: chain.outputs.clone(),
+                });
+            let metas = graphs.each_ref().map(ChainGraph::meta);
             let model = Self::from_graphs(
                 env,
                 acoustic_path,
                 (num_symbols, counts),
-                &graphs,
+                graphs,
                 None,
                 follow,
             )?;
-            if entry_meta(model.samples_per_frame) == meta {
+            if entry_meta(model.samples_per_frame, metas) == meta {
                 Ok(model)
             } else {
-                Err(Error::ModelFormat {
-                    path: acoustic_path.to_path_buf(),
-                    reason: format!("the entry's meta is not this voice's: {meta:?}"),
-                })
+                Err(not_this_voice())
             }
         })
     }
 
-    /// Sessions for the acoustic model and the vocoder (`graphs`, in [`PARTS`]' order), built
-    /// at once, and the vocoder's samples per frame measured. `fresh`: `None` for graphs
-    /// already optimized (from the cache); `Some(dir)` for source graphs, whose optimized
-    /// graphs go to `dir/NAME.onnx` when `dir` is given.
+    /// Sessions for the pieces of the acoustic model and of the vocoder, all built at once,
+    /// and the vocoder's samples per frame measured. `fresh`: `None` for pieces already
+    /// optimized (from the cache); `Some(dir)` for pieces just cut, whose optimized graphs go
+    /// to `dir/NAME-K.onnx` when `dir` is given.
     fn from_graphs(
         env: &ort::environment::Environment,
         acoustic_path: &Path,
         (num_symbols, counts): (usize, SessionCounts),
-        graphs: &[Vec<u8>; 2],
+        graphs: [ChainGraph; 2],
         fresh: Option<Option<&Path>>,
         follow: Option<&FollowLoad>,
     ) -> Result<Self> {
-        let saved: Vec<Option<PathBuf>> = PARTS
-            .iter()
-            .map(|name| Some(fresh??.join(format!("{name}.onnx"))))
-            .collect();
-        let jobs = [
+        let [acoustic, vocoder] = graphs;
+        if acoustic.outputs.len() < 3 || vocoder.outputs.is_empty() {
+            return Err(Error::ModelOutput {
+                name: "mel".into(),
+                reason: format!(
+                    "FastSpeech2 gives {} outputs (expected 5) and MB-MelGAN {}",
+                    acoustic.outputs.len(),
+                    vocoder.outputs.len()
+                ),
+            });
+        }
+        let jobs: Vec<(String, usize, &[u8], &'static str)> = [
             (
-                0,
+                GRAPHS[0],
+                &acoustic,
                 counts.acoustic,
                 "loading the acoustic model (FastSpeech2)",
             ),
-            (1, counts.vocoder, "loading the vocoder (MB-MelGAN)"),
-        ];
-        let mut pools = parallel_map(&jobs, |&(k, count, context)| {
+            (
+                GRAPHS[1],
+                &vocoder,
+                counts.vocoder,
+                "loading the vocoder (MB-MelGAN)",
+            ),
+        ]
+        .into_iter()
+        .flat_map(|(name, graph, count, context)| {
+            graph
+                .pieces
+                .iter()
+                .enumerate()
+                .map(move |(k, bytes)| (piece_part(name, k), count, bytes.as_slice(), context))
+        })
+        .collect();
+        let mut pools = parallel_map(&jobs, |(part, count, bytes, context)| {
+            let saved = fresh.flatten().map(|dir| dir.join(format!("{part}.onnx")));
             let graph = match fresh {
                 None => Graph::Optimized,
                 Some(_) => Graph::Fresh {
-                    save_optimized: saved[k].as_deref(),
+                    save_optimized: saved.as_deref(),
                 },
             };
-            let part = follow.map(|f| (f, PARTS[k]));
-            sessions(env, &graphs[k], count, counts.threads, graph, context, part)
+            let follow = follow.map(|f| (f, part.as_str()));
+            sessions(env, bytes, *count, counts.threads, graph, context, follow)
         })
         .into_iter()
         .collect::<Result<Vec<_>>>()?;
-        let vocoder = pools.pop().unwrap_or_else(|| unreachable!("two jobs"));
-        let acoustic = pools.pop().unwrap_or_else(|| unreachable!("two jobs"));
+        let vocoder_pools = pools.split_off(acoustic.pieces.len());
+        // The vocoder's first piece reads the graph's one input.
+        let vocoder_input = vocoder_pools
+            .first()
+            .and_then(|pool| pool.with(|s| s.inputs().first().map(|i| i.name().to_owned())))
+            .ok_or_else(|| Error::ModelInput {
+                path: acoustic_path.to_path_buf(),
+                kind: "input",
+                name: "mels".into(),
+                expected: "one float input [1, frames, 80]".into(),
+                found: "a vocoder without inputs".into(),
+            })?;
         let mut model = FastSpeech2Model {
-            acoustic,
-            vocoder,
+            acoustic: Chain::new(pools),
+            acoustic_outputs: acoustic.outputs,
+            vocoder: Chain::new(vocoder_pools),
+            vocoder_input,
+            vocoder_output: vocoder.outputs[0].clone(),
             samples_per_frame: 0,
             num_symbols,
             path: acoustic_path.to_path_buf(),
@@ -349,41 +464,42 @@ impl SplitModel for FastSpeech2Model {
             ("f0_ratios", f32_input(1.0)?),
             ("energy_ratios", f32_input(1.0)?),
         ];
-        let (mel, durations) = self.acoustic.with(|session| -> Result<_> {
-            let outputs = session
-                .run(inputs)
-                .map_err(|e| Error::runtime("running the acoustic model", e))?;
-            if outputs.len() < 2 {
-                return Err(Error::ModelOutput {
-                    name: "mel".into(),
-                    reason: format!("FastSpeech2 gave {} outputs, expected 5", outputs.len()),
-                });
-            }
-            let view = outputs[1]
-                .try_extract_array::<f32>()
-                .map_err(|e| Error::runtime("reading the mel", e))?;
-            if view.ndim() != 3 || view.shape()[0] != 1 || view.shape()[2] != MEL_BANDS {
-                return Err(Error::ModelOutput {
-                    name: "mel".into(),
-                    reason: format!("expected [1, frames, {MEL_BANDS}], got {:?}", view.shape()),
-                });
-            }
-            let frames = super::check_frames(view.shape()[1], ids.len())?;
-            // [1, T, 80] -> [80, T]: frames are columns, as everywhere in the pipeline.
-            let mel = view
-                .index_axis(Axis(0), 0)
-                .t()
-                .into_dimensionality::<ndarray::Ix2>()
-                .map_err(|e| Error::runtime("reading the mel", e))?
-                .to_owned();
-            // The third output is each id's frames (int32 `[1, ids]`), as the length regulator
-            // used them.
-            let durations = outputs.iter().nth(2).and_then(|(_, value)| {
-                let (_, counts) = value.try_extract_tensor::<i32>().ok()?;
-                frame_counts(counts, ids.len(), frames)
+        let mut values: HashMap<String, DynValue> = inputs
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect();
+        self.acoustic
+            .run(&mut values, "running the acoustic model")?;
+        let output = |k: usize| {
+            Chain::output(
+                &values,
+                &self.acoustic_outputs[k],
+                "running the acoustic model",
+            )
+        };
+        let view = output(1)?
+            .try_extract_array::<f32>()
+            .map_err(|e| Error::runtime("reading the mel", e))?;
+        if view.ndim() != 3 || view.shape()[0] != 1 || view.shape()[2] != MEL_BANDS {
+            return Err(Error::ModelOutput {
+                name: "mel".into(),
+                reason: format!("expected [1, frames, {MEL_BANDS}], got {:?}", view.shape()),
             });
-            Ok((mel, durations))
-        })?;
+        }
+        let frames = super::check_frames(view.shape()[1], ids.len())?;
+        // [1, T, 80] -> [80, T]: frames are columns, as everywhere in the pipeline.
+        let mel = view
+            .index_axis(Axis(0), 0)
+            .t()
+            .into_dimensionality::<ndarray::Ix2>()
+            .map_err(|e| Error::runtime("reading the mel", e))?
+            .to_owned();
+        // The third output is each id's frames (int32 `[1, ids]`), as the length regulator
+        // used them.
+        let durations = output(2).ok().and_then(|value| {
+            let (_, counts) = value.try_extract_tensor::<i32>().ok()?;
+            frame_counts(counts, ids.len(), frames)
+        });
         check_finite(mel.iter().copied(), "mel")?;
         Ok(Acoustic {
             frames: mel,
@@ -415,13 +531,13 @@ impl SplitModel for FastSpeech2Model {
         let mels = Tensor::from_array(mel)
             .map_err(|e| Error::runtime("preparing the mel", e))?
             .into_dyn();
-        let mut samples = self.vocoder.with(|session| {
-            let name = session.inputs()[0].name().to_owned();
-            let outputs = session
-                .run(vec![(name, mels)])
-                .map_err(|e| Error::runtime("running the vocoder", e))?;
-            samples_of(&outputs[0])
-        })?;
+        let mut values = HashMap::from([(self.vocoder_input.clone(), mels)]);
+        self.vocoder.run(&mut values, "running the vocoder")?;
+        let mut samples = samples_of(Chain::output(
+            &values,
+            &self.vocoder_output,
+            "running the vocoder",
+        )?)?;
         if padded != count && self.samples_per_frame != 0 {
             samples.truncate(count * self.samples_per_frame);
         }

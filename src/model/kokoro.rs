@@ -81,6 +81,8 @@ fn entry_meta() -> SplitMeta {
         takes_sid: false,
         flow: None,
         whole: true,
+        acoustic_chain: None,
+        vocoder_chain: None,
     }
 }
 
@@ -122,7 +124,7 @@ impl KokoroModel {
             });
         }
         if let Some(cache) = cache {
-            let hash = graph_cache::hash_files(&[path])?;
+            let hash = cache.hash_sources(&[path])?;
             let key = graph_cache::key(&hash, GRAPH_CACHE_CONFIG);
             let follow = FollowLoad::new(env, counts.threads, Some(cache), &key, load);
             if let Some(sessions) =

@@ -3,6 +3,7 @@
 
 // The ONNX subset, the model checks and the graph split are public only to the project's own
 // tests and fuzzers (feature `unstable-internals`).
+mod chain;
 #[cfg(feature = "unstable-internals")]
 pub mod check;
 #[cfg(not(feature = "unstable-internals"))]

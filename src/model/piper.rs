@@ -7,13 +7,14 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis, IxDyn};
-use ort::session::{Session, SessionInputValue};
+use ort::session::Session;
 use ort::value::{DynValue, Tensor};
 use prost::Message;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
+use super::chain::Chain;
 use super::graph_cache::{self, FlowMeta, GraphCache, SplitMeta};
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
@@ -38,7 +39,7 @@ enum AcousticHalf {
     One(SessionPool),
     PriorFlow {
         /// The prior as a chain of pieces run in turn (see [`split_chain`]).
-        prior: Vec<SessionPool>,
+        prior: Chain,
         flow: SessionPool,
         flow_inputs: Vec<String>,
         frame_noise: Vec<FrameNoise>,
@@ -151,7 +152,7 @@ impl PiperModel {
         let started = std::time::Instant::now();
         if let Some(cache) = cache.filter(|_| split) {
             // Hashed as a stream: a cache hit never holds the whole model in memory.
-            let fingerprint = graph_cache::hash_files(&[path])?;
+            let fingerprint = cache.hash_sources(&[path])?;
             let key = graph_cache::key(&fingerprint, config_bytes);
             let follow = FollowLoad::new(env, counts.threads, Some(cache), &key, load);
             if let Some(model) = Self::load_cached(env, path, cache, &key, counts, follow.as_ref())
@@ -284,7 +285,7 @@ impl PiperModel {
             Some(flow) => (0..flow.prior_pieces.max(1))
                 .map(|k| {
                     (
-                        prior_part(k),
+                        graph_cache::piece_part("prior", k),
                         counts.acoustic,
                         "loading the prior of the voice model",
                     )
@@ -338,7 +339,7 @@ impl PiperModel {
                         .collect(),
                     text_noise: flow.text_noise.clone(),
                     durations: flow.durations.clone(),
-                    prior: pools,
+                    prior: Chain::new(pools),
                     flow: flow_pool,
                     flow_inputs: flow.flow_inputs.clone(),
                 }
@@ -453,40 +454,10 @@ impl PiperModel {
                     .into_dyn(),
             );
         }
-        for piece in prior {
-            let made = piece.with(|session| -> Result<Vec<(String, DynValue)>> {
-                let names: Vec<String> = session
-                    .outputs()
-                    .iter()
-                    .map(|o| o.name().to_owned())
-                    .collect();
-                let mut inputs = Vec::with_capacity(session.inputs().len());
-                for input in session.inputs() {
-                    let value = values.get(input.name()).ok_or_else(|| Error::ModelOutput {
-                        name: input.name().to_owned(),
-                        reason: "a piece of the prior reads it, but nothing earlier made it".into(),
-                    })?;
-                    inputs.push((input.name().to_owned(), SessionInputValue::from(value)));
-                }
-                let mut outputs = session
-                    .run(inputs)
-                    .map_err(|e| Error::runtime("running the prior", e))?;
-                let mut made = Vec::with_capacity(names.len());
-                for name in names {
-                    if let Some(value) = outputs.remove(&name) {
-                        made.push((name, value));
-                    }
-                }
-                Ok(made)
-            })?;
-            values.extend(made);
-        }
+        prior.run(&mut values, "running the prior")?;
         let mut inputs = Vec::with_capacity(flow_inputs.len() + frame_noise.len());
         for name in flow_inputs {
-            let value = values.get(name).ok_or_else(|| Error::ModelOutput {
-                name: name.clone(),
-                reason: "missing from the prior's outputs".into(),
-            })?;
+            let value = Chain::output(&values, name, "running the prior")?;
             let array = value
                 .try_extract_array::<f32>()
                 .map_err(|e| Error::runtime("reading the prior", e))?
@@ -784,7 +755,7 @@ fn split_parts(
                 vec![flow.prior.clone()]
             });
             for (k, piece) in chain.iter().enumerate() {
-                parts.insert(prior_part(k), piece.encode_to_vec());
+                parts.insert(graph_cache::piece_part("prior", k), piece.encode_to_vec());
             }
             parts.insert("flow".to_owned(), flow.flow.encode_to_vec());
             Some(FlowMeta {
@@ -821,13 +792,10 @@ fn split_parts(
         takes_sid,
         flow,
         whole: false,
+        acoustic_chain: None,
+        vocoder_chain: None,
     };
     Ok((meta, parts))
-}
-
-/// The graph cache's name of piece `k` of the prior.
-fn prior_part(k: usize) -> String {
-    format!("prior-{k}")
 }
 
 /// A `[1, channels, frames]` output as `[channels, frames]`.

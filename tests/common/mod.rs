@@ -159,12 +159,19 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The one entry of a compiled-graph cache directory (no staging directory left beside it),
-/// after checking it holds each of `parts`.
+/// The one entry of a compiled-graph cache directory (no staging directory left beside it;
+/// the remembered source hashes, `.sources-*.json`, may be), after checking it holds each of
+/// `parts`.
 pub fn only_graph_cache_entry(dir: &std::path::Path, parts: &[&str]) -> PathBuf {
     let entries: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".sources-")
+        })
         .collect();
     assert_eq!(entries.len(), 1, "one entry, no staging left: {entries:?}");
     let entry = entries[0].clone();
