@@ -32,6 +32,8 @@ phase "build: everything, release" cargo build "${cargo[@]}" --all-targets
 wait "$setup" || { cat target/setup.out; echo "setup failed" >&2; exit 1; }
 phase_end "set-up (beside the build)"
 grep -h '^fetch_assets: \|^setup.sh: ' target/setup.out || true
+# The Mandarin segmenter's compiled-in dictionary is jieba-rs's, word for word.
+phase "jieba table" scripts/jieba_table.py --check
 
 # Fuzzing runs beside the tests on its own core (each target single-threaded, 60 s), until the
 # measured bounds need the machine.

