@@ -52,7 +52,7 @@ impl Family for FastSpeech2 {
         let spec = MelVoiceSpec::from_json(&config_bytes, &paths.config)?;
         let mapper = spec.read_mapper()?;
         let config = spec.config(&mapper)?;
-        // The dictionaries (pinyin, phrases, jieba's) load while the sessions are built.
+        // pypinyin's dictionaries load while the sessions are built.
         let (frontend, model) = std::thread::scope(|s| {
             let frontend = s.spawn(|| MandarinFrontend::new(&spec, mapper));
             let model = options.env().and_then(|env| {
