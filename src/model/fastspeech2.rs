@@ -16,7 +16,7 @@ use ort::value::{DynValue, Tensor};
 use super::chain::Chain;
 use super::graph_cache::{self, piece_part, ChainMeta, GraphCache, SplitMeta};
 use super::onnx::{elem_type_name, ModelProto};
-use super::split::{split_chain, CHAIN_PIECE_NODES};
+use super::split::chain_or_whole;
 use super::{
     check_finite, parallel_map, samples_of, sessions, Acoustic, FollowLoad, Graph, SessionCounts,
     SplitModel, Utterance, VoiceLoad,
@@ -81,15 +81,13 @@ struct ChainGraph {
 }
 
 impl ChainGraph {
-    /// `model` cut into pieces of at most [`CHAIN_PIECE_NODES`] nodes (one piece when it cannot
-    /// be cut).
+    /// `model` cut into pieces ([`chain_or_whole`]).
     fn split(model: &ModelProto) -> Self {
-        let chain = split_chain(model, CHAIN_PIECE_NODES).unwrap_or_else(|why| {
-            tracing::debug!("a FastSpeech2 graph runs in one piece: {why}");
-            vec![model.clone()]
-        });
         ChainGraph {
-            pieces: chain.iter().map(prost::Message::encode_to_vec).collect(),
+            pieces: chain_or_whole(model, "a FastSpeech2 graph")
+                .iter()
+                .map(prost::Message::encode_to_vec)
+                .collect(),
             outputs: model
                 .graph
                 .iter()

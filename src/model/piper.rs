@@ -19,8 +19,7 @@ use super::graph_cache::{self, FlowMeta, GraphCache, SplitMeta};
 use super::onnx::{data_type, elem_type_name, ModelProto, ValueInfoProto};
 use super::pool::SessionPool;
 use super::split::{
-    split_chain, split_flow, split_vits, FrameNoise, CHAIN_PIECE_NODES, TEXT_NOISE_EXTRA,
-    TEXT_NOISE_PER_ID,
+    chain_or_whole, split_flow, split_vits, FrameNoise, TEXT_NOISE_EXTRA, TEXT_NOISE_PER_ID,
 };
 use super::{
     check_finite, parallel_map, samples_of, sessions, Acoustic, FollowLoad, FrameWindows, Graph,
@@ -38,7 +37,7 @@ pub(crate) const FLOW_CONTEXT_FRAMES: usize = 32;
 enum AcousticHalf {
     One(SessionPool),
     PriorFlow {
-        /// The prior as a chain of pieces run in turn (see [`split_chain`]).
+        /// The prior as a chain of pieces run in turn (see [`chain_or_whole`]).
         prior: Chain,
         flow: SessionPool,
         flow_inputs: Vec<String>,
@@ -750,10 +749,7 @@ fn split_parts(
                 "acoustic half cut at its flow"
             );
             // The prior in pieces: ONNX Runtime plans small graphs much faster.
-            let chain = split_chain(&flow.prior, CHAIN_PIECE_NODES).unwrap_or_else(|why| {
-                tracing::debug!("the prior runs in one piece: {why}");
-                vec![flow.prior.clone()]
-            });
+            let chain = chain_or_whole(&flow.prior, "the prior");
             for (k, piece) in chain.iter().enumerate() {
                 parts.insert(graph_cache::piece_part("prior", k), piece.encode_to_vec());
             }

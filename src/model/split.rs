@@ -364,12 +364,21 @@ fn externalize_draw(graph: &mut GraphProto, node_name: &str, input: &str) -> Res
     Ok(())
 }
 
-/// Most nodes in one piece of a [`split_chain`] of the prior. ONNX Runtime's memory-reuse
-/// planner grows faster than linearly with a graph's nodes (measured on en_US-joe-medium's
-/// 2,192-node prior: 548 nodes plan in 44 ms, 1,096 in 153 ms, all 2,192 in 471 ms), so a prior
-/// cut into pieces of this size builds its sessions several times faster and still plans reuse
-/// within each piece (see `examples/load_anatomy.rs`).
+/// Most nodes in one piece of a [`split_chain`] (a Piper prior, a FastSpeech2 voice's graphs).
+/// ONNX Runtime's memory-reuse planner grows faster than linearly with a graph's nodes
+/// (measured on en_US-joe-medium's 2,192-node prior: 548 nodes plan in 44 ms, 1,096 in 153 ms,
+/// all 2,192 in 471 ms), so a graph cut into pieces of this size builds its sessions several
+/// times faster and still plans reuse within each piece (see `examples/load_anatomy.rs`).
 pub const CHAIN_PIECE_NODES: usize = 300;
+
+/// `model` as a [`split_chain`] of pieces of at most [`CHAIN_PIECE_NODES`] nodes, or as one
+/// piece when it cannot be cut (`what` names it in the log line that says why).
+pub fn chain_or_whole(model: &ModelProto, what: &str) -> Vec<ModelProto> {
+    split_chain(model, CHAIN_PIECE_NODES).unwrap_or_else(|why| {
+        tracing::debug!("{what} runs in one piece: {why}");
+        vec![model.clone()]
+    })
+}
 
 /// `model` cut into a chain of graphs of at most `max_nodes` nodes each, in the graph's own
 /// (topological) order. Piece `k` takes the original inputs its nodes read and the tensors that
