@@ -118,12 +118,11 @@ impl MandarinFrontend {
             super::SymbolNames::new(symbols.iter().map(|(s, &id)| (s.as_str(), [id])), |s| {
                 s.starts_with('#') || s == "eos" || s == "pad" || s == "_"
             });
-        let dict = PinyinDict::load(&spec.pinyin, &spec.phrases);
         Ok(MandarinFrontend {
             symbols,
             names,
             syllables: mapper.pinyin_dict,
-            dict: dict?,
+            dict: PinyinDict::load(&spec.pinyin, &spec.phrases)?,
             words: Segmenter::new(),
             tone_sandhi: spec.tone_sandhi,
         })
