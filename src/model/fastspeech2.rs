@@ -371,9 +371,10 @@ impl FastSpeech2Model {
                 found: "a vocoder without inputs".into(),
             })?;
         let mut model = FastSpeech2Model {
-            acoustic: Chain::new(pools),
+            // The post-net mel and the durations: all the pipeline reads.
+            acoustic: Chain::new(pools, &acoustic.outputs[1..3]),
             acoustic_outputs: acoustic.outputs,
-            vocoder: Chain::new(vocoder_pools),
+            vocoder: Chain::new(vocoder_pools, &vocoder.outputs[..1]),
             vocoder_input,
             vocoder_output: vocoder.outputs[0].clone(),
             samples_per_frame: 0,

@@ -338,7 +338,15 @@ impl PiperModel {
                         .collect(),
                     text_noise: flow.text_noise.clone(),
                     durations: flow.durations.clone(),
-                    prior: Chain::new(pools),
+                    prior: Chain::new(
+                        pools,
+                        &flow
+                            .flow_inputs
+                            .iter()
+                            .chain(&flow.durations)
+                            .cloned()
+                            .collect::<Vec<_>>(),
+                    ),
                     flow: flow_pool,
                     flow_inputs: flow.flow_inputs.clone(),
                 }
