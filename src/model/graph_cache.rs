@@ -479,8 +479,9 @@ impl GraphCache {
 
     /// Remove the least recently used entries (by their `meta.json`'s time, which a load
     /// renews) until the directory is within its budget; `keep` (the entry just written) stays
-    /// whatever its size.
+    /// whatever its size. Source-hash memos that no longer describe their files go too.
     fn evict(&self, keep: &str) {
+        self.forget_stale_sources();
         let Ok(dir) = std::fs::read_dir(&self.root) else {
             return;
         };
@@ -510,6 +511,37 @@ impl GraphCache {
             if std::fs::remove_dir_all(&path).is_ok() {
                 tracing::debug!(entry = %path.display(), bytes, "graph cache entry evicted");
                 total = total.saturating_sub(bytes);
+            }
+        }
+    }
+}
+
+impl GraphCache {
+    /// Remove the `.sources-*.json` memos that can never answer again: unreadable, or a file
+    /// they describe gone or changed. What is left is one small memo per set of voice files
+    /// in use, however many voices were loaded from places since removed.
+    fn forget_stale_sources(&self) {
+        let Ok(dir) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        for memo in dir.flatten() {
+            let name = memo.file_name();
+            let name = name.to_string_lossy();
+            if !(name.starts_with(".sources-") && name.ends_with(".json")) {
+                continue;
+            }
+            let path = memo.path();
+            let live = crate::atomic_file::read_bounded(&path, MAX_META_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|(_, bytes)| serde_json::from_slice::<SourcesMemo>(&bytes).ok())
+                .is_some_and(|m| {
+                    m.stamps
+                        .iter()
+                        .all(|s| Stamp::of(&s.path).as_ref() == Some(s))
+                });
+            if !live && std::fs::remove_file(&path).is_ok() {
+                tracing::debug!(memo = %path.display(), "stale source-hash memo removed");
             }
         }
     }
@@ -722,6 +754,19 @@ mod tests {
         assert_ne!(second, first);
         // A missing file is the error hashing it gives.
         assert!(cache.hash_sources(&[&root.join("gone.onnx")]).is_err());
+        // The memo of the file as it was can never answer again: the next eviction removes it,
+        // and keeps one that still describes its files.
+        assert_eq!(memos(), 1);
+        cache.evict("");
+        assert_eq!(memos(), 0);
+        let other = root.join("other.onnx");
+        std::fs::write(&other, b"a third model").unwrap();
+        cache.hash_sources_settled(&[&other], -SETTLED_NS).unwrap();
+        cache.evict("");
+        assert_eq!(memos(), 1);
+        std::fs::remove_file(&other).unwrap();
+        cache.evict("");
+        assert_eq!(memos(), 0, "a memo of a removed file goes");
         let _ = std::fs::remove_dir_all(&root);
     }
 
