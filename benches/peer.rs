@@ -8,8 +8,10 @@
 //!   `stream()` against piper-tts's Python API (`PiperVoice.synthesize`, scripts/piper_bench.py);
 //! - throughput under concurrency: audio seconds per wall second with 1, 2, 4, 8 and 16 requests
 //!   for the paragraph at once on one synthesizer whose threads follow the load (one voice
-//!   object for piper-tts), and our median stream's first audio; `--concurrency` also runs a
-//!   synthesizer with fixed threads beside them (target/bench/peer-concurrency.png);
+//!   object for piper-tts), and our median stream's first audio; with each side's CPU seconds
+//!   per second of audio and cores kept busy, whose quotient the throughput is (what bounds
+//!   it); `--concurrency` also runs a synthesizer with fixed threads beside them
+//!   (target/bench/peer-concurrency.png);
 //! - scaling: total time against text length, up to 100 KB (the story repeated).
 //!
 //! Prints a table, writes target/bench/peer.json and draws target/bench/peer.png.
@@ -21,6 +23,7 @@
 //! cargo bench --bench peer -- --quick          # 1 run, no 100 KB (CI, so it never rots)
 //! cargo bench --bench peer -- --sweep          # also: intra-op threads x session pool size
 //! cargo bench --bench peer -- --concurrency    # only the throughput curve, 1-16 at once (chart)
+//! cargo bench --bench peer -- --windows        # only CPU per audio second against window size
 //! ```
 //!
 //! The sentence cache is off on both sides: every run synthesizes.
@@ -31,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use common::{cli_run, median, root, stream_timing, Args, Peer};
+use common::{cli_run, median, process_cpu_seconds, root, stream_timing, Args, Busy, Peer};
 use indextts::Synthesizer;
 use plotters::prelude::*;
 use serde_json::json;
@@ -77,10 +80,10 @@ fn repeated_story(bytes: usize) -> String {
     text.trim_end().to_owned()
 }
 
-/// `workers` threads streaming `text` at once on one synthesizer: (wall seconds, samples, the
-/// median stream's time to first audio).
-fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usize, f64) {
-    let started = Instant::now();
+/// `workers` threads streaming `text` at once on one synthesizer: what the burst took, and the
+/// median stream's time to first audio.
+fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (Busy, f64) {
+    let (started, cpu) = (Instant::now(), process_cpu_seconds());
     let timings: Vec<(f64, f64, usize)> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..workers)
             .map(|_| s.spawn(|| stream_timing(synth, text)))
@@ -90,14 +93,47 @@ fn ours_concurrent(synth: &Synthesizer, text: &str, workers: usize) -> (f64, usi
             .map(|h| h.join().expect("worker"))
             .collect()
     });
-    let samples = timings.iter().map(|t| t.2).sum();
-    let first = median(timings.iter().map(|t| t.0).collect());
-    (started.elapsed().as_secs_f64(), samples, first)
+    let busy = Busy {
+        wall: started.elapsed().as_secs_f64(),
+        samples: timings.iter().map(|t| t.2).sum(),
+        cpu: process_cpu_seconds() - cpu,
+    };
+    (busy, median(timings.iter().map(|t| t.0).collect()))
 }
 
-/// One level of the concurrency curve: (requests at once, our audio s per s, piper-tts's, our
-/// median stream's first audio, ours with fixed threads when measured).
-type Level = (usize, f64, f64, f64, Option<f64>);
+/// One engine's side of a level, medians over the runs.
+#[derive(Clone, Copy)]
+struct Load {
+    /// Seconds of audio per wall second.
+    audio_per_second: f64,
+    /// CPU seconds per second of audio: the model's cost, whatever the scheduling.
+    cpu_per_audio_second: f64,
+    /// Cores kept busy on average.
+    cores_busy: f64,
+}
+
+impl Load {
+    fn of(runs: &[Busy], sample_rate: f64) -> Load {
+        let of = |f: &dyn Fn(&Busy) -> f64| median(runs.iter().map(f).collect());
+        Load {
+            audio_per_second: of(&|b| b.audio_per_second(sample_rate)),
+            cpu_per_audio_second: of(&|b| b.cpu_per_audio_second(sample_rate)),
+            cores_busy: of(&|b| b.cores_busy()),
+        }
+    }
+}
+
+/// One level of the concurrency curve.
+struct Level {
+    /// Requests at once.
+    workers: usize,
+    ours: Load,
+    theirs: Load,
+    /// Ours with fixed threads, when measured.
+    fixed: Option<Load>,
+    /// Our median stream's first audio, seconds.
+    first: f64,
+}
 
 /// Throughput on the paragraph at each level of `concurrency`, ours (and `fixed`'s, a
 /// synthesizer whose threads do not follow the load) and piper-tts's interleaved, medians of
@@ -115,18 +151,21 @@ fn concurrency_curve(
     for &workers in concurrency {
         let (mut ours, mut theirs, mut first, mut pinned) = (vec![], vec![], vec![], vec![]);
         for _ in 0..runs {
-            let (wall, samples, ttfa) = ours_concurrent(synth, paragraph, workers);
-            ours.push(samples as f64 / sample_rate / wall);
+            let (busy, ttfa) = ours_concurrent(synth, paragraph, workers);
+            ours.push(busy);
             first.push(ttfa);
             if let Some(fixed) = fixed {
-                let (wall, samples, _) = ours_concurrent(fixed, paragraph, workers);
-                pinned.push(samples as f64 / sample_rate / wall);
+                pinned.push(ours_concurrent(fixed, paragraph, workers).0);
             }
-            let (wall, samples) = peer.concurrent(paragraph, workers, 1);
-            theirs.push(samples as f64 / sample_rate / wall);
+            theirs.push(peer.concurrent(paragraph, workers, 1));
         }
-        let fixed = fixed.map(|_| median(pinned));
-        curve.push((workers, median(ours), median(theirs), median(first), fixed));
+        curve.push(Level {
+            workers,
+            ours: Load::of(&ours, sample_rate),
+            theirs: Load::of(&theirs, sample_rate),
+            fixed: fixed.map(|_| Load::of(&pinned, sample_rate)),
+            first: median(first),
+        });
     }
     curve
 }
@@ -162,13 +201,36 @@ fn concurrency_only(runs: usize, out: &Path) {
     );
     println!("| requests at once | indextts, threads follow the load (audio s per s) | indextts, fixed threads | piper-tts 1.8.0 | ratio (follow / fixed) | indextts first audio, median stream |");
     println!("| --- | --- | --- | --- | --- | --- |");
-    for (n, ours, theirs, first, fixed) in &curve {
-        let fixed = fixed.unwrap_or(f64::NAN);
+    for l in &curve {
+        let fixed = l.fixed.map_or(f64::NAN, |f| f.audio_per_second);
+        let (ours, theirs) = (l.ours.audio_per_second, l.theirs.audio_per_second);
         println!(
-            "| {n} | {ours:.1} | {fixed:.1} | {theirs:.1} | {:.2}x / {:.2}x | {:.0} ms |",
+            "| {} | {ours:.1} | {fixed:.1} | {theirs:.1} | {:.2}x / {:.2}x | {:.0} ms |",
+            l.workers,
             ours / theirs,
             fixed / theirs,
-            first * 1e3
+            l.first * 1e3
+        );
+    }
+    // What bounds the curve: throughput = cores busy / CPU seconds per audio second.
+    println!("\nwhat bounds it: CPU seconds per second of audio, and cores kept busy (CPU s per wall s)\n");
+    println!("| requests at once | indextts, follow: CPU s per audio s | cores busy | indextts, fixed: CPU s per audio s | cores busy | piper-tts: CPU s per audio s | cores busy |");
+    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    for l in &curve {
+        let fixed = l.fixed.unwrap_or(Load {
+            audio_per_second: f64::NAN,
+            cpu_per_audio_second: f64::NAN,
+            cores_busy: f64::NAN,
+        });
+        println!(
+            "| {} | {:.4} | {:.2} | {:.4} | {:.2} | {:.4} | {:.2} |",
+            l.workers,
+            l.ours.cpu_per_audio_second,
+            l.ours.cores_busy,
+            fixed.cpu_per_audio_second,
+            fixed.cores_busy,
+            l.theirs.cpu_per_audio_second,
+            l.theirs.cores_busy
         );
     }
     let path = out.join("peer-concurrency.png");
@@ -215,6 +277,9 @@ fn main() {
     std::fs::create_dir_all(&out).expect("target/bench");
     if args.flag("--concurrency") {
         return concurrency_only(args.parse("--runs", 3), &out);
+    }
+    if args.flag("--windows") {
+        return windows_under_load(args.parse("--runs", 5));
     }
     let runs: usize = if quick { 1 } else { args.parse("--runs", 10) };
     let big_runs: usize = args.parse("--big-runs", 2);
@@ -401,12 +466,19 @@ fn main() {
             tt_ours / tt_peer,
         );
     }
-    for (workers, ours, theirs, _, _) in &throughput {
+    for l in &throughput {
+        let (ours, theirs) = (l.ours.audio_per_second, l.theirs.audio_per_second);
         row(
-            &format!("throughput, {workers} concurrent (audio s per s)"),
+            &format!("throughput, {} concurrent (audio s per s)", l.workers),
             format!("{ours:.1}"),
             format!("{theirs:.1}"),
             ours / theirs,
+        );
+        row(
+            &format!("CPU s per audio s, {} concurrent", l.workers),
+            format!("{:.4}", l.ours.cpu_per_audio_second),
+            format!("{:.4}", l.theirs.cpu_per_audio_second),
+            l.ours.cpu_per_audio_second / l.theirs.cpu_per_audio_second,
         );
     }
     // Scaling: seconds of synthesis per KB of text, each size against the paragraph's.
@@ -446,8 +518,14 @@ fn main() {
             "ttfa": {"ours": ttfa.0, "peer": ttfa.1, "ratio": ttfa.0 / ttfa.1},
             "total": {"ours": total.0, "peer": total.1, "ratio": total.0 / total.1},
         })).collect::<Vec<_>>(),
-        "throughput_audio_s_per_s": throughput.iter().map(|(w, o, p, first, _)| json!({
-            "concurrent": w, "ours": o, "peer": p, "ratio": o / p, "ours_first_audio": first,
+        "throughput_audio_s_per_s": throughput.iter().map(|l| json!({
+            "concurrent": l.workers,
+            "ours": l.ours.audio_per_second,
+            "peer": l.theirs.audio_per_second,
+            "ratio": l.ours.audio_per_second / l.theirs.audio_per_second,
+            "ours_first_audio": l.first,
+            "cpu_s_per_audio_s": {"ours": l.ours.cpu_per_audio_second, "peer": l.theirs.cpu_per_audio_second},
+            "cores_busy": {"ours": l.ours.cores_busy, "peer": l.theirs.cores_busy},
         })).collect::<Vec<_>>(),
     });
     std::fs::write(
@@ -468,6 +546,54 @@ fn main() {
     }
 }
 
+/// `--windows`: does the compute per second of audio under load depend on the stream's steady
+/// window (each decodes `context_frames` on both sides that it drops)? 4 requests at once on
+/// synthesizers whose threads follow the load, 128-frame windows (the voice's), 512, and whole
+/// sentences, interleaved.
+fn windows_under_load(runs: usize) {
+    let paragraph = corpus("en_paragraph.txt");
+    let sizes = [
+        ("128 (default)", None),
+        ("512", Some(512)),
+        ("whole sentence", Some(usize::MAX)),
+    ];
+    let synths: Vec<Synthesizer> = sizes
+        .iter()
+        .map(|&(_, chunk_frames)| {
+            Synthesizer::builder()
+                .threads(THREADS)
+                .cache_bytes(0)
+                .follow_load(true)
+                .stream_options(indextts::StreamOptions {
+                    chunk_frames,
+                    ..Default::default()
+                })
+                .build()
+                .expect("the default voice")
+        })
+        .collect();
+    let sample_rate = f64::from(synths[0].sample_rate());
+    let mut bursts = vec![Vec::new(); synths.len()];
+    for synth in &synths {
+        ours_concurrent(synth, &paragraph, 4);
+    }
+    for _ in 0..runs {
+        for (synth, runs) in synths.iter().zip(&mut bursts) {
+            runs.push(ours_concurrent(synth, &paragraph, 4).0);
+        }
+    }
+    println!("paragraph, 4 at once, threads follow the load, {runs} runs interleaved, medians\n");
+    println!("| steady window (frames) | audio s per s | CPU s per audio s | cores busy |");
+    println!("| --- | --- | --- | --- |");
+    for ((name, _), runs) in sizes.iter().zip(&bursts) {
+        let load = Load::of(runs, sample_rate);
+        println!(
+            "| {name} | {:.1} | {:.4} | {:.2} |",
+            load.audio_per_second, load.cpu_per_audio_second, load.cores_busy
+        );
+    }
+}
+
 /// Intra-op threads per session against the session pool size: the paragraph's total alone,
 /// and throughput with 4 requests at once.
 fn sweep(paragraph: &str, runs: usize, sample_rate: f64) {
@@ -484,8 +610,8 @@ fn sweep(paragraph: &str, runs: usize, sample_rate: f64) {
         let (mut total, mut throughput) = (vec![], vec![]);
         for _ in 0..runs {
             total.push(stream_timing(&synth, paragraph).1);
-            let (wall, samples, _) = ours_concurrent(&synth, paragraph, 4);
-            throughput.push(samples as f64 / sample_rate / wall);
+            let (busy, _) = ours_concurrent(&synth, paragraph, 4);
+            throughput.push(busy.audio_per_second(sample_rate));
         }
         println!(
             "| {threads} | {sessions} | {:.0} ms | {:.1} |",
@@ -592,10 +718,16 @@ fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::er
         .map_err(|_| format!("{}: not a font", font.display()))?;
     let root_area = BitMapBackend::new(path, (900, 560)).into_drawing_area();
     root_area.fill(&WHITE)?;
-    let x_max = curve.iter().map(|l| l.0).max().unwrap_or(1) as f64 * 1.5;
+    let x_max = curve.iter().map(|l| l.workers).max().unwrap_or(1) as f64 * 1.5;
     let y_max = curve
         .iter()
-        .map(|l| l.1.max(l.2).max(l.4.unwrap_or(0.0)))
+        .map(|l| {
+            let fixed = l.fixed.map_or(0.0, |f| f.audio_per_second);
+            l.ours
+                .audio_per_second
+                .max(l.theirs.audio_per_second)
+                .max(fixed)
+        })
         .fold(1.0, f64::max)
         * 1.25;
     let mut chart = ChartBuilder::on(&root_area)
@@ -609,7 +741,7 @@ fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::er
         .build_cartesian_2d(
             (0.75..x_max)
                 .log_scale()
-                .with_key_points(curve.iter().map(|l| l.0 as f64).collect::<Vec<_>>()),
+                .with_key_points(curve.iter().map(|l| l.workers as f64).collect::<Vec<_>>()),
             0.0..y_max,
         )?;
     chart
@@ -621,14 +753,18 @@ fn concurrency_chart(path: &Path, curve: &[Level]) -> Result<(), Box<dyn std::er
         .label_style(("sans-serif", 15))
         .draw()?;
     let lines: [LevelSeries; 3] = [
-        ("indextts, threads follow the load", BLUE, |l| l.1),
-        ("indextts, fixed threads", CYAN, |l| l.4.unwrap_or(f64::NAN)),
-        ("piper-tts", RED, |l| l.2),
+        ("indextts, threads follow the load", BLUE, |l| {
+            l.ours.audio_per_second
+        }),
+        ("indextts, fixed threads", CYAN, |l| {
+            l.fixed.map_or(f64::NAN, |f| f.audio_per_second)
+        }),
+        ("piper-tts", RED, |l| l.theirs.audio_per_second),
     ];
     let lines = lines.map(|(label, color, value)| {
         let points = curve
             .iter()
-            .map(|l| (l.0 as f64, value(l)))
+            .map(|l| (l.workers as f64, value(l)))
             .filter(|p| p.1.is_finite())
             .collect();
         (label, color, points)

@@ -7,7 +7,8 @@ Reads one JSON request per line on stdin, {"text": "..."}, synthesizes it with
 PiperVoice.synthesize (which yields one chunk per sentence) and answers one JSON line:
 {"ttfa": seconds to the first chunk, "total": seconds to the last, "samples": count}.
 A request {"text": ..., "concurrent": N, "repeat": R} runs N threads at once on the one voice,
-each synthesizing the text R times, and answers {"wall": seconds, "samples": count}.
+each synthesizing the text R times, and answers {"wall": seconds, "samples": count, "cpu":
+CPU seconds this process spent meanwhile, every thread counted}.
 The session gets THREADS intra-op threads, like indextts in the same run.
 """
 
@@ -46,16 +47,17 @@ def main() -> None:
 
 def concurrent(voice, request):
     """`concurrent` threads share the voice (ONNX Runtime releases the GIL while it runs), each
-    synthesizing `text` `repeat` times; answers the wall time and the samples made."""
+    synthesizing `text` `repeat` times; answers the wall time, the samples made and the CPU time
+    the process spent (ONNX Runtime's threads included)."""
     text, workers, repeat = request["text"], request["concurrent"], request.get("repeat", 1)
 
     def work(_):
         return sum(len(c.audio_float_array) for _ in range(repeat) for c in voice.synthesize(text))
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(max_workers=workers) as pool:
         samples = sum(pool.map(work, range(workers)))
-    return {"wall": time.perf_counter() - started, "samples": samples}
+    return {"wall": time.perf_counter() - started, "samples": samples, "cpu": time.process_time() - cpu}
 
 if __name__ == "__main__":
     main()

@@ -85,6 +85,45 @@ pub fn stream_timing(synth: &indextts::Synthesizer, text: &str) -> (f64, f64, us
     (first.unwrap_or(total), total, samples)
 }
 
+/// What one burst of work took: wall seconds, samples made, and the CPU seconds its process
+/// spent meanwhile (every thread counted).
+#[derive(Clone, Copy, Debug)]
+pub struct Busy {
+    pub wall: f64,
+    pub samples: usize,
+    pub cpu: f64,
+}
+
+impl Busy {
+    /// Seconds of audio made per wall second.
+    pub fn audio_per_second(&self, sample_rate: f64) -> f64 {
+        self.samples as f64 / sample_rate / self.wall
+    }
+
+    /// CPU seconds spent per second of audio made: the work the model costs, whatever the
+    /// scheduling.
+    pub fn cpu_per_audio_second(&self, sample_rate: f64) -> f64 {
+        self.cpu / (self.samples as f64 / sample_rate)
+    }
+
+    /// Cores kept busy on average (CPU seconds per wall second).
+    pub fn cores_busy(&self) -> f64 {
+        self.cpu / self.wall
+    }
+}
+
+/// CPU seconds this process has spent so far, every thread counted.
+pub fn process_cpu_seconds() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid, writable timespec; the clock id is a constant Linux knows.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    assert_eq!(status, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
 /// Resident set size of process `pid` now, in KiB (0 if it cannot be read).
 pub fn rss_kib(pid: u32) -> u64 {
     indextts::testkit::proc_status_kib(&pid.to_string(), "VmRSS")
@@ -187,17 +226,18 @@ impl Peer {
     }
 
     /// `workers` threads at once on the peer's one voice, each synthesizing `text` `repeat`
-    /// times: (wall seconds, samples).
-    pub fn concurrent(&mut self, text: &str, workers: usize, repeat: usize) -> (f64, usize) {
+    /// times.
+    pub fn concurrent(&mut self, text: &str, workers: usize, repeat: usize) -> Busy {
         let v = self.ask(serde_json::json!({
             "text": text,
             "concurrent": workers,
             "repeat": repeat,
         }));
-        (
-            v["wall"].as_f64().expect("wall"),
-            v["samples"].as_u64().expect("samples") as usize,
-        )
+        Busy {
+            wall: v["wall"].as_f64().expect("wall"),
+            samples: v["samples"].as_u64().expect("samples") as usize,
+            cpu: v["cpu"].as_f64().expect("cpu"),
+        }
     }
 }
 
