@@ -51,8 +51,6 @@ phase "bench wyoming_peer --quick" cargo bench "${bench[@]}" --bench wyoming_pee
 phase "cargo test" cargo test "${cargo[@]}" "$@"
 # The server's web player in headless Chromium.
 phase "web player (Chromium)" scripts/test_web.sh
-# The Python wheel in a fresh venv; the openai and wyoming clients against a real server.
-phase "Python wheel, openai, wyoming (pytest)" scripts/test_python.sh
 # The tests under AddressSanitizer (an instrumented build of its own, in target/asan): no bound
 # of theirs is a time, so they share the machine with the fuzzers.
 phase "tests under ASan (beside fuzzing)" scripts/test_sanitizers.sh
@@ -64,6 +62,10 @@ grep '^fuzz ' target/fuzz.out
 # dropped streams, an evicting cache).
 phase "server load test" cargo bench "${bench[@]}" --bench server_load
 phase "soak" cargo bench "${bench[@]}" --bench soak -- --seconds 120
+# The Python wheel in a fresh venv; the openai and wyoming clients against a real server. After
+# the benches: maturin's build of the library (another feature set) lands on the same
+# unhashed libindextts.rlib, so a cargo bench after it compiled the crate again (53 s).
+phase "Python wheel, openai, wyoming (pytest)" scripts/test_python.sh
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind. Last: its
 # `make install` builds the library as shipped (default features) into target/release, whose
 # libindextts.rlib (no hash in a cdylib crate's file name) every build above links.

@@ -8,9 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --reference >/dev/null
-# The server the tests start, built as the test build builds it.
+# The server the tests start, built as the test build builds it: every target, so the
+# dev-dependencies' features unify the same way and, after scripts/test.sh's build, nothing is
+# compiled (`--bin` alone compiled ~45 crates and the library again: 2 min on 2 cores).
 cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" \
-  --bin indextts-server
+  --all-targets
 # The wheel shares target/ with the test build, so the dependencies both use are built once.
 rm -rf target/wheels
 CARGO_TARGET_DIR=$PWD/target target/python-venv/bin/maturin build --release --locked \
