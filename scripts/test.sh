@@ -62,9 +62,7 @@ grep '^fuzz ' target/fuzz.out
 # dropped streams, an evicting cache).
 phase "server load test" cargo bench "${bench[@]}" --bench server_load
 phase "soak" cargo bench "${bench[@]}" --bench soak -- --seconds 120
-# The Python wheel in a fresh venv; the openai and wyoming clients against a real server. After
-# the benches: maturin's build of the library (another feature set) lands on the same
-# unhashed libindextts.rlib, so a cargo bench after it compiled the crate again (53 s).
+# The Python wheel in a fresh venv; the openai and wyoming clients against a real server.
 phase "Python wheel, openai, wyoming (pytest)" scripts/test_python.sh
 # The C ABI from C, C++ and Go, plainly, under sanitizers and under valgrind. Last: its
 # `make install` builds the library as shipped (default features) into target/release, whose

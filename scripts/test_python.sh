@@ -13,9 +13,12 @@ scripts/setup.sh --reference >/dev/null
 # compiled (`--bin` alone compiled ~45 crates and the library again: 2 min on 2 cores).
 cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" \
   --all-targets
-# The wheel shares target/ with the test build, so the dependencies both use are built once.
+# The wheel builds in a target directory of its own: the library is a cdylib crate, so cargo
+# names its rlib without a hash, and a build with the wheel's features in target/ overwrote the
+# test build's (whose fingerprint still said fresh: the next example linked against the wrong
+# one and failed, "cannot find `testkit`").
 rm -rf target/wheels
-CARGO_TARGET_DIR=$PWD/target target/python-venv/bin/maturin build --release --locked \
+CARGO_TARGET_DIR=$PWD/target/python target/python-venv/bin/maturin build --release --locked \
   -m python/Cargo.toml --out target/wheels --quiet
 wheel=$(ls target/wheels/indextts-*.whl)
 echo "built $(basename "$wheel")"
