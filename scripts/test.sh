@@ -25,11 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The library is a cdylib crate, so cargo writes its outputs without a hash: the C hosts' phase
-# (last) leaves the shipped feature set's there, while cargo's fingerprint of this build's still
-# says fresh, and a second run's examples would link against the wrong one. Removed, they are
-# rebuilt.
-rm -f target/release/deps/libindextts.* target/release/libindextts.*
 phase_start "set-up (beside the build)"
 scripts/setup.sh --reference >target/setup.out 2>&1 &
 setup=$!

@@ -16,9 +16,6 @@ cd "$(dirname "$0")/.."
 cargo build --locked --release --features "${INDEXTTS_FEATURES:-redis,server,cli,unstable-internals}" \
   --example tiny_voice --quiet
 prefix=$PWD/target/c-install
-# The test build's library sits under the same unhashed names (a cdylib crate): removed, so that
-# `make install` builds and installs the shipped one, not the test build's.
-rm -f target/release/deps/libindextts.* target/release/libindextts.*
 make --no-print-directory install PREFIX="$prefix" >/dev/null
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 voice=models/assets/voices/en_US-joe-medium
