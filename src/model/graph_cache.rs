@@ -282,6 +282,16 @@ struct SourcesMemo {
     hash: String,
 }
 
+impl SourcesMemo {
+    /// The memo at `path`, or `None` when it is missing, too large or not a memo.
+    fn read(path: &Path) -> Option<SourcesMemo> {
+        crate::atomic_file::read_bounded(path, MAX_META_BYTES)
+            .ok()
+            .flatten()
+            .and_then(|(_, bytes)| serde_json::from_slice(&bytes).ok())
+    }
+}
+
 /// How long a file must have been unchanged for its hash to be kept in a memo: longer than
 /// any file system's timestamp tick, so a change in the tick of the hashing is still seen.
 const SETTLED_NS: i128 = 2_000_000_000;
@@ -313,10 +323,7 @@ impl GraphCache {
         let memo = self
             .root
             .join(format!(".sources-{}.json", &name.finalize().to_hex()[..32]));
-        let remembered = crate::atomic_file::read_bounded(&memo, MAX_META_BYTES)
-            .ok()
-            .flatten()
-            .and_then(|(_, bytes)| serde_json::from_slice::<SourcesMemo>(&bytes).ok())
+        let remembered = SourcesMemo::read(&memo)
             .filter(|m| m.stamps == stamps)
             .and_then(|m| blake3::Hash::from_hex(m.hash).ok());
         if let Some(hash) = remembered {
@@ -531,15 +538,11 @@ impl GraphCache {
                 continue;
             }
             let path = memo.path();
-            let live = crate::atomic_file::read_bounded(&path, MAX_META_BYTES)
-                .ok()
-                .flatten()
-                .and_then(|(_, bytes)| serde_json::from_slice::<SourcesMemo>(&bytes).ok())
-                .is_some_and(|m| {
-                    m.stamps
-                        .iter()
-                        .all(|s| Stamp::of(&s.path).as_ref() == Some(s))
-                });
+            let live = SourcesMemo::read(&path).is_some_and(|m| {
+                m.stamps
+                    .iter()
+                    .all(|s| Stamp::of(&s.path).as_ref() == Some(s))
+            });
             if !live && std::fs::remove_file(&path).is_ok() {
                 tracing::debug!(memo = %path.display(), "stale source-hash memo removed");
             }
